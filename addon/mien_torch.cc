@@ -1,0 +1,508 @@
+// mien's native training engine: a libtorch network built from a ModelSpec (src/models/spec.ts), driven from
+// TypeScript through src/train/engine.ts, which validates the spec and is the only caller. Weights cross the boundary
+// in exactly tensorLayout(spec) order, so the ONNX exporter and checkpoints never need libtorch's own naming.
+
+#include <dlfcn.h>
+#include <napi.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace nn = torch::nn;
+namespace F = torch::nn::functional;
+
+// A user-facing failure; becomes a JS Error with this message.
+struct EngineError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Runs fn, turning libtorch and C++ exceptions into JS errors: an exception escaping into N-API would abort Node.
+template <typename Fn>
+auto translateErrors(Napi::Env env, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw Napi::Error::New(env, e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+// ---- Reading the spec object -------------------------------------------------------------------------------------
+
+int64_t intField(const Napi::Object& layer, const char* key, int64_t fallback) {
+  Napi::Value value = layer.Get(key);
+  return value.IsUndefined() ? fallback : value.As<Napi::Number>().Int64Value();
+}
+
+double numberField(const Napi::Object& layer, const char* key, double fallback) {
+  Napi::Value value = layer.Get(key);
+  return value.IsUndefined() ? fallback : value.As<Napi::Number>().DoubleValue();
+}
+
+bool boolField(const Napi::Object& layer, const char* key, bool fallback) {
+  Napi::Value value = layer.Get(key);
+  return value.IsUndefined() ? fallback : value.As<Napi::Boolean>().Value();
+}
+
+// Mirrors convPadding() in spec.ts: 'same' pads floor(kernel/2), 'valid' or absent pads nothing.
+int64_t convPadding(const Napi::Object& layer, int64_t kernel) {
+  Napi::Value padding = layer.Get("padding");
+  if (padding.IsNumber()) return padding.As<Napi::Number>().Int64Value();
+  if (padding.IsString() && padding.As<Napi::String>().Utf8Value() == "same") return kernel / 2;
+  return 0;
+}
+
+// ---- Layers without a stock torch::nn module -----------------------------------------------------------------------
+
+// out = body(x) + (shortcut ? shortcut(x) : x)
+struct ResidualImpl : nn::Module {
+  ResidualImpl(nn::Sequential body_, nn::Sequential shortcut_) : body(register_module("body", body_)) {
+    if (shortcut_) shortcut = register_module("shortcut", shortcut_);
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return body->forward(x) + (shortcut ? shortcut->forward(x) : x); }
+  nn::Sequential body;
+  nn::Sequential shortcut{nullptr};
+};
+TORCH_MODULE(Residual);
+
+// Squeeze-excitation: x * sigmoid(fc2(relu(fc1(gap(x))))).
+struct SqueezeExcitationImpl : nn::Module {
+  SqueezeExcitationImpl(int64_t channels, int64_t hidden)
+      : fc1(register_module("fc1", nn::Linear(channels, hidden))),
+        fc2(register_module("fc2", nn::Linear(hidden, channels))) {}
+  torch::Tensor forward(const torch::Tensor& x) {
+    torch::Tensor scale = torch::sigmoid(fc2(torch::relu(fc1(x.mean({2, 3})))));
+    return x * scale.view({x.size(0), x.size(1), 1, 1});
+  }
+  nn::Linear fc1, fc2;
+};
+TORCH_MODULE(SqueezeExcitation);
+
+// ---- Building the network ------------------------------------------------------------------------------------------
+
+struct LayoutTensor {
+  std::string name;  // as in tensorLayout(): layers.4.body.1.running_mean
+  torch::Tensor tensor;
+};
+
+// Builds torch modules layer by layer. A 1-sample probe runs through each new module to learn the next layer's input
+// shape from torch itself, so the shape rules live only in spec.ts (for validation) and in torch (for execution).
+class NetworkBuilder {
+ public:
+  std::vector<LayoutTensor> layout;
+
+  nn::Sequential sequence(const Napi::Array& layers, torch::Tensor& probe, const std::string& path) {
+    nn::Sequential seq;
+    for (uint32_t i = 0; i < layers.Length(); ++i) {
+      nn::AnyModule module = layer(layers.Get(i).As<Napi::Object>(), probe, path + "." + std::to_string(i));
+      // Eval mode so the probe neither moves batch-norm statistics nor needs more than one sample.
+      module.ptr()->eval();
+      probe = module.forward(probe);
+      seq->push_back(std::move(module));
+    }
+    return seq;
+  }
+
+ private:
+  void record(const std::string& path, const char* name, const torch::Tensor& tensor) {
+    if (tensor.defined()) layout.push_back({path + "." + name, tensor});
+  }
+
+  nn::AnyModule layer(const Napi::Object& spec, const torch::Tensor& probe, const std::string& path) {
+    const std::string type = spec.Get("type").As<Napi::String>().Utf8Value();
+    if (type == "conv") {
+      const int64_t kernel = intField(spec, "kernel", 1);
+      nn::Conv2d conv(nn::Conv2dOptions(probe.size(1), intField(spec, "out", 1), kernel)
+                          .stride(intField(spec, "stride", 1))
+                          .padding(convPadding(spec, kernel))
+                          .bias(boolField(spec, "bias", true)));
+      record(path, "weight", conv->weight);
+      record(path, "bias", conv->bias);
+      return nn::AnyModule(conv);
+    }
+    if (type == "batchnorm") {
+      const double eps = numberField(spec, "eps", 1e-5);
+      if (probe.dim() == 4) return batchNorm(nn::BatchNorm2d(nn::BatchNorm2dOptions(probe.size(1)).eps(eps)), path);
+      return batchNorm(nn::BatchNorm1d(nn::BatchNorm1dOptions(probe.size(1)).eps(eps)), path);
+    }
+    if (type == "relu") return nn::AnyModule(nn::ReLU());
+    if (type == "maxpool") {
+      const int64_t kernel = intField(spec, "kernel", 2);
+      return nn::AnyModule(nn::MaxPool2d(nn::MaxPool2dOptions(kernel).stride(intField(spec, "stride", kernel))));
+    }
+    if (type == "dropout") return nn::AnyModule(nn::Dropout(numberField(spec, "p", 0.5)));
+    if (type == "flatten") return nn::AnyModule(nn::Flatten());
+    if (type == "globalavgpool") {
+      return nn::AnyModule(nn::Functional([](const torch::Tensor& x) { return x.mean({2, 3}); }));
+    }
+    if (type == "dense") {
+      nn::Linear dense(nn::LinearOptions(probe.size(1), intField(spec, "out", 1)).bias(boolField(spec, "bias", true)));
+      record(path, "weight", dense->weight);
+      record(path, "bias", dense->bias);
+      return nn::AnyModule(dense);
+    }
+    if (type == "residual") {
+      torch::Tensor branchProbe = probe;
+      nn::Sequential body = sequence(spec.Get("body").As<Napi::Array>(), branchProbe, path + ".body");
+      nn::Sequential shortcut{nullptr};
+      if (spec.Get("shortcut").IsArray()) {
+        branchProbe = probe;
+        shortcut = sequence(spec.Get("shortcut").As<Napi::Array>(), branchProbe, path + ".shortcut");
+      }
+      return nn::AnyModule(Residual(body, shortcut));
+    }
+    if (type == "se") {
+      const int64_t channels = probe.size(1);
+      // seHidden() in spec.ts: at least one unit.
+      const int64_t hidden = std::max<int64_t>(1, channels / intField(spec, "reduction", 16));
+      SqueezeExcitation se(channels, hidden);
+      record(path, "fc1.weight", se->fc1->weight);
+      record(path, "fc1.bias", se->fc1->bias);
+      record(path, "fc2.weight", se->fc2->weight);
+      record(path, "fc2.bias", se->fc2->bias);
+      return nn::AnyModule(se);
+    }
+    throw EngineError(path + ": unknown layer type \"" + type + "\"");
+  }
+
+  template <typename BatchNorm>
+  nn::AnyModule batchNorm(BatchNorm bn, const std::string& path) {
+    record(path, "weight", bn->weight);
+    record(path, "bias", bn->bias);
+    record(path, "running_mean", bn->running_mean);
+    record(path, "running_var", bn->running_var);
+    return nn::AnyModule(bn);
+  }
+};
+
+// ---- Argument helpers ----------------------------------------------------------------------------------------------
+
+template <typename Array, napi_typedarray_type Type>
+Array typedArrayArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  Napi::Value value = info[index];
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != Type) {
+    throw Napi::TypeError::New(info.Env(), std::string(what) + " has the wrong type");
+  }
+  return value.As<Array>();
+}
+
+Napi::Float32Array float32Arg(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  return typedArrayArg<Napi::Float32Array, napi_float32_array>(info, index, what);
+}
+
+// The tensor's values copied into a new Float32Array.
+Napi::Float32Array toFloat32Array(Napi::Env env, const torch::Tensor& tensor) {
+  torch::Tensor host = tensor.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  Napi::Float32Array out = Napi::Float32Array::New(env, host.numel());
+  std::memcpy(out.Data(), host.data_ptr<float>(), host.numel() * sizeof(float));
+  return out;
+}
+
+// ---- The network object --------------------------------------------------------------------------------------------
+
+class Network : public Napi::ObjectWrap<Network> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Network",
+                       {
+                           InstanceMethod<&Network::Guarded<&Network::SetOptimizer>>("setOptimizer"),
+                           InstanceMethod<&Network::Guarded<&Network::SetLearningRate>>("setLearningRate"),
+                           InstanceMethod<&Network::Guarded<&Network::TrainStep>>("trainStep"),
+                           InstanceMethod<&Network::Guarded<&Network::Forward>>("forward"),
+                           InstanceMethod<&Network::Guarded<&Network::GetWeights>>("getWeights"),
+                           InstanceMethod<&Network::Guarded<&Network::SetWeights>>("setWeights"),
+                           InstanceMethod<&Network::Guarded<&Network::GetOptimizerState>>("getOptimizerState"),
+                           InstanceMethod<&Network::Guarded<&Network::SetOptimizerState>>("setOptimizerState"),
+                           InstanceMethod<&Network::Dispose>("dispose"),
+                       });
+  }
+
+  // new Network(spec, device, seed?)
+  explicit Network(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Network>(info) {
+    translateErrors(info.Env(), [&] {
+      const Napi::Object spec = info[0].As<Napi::Object>();
+      const std::string device = info[1].As<Napi::String>().Utf8Value();
+      if (device == "cuda") {
+        if (!torch::cuda::is_available()) throw EngineError("CUDA is not available: no GPU is visible to libtorch");
+        device_ = torch::Device(torch::kCUDA);
+      } else if (device != "cpu") {
+        throw EngineError("unknown device \"" + device + "\"");
+      }
+      if (info[2].IsNumber()) torch::manual_seed(info[2].As<Napi::Number>().Int64Value());
+
+      const Napi::Array input = spec.Get("input").As<Napi::Array>();
+      inputShape_ = {input.Get(0u).As<Napi::Number>().Int64Value(), input.Get(1u).As<Napi::Number>().Int64Value(),
+                     input.Get(2u).As<Napi::Number>().Int64Value()};
+      inputSize_ = inputShape_[0] * inputShape_[1] * inputShape_[2];
+      classes_ = spec.Get("classes").As<Napi::Number>().Int64Value();
+
+      // Built on the CPU so that a seed gives the same initial weights on every device.
+      torch::NoGradGuard noGrad;
+      NetworkBuilder builder;
+      torch::Tensor probe = torch::zeros({1, inputShape_[0], inputShape_[1], inputShape_[2]});
+      model_ = builder.sequence(spec.Get("layers").As<Napi::Array>(), probe, "layers");
+      if (probe.dim() != 2 || probe.size(1) != classes_) {
+        throw EngineError("the network must end in " + std::to_string(classes_) + " logits");
+      }
+      model_->to(device_);  // moves parameters and buffers in place, so the layout's tensors follow
+      model_->train();
+      layout_ = std::move(builder.layout);
+      parameters_ = model_->parameters();
+    });
+  }
+
+ private:
+  template <Napi::Value (Network::*Method)(const Napi::CallbackInfo&)>
+  Napi::Value Guarded(const Napi::CallbackInfo& info) {
+    return translateErrors(info.Env(), [&] {
+      if (!model_) throw EngineError("this network was disposed");
+      return (this->*Method)(info);
+    });
+  }
+
+  // setOptimizer(type, lr, weightDecay, momentum, beta1, beta2)
+  Napi::Value SetOptimizer(const Napi::CallbackInfo& info) {
+    namespace optim = torch::optim;
+    const std::string type = info[0].As<Napi::String>().Utf8Value();
+    const double lr = info[1].As<Napi::Number>().DoubleValue();
+    const double weightDecay = info[2].As<Napi::Number>().DoubleValue();
+    const double momentum = info[3].As<Napi::Number>().DoubleValue();
+    const auto betas = std::make_tuple(info[4].As<Napi::Number>().DoubleValue(), info[5].As<Napi::Number>().DoubleValue());
+    if (type == "adam") {
+      optimizer_ = std::make_unique<optim::Adam>(parameters_, optim::AdamOptions(lr).betas(betas).weight_decay(weightDecay));
+    } else if (type == "adamw") {
+      optimizer_ =
+          std::make_unique<optim::AdamW>(parameters_, optim::AdamWOptions(lr).betas(betas).weight_decay(weightDecay));
+    } else if (type == "sgd") {
+      // torch rejects Nesterov without momentum; with momentum 0 both variants are plain SGD anyway.
+      optimizer_ = std::make_unique<optim::SGD>(
+          parameters_, optim::SGDOptions(lr).momentum(momentum).nesterov(momentum > 0).weight_decay(weightDecay));
+    } else {
+      throw EngineError("unknown optimizer \"" + type + "\" (use adam, adamw or sgd)");
+    }
+    optimizerType_ = type;
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetLearningRate(const Napi::CallbackInfo& info) {
+    const double lr = info[0].As<Napi::Number>().DoubleValue();
+    for (auto& group : optimizer().param_groups()) group.options().set_lr(lr);
+    return info.Env().Undefined();
+  }
+
+  // trainStep(images, labels, softTargets | undefined, labelSmoothing) → { loss, correct }
+  Napi::Value TrainStep(const Napi::CallbackInfo& info) {
+    Napi::Float32Array images = float32Arg(info, 0, "images");
+    Napi::Int32Array labels = typedArrayArg<Napi::Int32Array, napi_int32_array>(info, 1, "labels");
+    const double labelSmoothing = info[3].As<Napi::Number>().DoubleValue();
+    const int64_t n = static_cast<int64_t>(labels.ElementLength());
+    torch::Tensor input = batch(images, n);
+    for (const int32_t* label = labels.Data(); label != labels.Data() + n; ++label) {
+      if (*label < 0 || *label >= classes_) {
+        throw EngineError("label " + std::to_string(*label) + " is outside 0–" + std::to_string(classes_ - 1));
+      }
+    }
+    const torch::Tensor& hardLabels = deviceLabels(labels);
+    torch::Tensor target = hardLabels;
+    if (info[2].IsTypedArray()) {
+      Napi::Float32Array soft = float32Arg(info, 2, "softTargets");
+      if (static_cast<int64_t>(soft.ElementLength()) != n * classes_) {
+        throw EngineError("softTargets has " + std::to_string(soft.ElementLength()) + " values for " +
+                          std::to_string(n) + " labels, expected " + std::to_string(n * classes_));
+      }
+      target = torch::from_blob(soft.Data(), {n, classes_}, torch::kFloat).to(device_);
+    }
+    Optimizer& opt = optimizer();
+
+    setTraining(true);
+    torch::Tensor logits = model_->forward(input);
+    // Given probabilities, cross_entropy computes -(t · log_softmax(logits)).sum(1).mean(), smoothing t likewise.
+    torch::Tensor loss = F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().label_smoothing(labelSmoothing));
+    for (torch::Tensor& p : parameters_) p.mutable_grad().reset();  // set_to_none: backward allocates fresh grads
+    loss.backward();
+    opt.step();
+
+    Napi::Object result = Napi::Object::New(info.Env());
+    result.Set("loss", loss.item<double>());
+    result.Set("correct", logits.argmax(1).eq(hardLabels).sum().item<int64_t>());
+    return result;
+  }
+
+  // forward(images) → logits in eval mode
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
+    Napi::Float32Array images = float32Arg(info, 0, "images");
+    if (images.ElementLength() % inputSize_ != 0 || images.ElementLength() == 0) {
+      throw EngineError("images has " + std::to_string(images.ElementLength()) + " values, not a positive multiple of " +
+                        std::to_string(inputSize_));
+    }
+    torch::NoGradGuard noGrad;
+    setTraining(false);
+    return toFloat32Array(info.Env(), model_->forward(batch(images, images.ElementLength() / inputSize_)));
+  }
+
+  Napi::Value GetWeights(const Napi::CallbackInfo& info) {
+    Napi::Array out = Napi::Array::New(info.Env(), layout_.size());
+    for (size_t i = 0; i < layout_.size(); ++i) out.Set(i, toFloat32Array(info.Env(), layout_[i].tensor));
+    return out;
+  }
+
+  Napi::Value SetWeights(const Napi::CallbackInfo& info) {
+    if (!info[0].IsArray()) throw Napi::TypeError::New(info.Env(), "weights must be an array of Float32Array");
+    const Napi::Array weights = info[0].As<Napi::Array>();
+    if (weights.Length() != layout_.size()) {
+      throw EngineError("setWeights got " + std::to_string(weights.Length()) + " tensors, the network has " +
+                        std::to_string(layout_.size()));
+    }
+    // Check everything before writing anything, so a mismatch leaves the network as it was.
+    std::vector<Napi::Float32Array> values;
+    for (uint32_t i = 0; i < weights.Length(); ++i) {
+      Napi::Value value = weights.Get(i);
+      const LayoutTensor& slot = layout_[i];
+      if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+        throw Napi::TypeError::New(info.Env(), "weights[" + std::to_string(i) + "] (" + slot.name + ") is not a Float32Array");
+      }
+      values.push_back(value.As<Napi::Float32Array>());
+      if (static_cast<int64_t>(values.back().ElementLength()) != slot.tensor.numel()) {
+        throw EngineError("weights[" + std::to_string(i) + "] (" + slot.name + ") has " +
+                          std::to_string(values.back().ElementLength()) + " values, expected " +
+                          std::to_string(slot.tensor.numel()));
+      }
+    }
+    torch::NoGradGuard noGrad;
+    for (size_t i = 0; i < layout_.size(); ++i) {
+      torch::Tensor& tensor = layout_[i].tensor;
+      tensor.copy_(torch::from_blob(values[i].Data(), tensor.sizes(), torch::kFloat));
+    }
+    return info.Env().Undefined();
+  }
+
+  // The bytes start with a line naming the optimizer type: torch would load another type's state with an internal
+  // assertion failure, or not fail at all.
+  Napi::Value GetOptimizerState(const Napi::CallbackInfo& info) {
+    std::ostringstream stream;
+    stream << kStateHeader << optimizerType_ << '\n';
+    torch::save(optimizer(), stream);
+    const std::string bytes = stream.str();
+    Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), bytes.size());
+    std::memcpy(out.Data(), bytes.data(), bytes.size());
+    return out;
+  }
+
+  Napi::Value SetOptimizerState(const Napi::CallbackInfo& info) {
+    Napi::Uint8Array bytes = typedArrayArg<Napi::Uint8Array, napi_uint8_array>(info, 0, "optimizer state");
+    const std::string state(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
+    const size_t headerEnd = state.find('\n');
+    if (state.rfind(kStateHeader, 0) != 0 || headerEnd == std::string::npos) {
+      throw EngineError("not a mien optimizer state");
+    }
+    const std::string savedType = state.substr(kStateHeader.size(), headerEnd - kStateHeader.size());
+    Optimizer& opt = optimizer();
+    if (savedType != optimizerType_) {
+      throw EngineError("the optimizer state is for " + savedType + ", but this network's optimizer is " + optimizerType_);
+    }
+    // torch reads the archive at absolute offsets, so it gets a stream of its own bytes only.
+    std::istringstream stream(state.substr(headerEnd + 1));
+    torch::load(opt, stream, device_);
+    return info.Env().Undefined();
+  }
+
+  // Unguarded: disposing twice is harmless.
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    optimizer_.reset();
+    layout_.clear();
+    parameters_.clear();
+    labels_ = torch::Tensor();
+    model_ = nn::Sequential(nullptr);
+    return info.Env().Undefined();
+  }
+
+  using Optimizer = torch::optim::Optimizer;
+
+  Optimizer& optimizer() {
+    if (!optimizer_) throw EngineError("no optimizer: call setOptimizer first");
+    return *optimizer_;
+  }
+
+  // The images as an n×C×H×W tensor on the device; on the CPU it reads the JS memory in place.
+  torch::Tensor batch(Napi::Float32Array images, int64_t n) {
+    if (n == 0) throw EngineError("empty batch");
+    if (static_cast<int64_t>(images.ElementLength()) != n * inputSize_) {
+      throw EngineError("images has " + std::to_string(images.ElementLength()) + " values for " + std::to_string(n) +
+                        " labels, expected " + std::to_string(n * inputSize_));
+    }
+    return torch::from_blob(images.Data(), {n, inputShape_[0], inputShape_[1], inputShape_[2]}, torch::kFloat)
+        .to(device_);
+  }
+
+  // Labels as int64 on the device, in a buffer reused while the batch size stays the same.
+  const torch::Tensor& deviceLabels(Napi::Int32Array labels) {
+    const int64_t n = static_cast<int64_t>(labels.ElementLength());
+    if (!labels_.defined() || labels_.size(0) != n) labels_ = torch::empty({n}, torch::dtype(torch::kLong).device(device_));
+    labels_.copy_(torch::from_blob(labels.Data(), {n}, torch::kInt));
+    return labels_;
+  }
+
+  void setTraining(bool training) {
+    if (model_->is_training() != training) model_->train(training);
+  }
+
+  nn::Sequential model_{nullptr};
+  torch::Device device_{torch::kCPU};
+  std::vector<int64_t> inputShape_;  // C, H, W
+  int64_t inputSize_ = 0;
+  int64_t classes_ = 0;
+  std::vector<LayoutTensor> layout_;
+  std::vector<torch::Tensor> parameters_;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::string optimizerType_;
+  static inline const std::string kStateHeader = "mien optimizer ";
+  torch::Tensor labels_;
+};
+
+// The folder of the libtorch actually loaded, which may differ from the one built against.
+std::string loadedLibtorchDir() {
+  Dl_info library;
+  if (!dladdr(reinterpret_cast<void*>(&at::get_num_threads), &library) || !library.dli_fname) return "";
+  // Resolved, so Debian's merged /lib → /usr/lib shows as the path the package installed.
+  char* resolved = realpath(library.dli_fname, nullptr);
+  const std::string file = resolved ? resolved : library.dli_fname;
+  free(resolved);
+  return file.substr(0, file.find_last_of('/'));
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("torchVersion", TORCH_VERSION);
+  out.Set("builtWithCuda", MIEN_WITH_CUDA == 1);
+  out.Set("cudaAvailable", torch::cuda::is_available());
+  out.Set("libtorch", loadedLibtorchDir());
+  return out;
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  const int64_t threads = info[0].As<Napi::Number>().Int64Value();
+  if (threads < 1) throw Napi::RangeError::New(info.Env(), "threads must be at least 1");
+  at::set_num_threads(static_cast<int>(threads));
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Network", Network::Define(env));
+  exports.Set("info", Napi::Function::New<Info>(env, "info"));
+  exports.Set("setThreads", Napi::Function::New<SetThreads>(env, "setThreads"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(mien_torch, Init)

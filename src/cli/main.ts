@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { formatSummary, listArchitectures, renderArchitecture, summarize } from '../models/index.js';
+import { engineInfo } from '../train/engine.js';
+import { RUN_FILES, exportRun } from '../train/trainer.js';
+import { reportError, UsageError } from './errors.js';
+import { resolveArchitecture, trainCommand } from './train.js';
+
+const program = new Command('mien')
+  .description('facial expression recognition: train, evaluate and run FER models from TypeScript')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+program.addCommand(trainCommand);
+
+program
+  .command('export')
+  .description('write the ONNX model of a run (its best checkpoint)')
+  .argument('<run>', 'run folder (or a .ckpt file inside one)')
+  .requiredOption('--out <file.onnx>', 'where to write the model')
+  .action(async (run: string, flags: { out: string }) => {
+    const runDir = existsSync(run) && statSync(run).isFile() ? join(run, '..') : run;
+    if (!existsSync(join(runDir, RUN_FILES.best))) throw new UsageError(`${run} is not a run folder (no ${RUN_FILES.best})`);
+    await exportRun(runDir, flags.out);
+    console.log(`wrote ${flags.out}`);
+  });
+
+program
+  .command('summary')
+  .description('print an architecture as a Keras-style table with parameter counts and multiply-adds')
+  .argument('<arch>', 'architecture name (see `mien models`) or ModelSpec JSON file')
+  .option('--graph <file.svg|file.png>', 'also draw the architecture to this file')
+  .action(async (arch: string, flags: { graph?: string }) => {
+    const spec = await resolveArchitecture(arch);
+    console.log(formatSummary(summarize(spec)));
+    if (flags.graph) {
+      await renderArchitecture(spec, flags.graph);
+      console.log(`wrote ${flags.graph}`);
+    }
+  });
+
+program
+  .command('models')
+  .description('list the architectures mien can train')
+  .action(() => {
+    const rows = listArchitectures();
+    const width = Math.max(...rows.map((r) => r.name.length));
+    for (const r of rows) {
+      const params = `${(r.params / 1e6).toFixed(2)} M params`;
+      const macs = `${(r.macs / 1e6).toFixed(0)} M mult-adds`;
+      console.log(`${r.name.padEnd(width)}  ${params.padStart(14)}  ${macs.padStart(16)}  ${r.description}`);
+    }
+  });
+
+program
+  .command('info')
+  .description('show the training engine mien found (libtorch, CUDA)')
+  .action(() => {
+    const info = engineInfo();
+    if (!info.available) {
+      console.log(`training engine: not available — ${info.reason}`);
+      return;
+    }
+    console.log(`training engine: libtorch ${info.torchVersion} (${info.libtorch}), CUDA ${info.cuda ? 'available' : 'not available'}`);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = reportError(err);
+}

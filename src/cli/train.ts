@@ -1,0 +1,165 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { DEFAULT_AUGMENT, formatAugment, parseAugment, summarizeProblems } from '../data/index.js';
+import { getArchitecture } from '../models/index.js';
+import { SpecError, validateSpec, type ModelSpec } from '../models/spec.js';
+import { loadCheckpoint } from '../train/checkpoint.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../train/config.js';
+import { ConsoleReporter, formatDuration } from '../train/progress.js';
+import { RUN_FILES, train } from '../train/trainer.js';
+import { loadTrainingData } from '../train/training-data.js';
+import { UsageError } from './errors.js';
+import { float, int, positiveInt } from './parse.js';
+
+/** An architecture by zoo name, or a ModelSpec JSON file of the user's own. */
+export async function resolveArchitecture(arch: string): Promise<ModelSpec> {
+  if (!arch.endsWith('.json')) return getArchitecture(arch);
+  let spec: ModelSpec;
+  try {
+    spec = JSON.parse(await readFile(arch, 'utf8')) as ModelSpec;
+  } catch (err) {
+    throw new SpecError(`cannot read architecture file ${arch}: ${(err as Error).message}`);
+  }
+  validateSpec(spec);
+  return spec;
+}
+
+interface TrainFlags {
+  data?: string;
+  val?: string;
+  arch?: string;
+  out?: string;
+  resume?: string;
+  epochs?: number;
+  batch?: number;
+  lr?: number;
+  optimizer?: TrainConfig['optimizer'];
+  momentum?: number;
+  weightDecay?: number;
+  labelSmoothing?: number;
+  seed?: number;
+  augment?: string;
+  valFraction?: number;
+  plateauFactor?: number;
+  plateauPatience?: number;
+  minLr?: number;
+  earlyStop?: number;
+  device?: TrainConfig['device'];
+  threads?: number;
+  maxBatches?: number;
+  strict?: boolean;
+  cache: boolean;
+}
+
+const d = DEFAULT_TRAIN_CONFIG;
+
+export const trainCommand = new Command('train')
+  .description('train an expression network on FER2013 (CSV) or class folders; writes checkpoints, history.json and best.onnx')
+  .option('--data <csv|dir>', 'training data: FER2013 CSV (Usage column), Kaggle train.csv, or class folders')
+  .option('--val <csv|dir>', 'validation data (default: the source\'s val split, else a held-out fraction)')
+  .option('--arch <name|spec.json>', 'architecture (see `mien models`) or a ModelSpec JSON file')
+  .option('--out <dir>', 'run folder (default runs/<arch>)')
+  .option('--resume <dir>', 'continue the run in <dir> from its last checkpoint')
+  .option('--epochs <n>', `epochs (default ${d.epochs}; with --resume: extend the run to n epochs)`, positiveInt)
+  .option('--batch <n>', `batch size (default ${d.batchSize})`, positiveInt)
+  .option('--lr <x>', `learning rate (default ${d.lr})`, float)
+  .addOption(new Option('--optimizer <name>', `optimizer (default ${d.optimizer})`).choices(['adam', 'adamw', 'sgd']))
+  .option('--momentum <x>', `SGD momentum, Nesterov (default ${d.momentum})`, float)
+  .option('--weight-decay <x>', `weight decay (default ${d.weightDecay})`, float)
+  .option('--label-smoothing <x>', `label smoothing (default ${d.labelSmoothing})`, float)
+  .option('--seed <n>', `seed for init, shuffling and augmentation (default ${d.seed})`, int)
+  .option('--augment <spec>', `"none", "default" or e.g. "shift=4,flip,rotate=10,scale=0.1,brightness=0.2,contrast=0.2,erase=0.25" (default: ${formatAugment(DEFAULT_AUGMENT)})`)
+  .option('--val-fraction <x>', `held-out fraction when the data has no val split (default ${d.valFraction})`, float)
+  .option('--plateau-factor <x>', `reduce-LR-on-plateau factor (default ${d.plateau.factor})`, float)
+  .option('--plateau-patience <n>', `epochs without val-loss improvement before reducing LR (default ${d.plateau.patience})`, int)
+  .option('--min-lr <x>', `lowest learning rate (default ${d.plateau.minLr})`, float)
+  .option('--early-stop <n>', `stop after n epochs without better val accuracy, 0 = never (default ${d.earlyStopPatience})`, int)
+  .addOption(new Option('--device <device>', 'cpu or cuda (default cpu)').choices(['cpu', 'cuda']))
+  .option('--threads <n>', 'libtorch threads (default: all cores)', positiveInt)
+  .option('--max-batches <n>', 'at most n batches per epoch (quick experiments)', positiveInt)
+  .option('--strict', 'fail on the first bad row or image instead of skipping it')
+  .option('--no-cache', 'do not read or write the decoded-data cache')
+  .action(async (flags: TrainFlags) => {
+    const { config, spec, resume, outDir } = await planRun(flags);
+    const reporter = new ConsoleReporter();
+    const data = await loadTrainingData(config, {
+      strict: flags.strict,
+      cache: flags.cache,
+      onProgress: progressPrinter('loading images'),
+    });
+    const skipped = summarizeProblems(data.problems);
+    if (skipped) process.stderr.write(`${skipped}\n`);
+    for (const line of data.description) console.log(line);
+    console.log(`arch: ${spec.name}  optimizer: ${config.optimizer} lr ${config.lr}  batch ${config.batchSize}  augment: ${formatAugment(config.augment)}  device: ${config.device}`);
+    if (resume) console.log(`resuming ${outDir} after epoch ${resume.state.epoch}`);
+    const started = performance.now();
+    const result = await train({ spec, config, train: data.train, val: data.val, outDir, resume, reporter });
+    const best = result.history.find((r) => r.epoch === result.bestEpoch);
+    console.log(
+      `best val accuracy ${best ? (100 * best.valAccuracy).toFixed(2) : '-'}% at epoch ${result.bestEpoch}` +
+        ` · ${formatDuration((performance.now() - started) / 1000)} · ${join(outDir, RUN_FILES.best)} · ${result.bestOnnx}`,
+    );
+  });
+
+async function planRun(flags: TrainFlags) {
+  if (flags.resume) {
+    const path = join(flags.resume, RUN_FILES.last);
+    if (!existsSync(path)) throw new UsageError(`${flags.resume} has no ${RUN_FILES.last} to resume from`);
+    const resume = await loadCheckpoint(path);
+    const config: TrainConfig = { ...resume.config };
+    if (flags.epochs !== undefined && flags.epochs > resume.state.epoch) {
+      config.epochs = flags.epochs;
+      resume.state.finished = false;
+    }
+    return { config, spec: resume.spec, resume, outDir: flags.resume };
+  }
+  if (!flags.data) throw new UsageError('train needs --data <csv|dir> (or --resume <run dir>)');
+  if (!flags.arch) throw new UsageError('train needs --arch <name> (see `mien models`)');
+  const spec = await resolveArchitecture(flags.arch);
+  const config: TrainConfig = {
+    ...d,
+    arch: flags.arch,
+    data: flags.data,
+    val: flags.val,
+    valFraction: flags.valFraction ?? d.valFraction,
+    epochs: flags.epochs ?? d.epochs,
+    batchSize: flags.batch ?? d.batchSize,
+    optimizer: flags.optimizer ?? d.optimizer,
+    lr: flags.lr ?? d.lr,
+    momentum: flags.momentum ?? d.momentum,
+    weightDecay: flags.weightDecay ?? d.weightDecay,
+    labelSmoothing: flags.labelSmoothing ?? d.labelSmoothing,
+    seed: flags.seed ?? d.seed,
+    augment: flags.augment ? parseAugment(flags.augment) : DEFAULT_AUGMENT,
+    plateau: {
+      factor: flags.plateauFactor ?? d.plateau.factor,
+      patience: flags.plateauPatience ?? d.plateau.patience,
+      minLr: flags.minLr ?? d.plateau.minLr,
+    },
+    earlyStopPatience: flags.earlyStop ?? d.earlyStopPatience,
+    device: flags.device ?? d.device,
+    threads: flags.threads ?? d.threads,
+    maxBatches: flags.maxBatches ?? d.maxBatches,
+  };
+  if (config.labelSmoothing < 0 || config.labelSmoothing >= 1) throw new UsageError('--label-smoothing must be in [0, 1)');
+  if (config.lr <= 0) throw new UsageError('--lr must be positive');
+  const outDir = flags.out ?? join('runs', spec.name);
+  if (existsSync(join(outDir, RUN_FILES.last))) {
+    throw new UsageError(`${outDir} already holds a run: continue it with --resume ${outDir}, or choose another --out`);
+  }
+  return { config, spec, resume: undefined, outDir };
+}
+
+/** A throttled "loading images 1234/32298" line on a terminal; nothing when output is not a terminal. */
+export function progressPrinter(label: string): ((done: number, total: number) => void) | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  let last = 0;
+  return (done, total) => {
+    const now = Date.now();
+    if (done < total && now - last < 200) return;
+    last = now;
+    process.stderr.write(`\r${label} ${done}/${total}${done === total ? '\n' : ''}`);
+  };
+}

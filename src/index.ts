@@ -1,0 +1,14 @@
+/**
+ * mien — facial expression recognition for Node and the browser.
+ *
+ * The stages, each its own module (and sub-path export):
+ *   data    FER2013 CSVs and image folders → 48×48 gray faces, splits, cache, augmentation   (`mien/data`)
+ *   models  the architecture definitions, summaries and diagrams                            (`mien/models`)
+ *   train   the native libtorch engine and the training loop                                (`mien/train`)
+ *   export  ONNX files for onnxruntime-node and onnxruntime-web                             (`mien/export`)
+ */
+export { EXPRESSIONS, FACE_PIXELS, FACE_SIZE, NUM_CLASSES, type Expression } from './labels.js';
+export * from './data/index.js';
+export * from './models/index.js';
+export * from './train/index.js';
+export * from './export/index.js';

@@ -1,0 +1,4 @@
+export * from './spec.js';
+export * from './zoo.js';
+export * from './summary.js';
+export * from './graph.js';

@@ -1,0 +1,100 @@
+/**
+ * Training checkpoints: one self-describing binary file holding the architecture, the run's configuration, the
+ * trainer's state (epoch, history, callback state, RNG), every weight tensor and the optimizer's moments — all a
+ * resumed run needs, so resuming never depends on a second file that might be older or newer.
+ *
+ * Layout: "MIENCKPT" | u32 version | u32 header bytes | header JSON | f32 tensors (tensorLayout order) | optimizer bytes.
+ */
+import { readFile } from 'node:fs/promises';
+import { tensorLayout, tensorSize, type ModelSpec } from '../models/spec.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import type { EpochRecord, TrainConfig } from './config.js';
+
+const MAGIC = 'MIENCKPT';
+const VERSION = 1;
+
+export interface TrainerState {
+  /** Epochs finished (the next epoch to run is epoch + 1, 1-based). */
+  epoch: number;
+  lr: number;
+  history: EpochRecord[];
+  bestValAccuracy: number;
+  bestEpoch: number;
+  /** Serialised state of each callback, by callback name. */
+  callbacks: Record<string, unknown>;
+  /** State of the data RNG (shuffling and augmentation). */
+  rng: number[];
+  /** True once the run ended (all epochs or early stop); resuming a finished run does nothing. */
+  finished: boolean;
+}
+
+export interface Checkpoint {
+  spec: ModelSpec;
+  config: TrainConfig;
+  state: TrainerState;
+  weights: Float32Array[];
+  optimizer: Uint8Array;
+  savedAt: string;
+}
+
+interface Header {
+  spec: ModelSpec;
+  config: TrainConfig;
+  state: TrainerState;
+  optimizerBytes: number;
+  savedAt: string;
+}
+
+export class CheckpointError extends Error {}
+
+export async function saveCheckpoint(path: string, ckpt: Omit<Checkpoint, 'savedAt'>): Promise<void> {
+  const layout = tensorLayout(ckpt.spec);
+  if (layout.length !== ckpt.weights.length) throw new CheckpointError(`checkpoint: ${ckpt.weights.length} tensors, the architecture has ${layout.length}`);
+  const header: Header = {
+    spec: ckpt.spec,
+    config: ckpt.config,
+    state: ckpt.state,
+    optimizerBytes: ckpt.optimizer.byteLength,
+    savedAt: new Date().toISOString(),
+  };
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const prefix = Buffer.alloc(16);
+  prefix.write(MAGIC, 0, 'ascii');
+  prefix.writeUInt32LE(VERSION, 8);
+  prefix.writeUInt32LE(json.byteLength, 12);
+  const tensors = ckpt.weights.map((w) => new Uint8Array(w.buffer, w.byteOffset, w.byteLength));
+  await writeFileAtomic(path, [prefix, json, ...tensors, ckpt.optimizer]);
+}
+
+export async function loadCheckpoint(path: string): Promise<Checkpoint> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    throw new CheckpointError(`cannot read checkpoint ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  if (bytes.byteLength < 16 || bytes.toString('ascii', 0, 8) !== MAGIC) throw new CheckpointError(`${path} is not a mien checkpoint`);
+  const version = bytes.readUInt32LE(8);
+  if (version !== VERSION) throw new CheckpointError(`${path}: checkpoint version ${version}, this mien reads version ${VERSION}`);
+  const headerBytes = bytes.readUInt32LE(12);
+  let header: Header;
+  try {
+    header = JSON.parse(bytes.toString('utf8', 16, 16 + headerBytes)) as Header;
+  } catch {
+    throw new CheckpointError(`${path}: checkpoint header is damaged`);
+  }
+  const layout = tensorLayout(header.spec);
+  const floats = layout.reduce((n, t) => n + tensorSize(t), 0);
+  let offset = 16 + headerBytes;
+  if (bytes.byteLength !== offset + floats * 4 + header.optimizerBytes) throw new CheckpointError(`${path}: checkpoint is truncated or damaged`);
+  // Copy into fresh, aligned buffers: the file buffer's offsets need not be multiples of 4.
+  const weights = layout.map((t) => {
+    const n = tensorSize(t);
+    const w = new Float32Array(n);
+    new Uint8Array(w.buffer).set(bytes.subarray(offset, offset + n * 4));
+    offset += n * 4;
+    return w;
+  });
+  const optimizer = new Uint8Array(bytes.subarray(offset, offset + header.optimizerBytes));
+  return { spec: header.spec, config: header.config, state: header.state, weights, optimizer, savedAt: header.savedAt };
+}

@@ -1,0 +1,227 @@
+/**
+ * Typed wrapper over the native training engine (addon/, libtorch behind N-API). The addon is optional: without
+ * libtorch mien still loads, and only training reports what to install.
+ *
+ * The addon is loaded on first use, not on import, so that importing mien never fails for want of libtorch.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type ModelSpec, validateSpec } from '../models/spec.js';
+
+export type Device = 'cpu' | 'cuda';
+
+export interface EngineInfo {
+  /** True when the native addon loaded. */
+  available: boolean;
+  /** Why it did not load, with the command that fixes it. */
+  reason?: string;
+  /** libtorch version the addon was built against, e.g. "1.13.1". */
+  torchVersion?: string;
+  /** True when the addon was built against a CUDA libtorch and a GPU is visible. */
+  cuda: boolean;
+  /** Where libtorch came from (e.g. "/usr (Debian libtorch-dev)" or the MIEN_LIBTORCH path). */
+  libtorch?: string;
+}
+
+export interface OptimizerConfig {
+  type: 'adam' | 'adamw' | 'sgd';
+  lr: number;
+  /** L2 penalty (adam, sgd) or decoupled decay (adamw). Default 0. */
+  weightDecay?: number;
+  /** SGD momentum, default 0.9; Nesterov is always on for SGD. */
+  momentum?: number;
+  /** Adam betas, default [0.9, 0.999]. */
+  betas?: [number, number];
+}
+
+export interface TrainStepOptions {
+  /** Cross-entropy label smoothing in [0, 1). */
+  labelSmoothing?: number;
+  /** Soft targets (n × classes, rows summing to 1) used for the loss instead of `labels` (mixup/cutmix/distillation). */
+  softTargets?: Float32Array;
+}
+
+export interface StepResult {
+  /** Mean loss over the batch. */
+  loss: number;
+  /** How many argmax predictions equal `labels`. */
+  correct: number;
+}
+
+export interface Network {
+  readonly spec: ModelSpec;
+  readonly device: Device;
+  /** (Re)creates the optimizer over all trainable parameters; resets its state. */
+  setOptimizer(config: OptimizerConfig): void;
+  setLearningRate(lr: number): void;
+  /** One forward/backward/update on a batch in train mode. images: n×1×48×48 float, labels: n ids 0–6. */
+  trainStep(images: Float32Array, labels: Int32Array, options?: TrainStepOptions): StepResult;
+  /** Logits (n × classes) in eval mode, without gradients. */
+  forward(images: Float32Array): Float32Array;
+  /** All tensors in `tensorLayout(spec)` order (weights and batch-norm running statistics), copied to CPU. */
+  getWeights(): Float32Array[];
+  /** Sets all tensors, same order and sizes as getWeights; throws on a size mismatch. */
+  setWeights(weights: Float32Array[]): void;
+  /** Optimizer state (moments, step counts) as opaque bytes, for checkpoints. */
+  getOptimizerState(): Uint8Array;
+  setOptimizerState(state: Uint8Array): void;
+  /** Frees native memory; the object is unusable afterwards. */
+  dispose(): void;
+}
+
+export interface CreateNetworkOptions {
+  device?: Device;
+  /** Seeds libtorch's RNG (weight init, dropout) for deterministic runs. */
+  seed?: number;
+}
+
+/** Training needs the native addon, and it is missing, failed to load, or lacks what was asked for (CUDA). */
+export class EngineUnavailableError extends Error {
+  override name = 'EngineUnavailableError';
+}
+
+/** The addon's surface (addon/mien_torch.cc); only this file talks to it. */
+interface NativeNetwork {
+  setOptimizer(type: OptimizerConfig['type'], lr: number, weightDecay: number, momentum: number, beta1: number, beta2: number): void;
+  setLearningRate(lr: number): void;
+  trainStep(images: Float32Array, labels: Int32Array, softTargets: Float32Array | undefined, labelSmoothing: number): StepResult;
+  forward(images: Float32Array): Float32Array;
+  getWeights(): Float32Array[];
+  setWeights(weights: Float32Array[]): void;
+  getOptimizerState(): Uint8Array;
+  setOptimizerState(state: Uint8Array): void;
+  dispose(): void;
+}
+
+interface NativeAddon {
+  Network: new (spec: ModelSpec, device: Device, seed: number | undefined) => NativeNetwork;
+  info(): { torchVersion: string; builtWithCuda: boolean; cudaAvailable: boolean; libtorch: string };
+  setThreads(n: number): void;
+}
+
+const BUILD_HINT = 'install libtorch (sudo apt-get install -y libtorch-dev), then run `npm run build:addon` in the mien package';
+
+/** The folder holding mien's package.json: src/train/ under tsx, dist/train/ once compiled. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`mien's package.json not found above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+let loaded: { addon: NativeAddon } | { reason: string } | undefined;
+
+function loadAddon(): { addon: NativeAddon } | { reason: string } {
+  if (loaded) return loaded;
+  const file = join(packageRoot(), 'build', 'Release', 'mien_torch.node');
+  if (!existsSync(file)) {
+    loaded = { reason: `the native training engine is not built (${file} is missing): ${BUILD_HINT}` };
+    return loaded;
+  }
+  // libgomp reads this once, when libtorch loads; its default (spinning idle threads) starves a busy machine.
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+  try {
+    loaded = { addon: createRequire(import.meta.url)(file) as NativeAddon };
+  } catch (err) {
+    const why = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    loaded = { reason: `the native training engine failed to load (${why}): ${BUILD_HINT}` };
+  }
+  return loaded;
+}
+
+function requireAddon(): NativeAddon {
+  const result = loadAddon();
+  if ('reason' in result) throw new EngineUnavailableError(result.reason);
+  return result.addon;
+}
+
+export function engineInfo(): EngineInfo {
+  const result = loadAddon();
+  if ('reason' in result) return { available: false, reason: result.reason, cuda: false };
+  const info = result.addon.info();
+  return {
+    available: true,
+    torchVersion: info.torchVersion,
+    cuda: info.builtWithCuda && info.cudaAvailable,
+    libtorch: info.libtorch,
+  };
+}
+
+/** Threads libtorch uses for intra-op parallelism (default: all cores). */
+export function setThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`threads must be a positive integer, got ${n}`);
+  requireAddon().setThreads(n);
+}
+
+/** Throws EngineUnavailableError (with the install command) when the addon is missing, or a clear error for cuda without CUDA. */
+export function createNetwork(spec: ModelSpec, options: CreateNetworkOptions = {}): Network {
+  const addon = requireAddon();
+  const device = options.device ?? 'cpu';
+  if (device === 'cuda') {
+    const info = addon.info();
+    if (!info.builtWithCuda) {
+      throw new EngineUnavailableError(
+        `this mien build has no CUDA: its libtorch is ${info.libtorch}; ` +
+          'rebuild against a CUDA libtorch with MIEN_LIBTORCH=/path/to/torch npm run build:addon',
+      );
+    }
+    if (!info.cudaAvailable) throw new EngineUnavailableError(`mien was built with CUDA (libtorch ${info.libtorch}) but no GPU is visible`);
+  }
+  if (options.seed !== undefined && !(Number.isSafeInteger(options.seed) && options.seed >= 0)) {
+    throw new RangeError(`seed must be a non-negative integer, got ${options.seed}`);
+  }
+  validateSpec(spec);
+  return new TorchNetwork(spec, device, new addon.Network(spec, device, options.seed));
+}
+
+class TorchNetwork implements Network {
+  constructor(
+    readonly spec: ModelSpec,
+    readonly device: Device,
+    private readonly native: NativeNetwork,
+  ) {}
+
+  setOptimizer(config: OptimizerConfig): void {
+    const [beta1, beta2] = config.betas ?? [0.9, 0.999];
+    this.native.setOptimizer(config.type, config.lr, config.weightDecay ?? 0, config.momentum ?? 0.9, beta1, beta2);
+  }
+
+  setLearningRate(lr: number): void {
+    this.native.setLearningRate(lr);
+  }
+
+  trainStep(images: Float32Array, labels: Int32Array, options: TrainStepOptions = {}): StepResult {
+    const labelSmoothing = options.labelSmoothing ?? 0;
+    if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new RangeError(`labelSmoothing must be in [0, 1), got ${labelSmoothing}`);
+    return this.native.trainStep(images, labels, options.softTargets, labelSmoothing);
+  }
+
+  forward(images: Float32Array): Float32Array {
+    return this.native.forward(images);
+  }
+
+  getWeights(): Float32Array[] {
+    return this.native.getWeights();
+  }
+
+  setWeights(weights: Float32Array[]): void {
+    this.native.setWeights(weights);
+  }
+
+  getOptimizerState(): Uint8Array {
+    return this.native.getOptimizerState();
+  }
+
+  setOptimizerState(state: Uint8Array): void {
+    this.native.setOptimizerState(state);
+  }
+
+  dispose(): void {
+    this.native.dispose();
+  }
+}

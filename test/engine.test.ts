@@ -1,0 +1,238 @@
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import { Rng } from '../src/data/random.js';
+import { FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../src/labels.js';
+import { makeSpec, type ModelSpec, tensorLayout, tensorSize } from '../src/models/spec.js';
+import { createNetwork, engineInfo, type Network, setThreads } from '../src/train/engine.js';
+
+const engine = engineInfo();
+const skip = engine.available ? false : `native addon not built: ${engine.reason}`;
+
+/** Every layer type but flatten: two kinds of residual block, squeeze-excitation, dropout, 1-D batch norm. */
+const everyLayerSpec = (): ModelSpec =>
+  makeSpec('every-layer', 'test net', [
+    { type: 'conv', out: 4, kernel: 3, padding: 'same' },
+    { type: 'batchnorm' },
+    { type: 'relu' },
+    { type: 'maxpool', kernel: 2 },
+    {
+      type: 'residual',
+      body: [{ type: 'conv', out: 4, kernel: 3, padding: 'same', bias: false }, { type: 'batchnorm' }],
+    },
+    { type: 'relu' },
+    {
+      type: 'residual',
+      body: [
+        { type: 'conv', out: 8, kernel: 3, stride: 2, padding: 1, bias: false },
+        { type: 'batchnorm' },
+        { type: 'relu' },
+        { type: 'se', reduction: 4 },
+      ],
+      shortcut: [{ type: 'conv', out: 8, kernel: 1, stride: 2, bias: false }, { type: 'batchnorm' }],
+    },
+    { type: 'dropout', p: 0.2 },
+    { type: 'globalavgpool' },
+    { type: 'dense', out: 16 },
+    { type: 'batchnorm' },
+    { type: 'relu' },
+    { type: 'dense', out: NUM_CLASSES },
+  ]);
+
+/** Flatten, and no dropout: its steps do not depend on the RNG, so two networks can be compared step for step. */
+const flatSpec = (): ModelSpec =>
+  makeSpec('flat', 'test net', [
+    { type: 'conv', out: 4, kernel: 5, stride: 2, padding: 'valid' },
+    { type: 'batchnorm' },
+    { type: 'relu' },
+    { type: 'maxpool', kernel: 3, stride: 2 },
+    { type: 'flatten' },
+    { type: 'dense', out: NUM_CLASSES },
+  ]);
+
+/** A separable set: the label says which quadrant of the face is bright (classes 0–3). */
+function quadrantBatch(n: number, seed: number): { images: Float32Array; labels: Int32Array } {
+  const rng = new Rng(seed);
+  const images = new Float32Array(n * FACE_PIXELS);
+  const labels = new Int32Array(n);
+  const half = FACE_SIZE / 2;
+  for (let i = 0; i < n; i++) {
+    const label = i % 4;
+    labels[i] = label;
+    const [top, left] = [Math.floor(label / 2) * half, (label % 2) * half];
+    for (let y = 0; y < FACE_SIZE; y++) {
+      for (let x = 0; x < FACE_SIZE; x++) {
+        const bright = y >= top && y < top + half && x >= left && x < left + half;
+        images[i * FACE_PIXELS + y * FACE_SIZE + x] = (bright ? 0.8 : 0) + 0.2 * rng.next();
+      }
+    }
+  }
+  return { images, labels };
+}
+
+const oneHot = (labels: Int32Array, on = 1): Float32Array => {
+  const off = (1 - on) / NUM_CLASSES;
+  const targets = new Float32Array(labels.length * NUM_CLASSES).fill(off);
+  labels.forEach((label, i) => (targets[i * NUM_CLASSES + label] = on + off));
+  return targets;
+};
+
+function withNetwork<T>(spec: ModelSpec, seed: number, use: (net: Network) => T): T {
+  const net = createNetwork(spec, { seed });
+  try {
+    net.setOptimizer({ type: 'adam', lr: 1e-2 });
+    return use(net);
+  } finally {
+    net.dispose();
+  }
+}
+
+const trainedWeights = (spec: ModelSpec, seed: number, steps: number): Float32Array[] =>
+  withNetwork(spec, seed, (net) => {
+    for (let step = 0; step < steps; step++) {
+      const { images, labels } = quadrantBatch(8, step);
+      net.trainStep(images, labels);
+    }
+    return net.getWeights();
+  });
+
+describe('native engine', { skip }, () => {
+  before(() => setThreads(1));
+
+  test('reports libtorch', () => {
+    assert.match(engine.torchVersion ?? '', /^\d+\.\d+/);
+    assert.ok(engine.libtorch);
+  });
+
+  for (const makeTestSpec of [everyLayerSpec, flatSpec]) {
+    test(`${makeTestSpec().name}: getWeights follows tensorLayout, batch norm starting at identity`, () => {
+      const spec = makeTestSpec();
+      withNetwork(spec, 1, (net) => {
+        const weights = net.getWeights();
+        const layout = tensorLayout(spec);
+        assert.deepEqual(
+          weights.map((w) => w.length),
+          layout.map(tensorSize),
+        );
+        // Batch norm's four tensors have the same size, so only their values show the order is right.
+        const bnStart: Record<string, number> = { weight: 1, bias: 0, running_mean: 0, running_var: 1 };
+        layout.forEach((info, i) => {
+          const field = info.name.split('.').at(-1)!;
+          const isBatchNorm = layout.some((other) => other.name === info.name.replace(/[^.]+$/, 'running_mean'));
+          if (isBatchNorm) assert.ok(weights[i]!.every((v) => v === bnStart[field]), `${info.name} starts at ${bnStart[field]}`);
+          else if (field === 'weight') assert.ok(weights[i]!.some((v) => v !== 0), `${info.name} is initialised`);
+        });
+      });
+    });
+  }
+
+  test('setWeights then getWeights gives the same tensors', () => {
+    withNetwork(everyLayerSpec(), 1, (net) => {
+      const rng = new Rng(3);
+      const weights = net.getWeights().map((w) => w.map(() => rng.uniform(0.5, 1.5)));
+      net.setWeights(weights);
+      assert.deepEqual(net.getWeights(), weights);
+    });
+  });
+
+  test('forward gives n × classes logits, the same each call (eval mode)', () => {
+    withNetwork(everyLayerSpec(), 1, (net) => {
+      const { images } = quadrantBatch(3, 1);
+      const logits = net.forward(images);
+      assert.equal(logits.length, 3 * NUM_CLASSES);
+      assert.ok(logits.every(Number.isFinite));
+      assert.deepEqual(net.forward(images), logits);
+    });
+  });
+
+  test('training on a separable set lowers the loss', () => {
+    withNetwork(everyLayerSpec(), 2, (net) => {
+      const { images, labels } = quadrantBatch(16, 5);
+      const losses = Array.from({ length: 12 }, () => net.trainStep(images, labels).loss);
+      assert.ok(losses.at(-1)! < 0.5 * losses[0]!, `loss went ${losses[0]} → ${losses.at(-1)}`);
+      const { correct } = net.trainStep(images, labels);
+      assert.ok(correct >= 12, `${correct}/16 correct after training`);
+    });
+  });
+
+  test('soft targets: one-hot equals hard labels, smoothed equals labelSmoothing', () => {
+    const { images, labels } = quadrantBatch(8, 7);
+    const loss = (options: Parameters<Network['trainStep']>[2]) =>
+      withNetwork(flatSpec(), 4, (net) => net.trainStep(images, labels, options).loss);
+    const hard = loss({});
+    assert.ok(Math.abs(loss({ softTargets: oneHot(labels) }) - hard) < 1e-6);
+    const smoothed = loss({ labelSmoothing: 0.2 });
+    assert.ok(Math.abs(smoothed - hard) > 1e-3, 'smoothing changes the loss');
+    assert.ok(Math.abs(loss({ softTargets: oneHot(labels, 0.8) }) - smoothed) < 1e-6);
+  });
+
+  test('optimizer state survives bytes → another network', () => {
+    const spec = flatSpec();
+    const first = quadrantBatch(8, 1);
+    const next = quadrantBatch(8, 2);
+    const [weights, state, expected] = withNetwork(spec, 1, (net) => {
+      net.trainStep(first.images, first.labels);
+      net.trainStep(first.images, first.labels);
+      const saved = [net.getWeights(), net.getOptimizerState()] as const;
+      net.trainStep(next.images, next.labels);
+      return [...saved, net.getWeights()] as const;
+    });
+    const resumedStep = (withState: boolean) =>
+      withNetwork(spec, 99, (net) => {
+        net.setWeights(weights);
+        if (withState) net.setOptimizerState(state);
+        net.trainStep(next.images, next.labels);
+        return net.getWeights();
+      });
+    assert.deepEqual(resumedStep(true), expected);
+    assert.notDeepEqual(resumedStep(false), expected, 'without the state, Adam takes a different step');
+  });
+
+  test('setLearningRate keeps the optimizer: lr 0 leaves trainable weights alone', () => {
+    const spec = flatSpec();
+    const trainable = tensorLayout(spec).map((t) => t.trainable);
+    for (const type of ['adam', 'adamw', 'sgd'] as const) {
+      withNetwork(spec, 1, (net) => {
+        net.setOptimizer({ type, lr: 0.1, weightDecay: 1e-4 });
+        const { images, labels } = quadrantBatch(8, 1);
+        net.trainStep(images, labels);
+        net.setLearningRate(0);
+        const before = net.getWeights();
+        net.trainStep(images, labels);
+        net.getWeights().forEach((w, i) => {
+          if (trainable[i]) assert.deepEqual(w, before[i], `${type}: tensor ${i} moved at lr 0`);
+        });
+      });
+    }
+  });
+
+  test('mismatched sizes throw errors instead of crashing', () => {
+    withNetwork(flatSpec(), 1, (net) => {
+      const { images, labels } = quadrantBatch(4, 1);
+      assert.throws(() => net.trainStep(images.subarray(FACE_PIXELS), labels), /expected 9216/);
+      assert.throws(() => net.trainStep(images, Int32Array.of(0, 1, 2, 7)), /label 7 is outside/);
+      assert.throws(() => net.trainStep(images, labels, { softTargets: new Float32Array(5) }), /softTargets has 5 values/);
+      assert.throws(() => net.forward(images.subarray(1)), /not a positive multiple of 2304/);
+      const weights = net.getWeights();
+      assert.throws(() => net.setWeights(weights.slice(1)), /got 7 tensors, the network has 8/);
+      weights[1] = new Float32Array(3);
+      assert.throws(() => net.setWeights(weights), /weights\[1\] \(layers\.0\.bias\) has 3 values, expected 4/);
+      assert.throws(() => net.setOptimizerState(Uint8Array.of(1, 2, 3)), /not a mien optimizer state/);
+      const adamState = net.getOptimizerState();
+      net.setOptimizer({ type: 'sgd', lr: 0.1 });
+      assert.throws(() => net.setOptimizerState(adamState), /state is for adam, but this network's optimizer is sgd/);
+    });
+  });
+
+  test('the same seed gives the same weights after 3 steps, another seed does not', () => {
+    const spec = everyLayerSpec();
+    assert.deepEqual(trainedWeights(spec, 5, 3), trainedWeights(spec, 5, 3));
+    assert.notDeepEqual(trainedWeights(spec, 5, 3), trainedWeights(spec, 6, 3));
+  });
+
+  test('a disposed network refuses work', () => {
+    const net = createNetwork(flatSpec());
+    net.dispose();
+    assert.throws(() => net.forward(new Float32Array(FACE_PIXELS)), /disposed/);
+    net.dispose();
+  });
+});
