@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -39,14 +40,18 @@ auto translateErrors(Napi::Env env, Fn&& fn) -> decltype(fn()) {
 
 // ---- Reading the spec object -------------------------------------------------------------------------------------
 
-int64_t intField(const Napi::Object& layer, const char* key, int64_t fallback) {
+// A numeric field of a layer; `fallback` stands in for an optional one that is absent.
+double numberField(const Napi::Object& layer, const char* key, const std::string& path,
+                   std::optional<double> fallback = std::nullopt) {
   Napi::Value value = layer.Get(key);
-  return value.IsUndefined() ? fallback : value.As<Napi::Number>().Int64Value();
+  if (value.IsNumber()) return value.As<Napi::Number>().DoubleValue();
+  if (value.IsUndefined() && fallback) return *fallback;
+  throw EngineError(path + ": \"" + key + "\" must be a number");
 }
 
-double numberField(const Napi::Object& layer, const char* key, double fallback) {
-  Napi::Value value = layer.Get(key);
-  return value.IsUndefined() ? fallback : value.As<Napi::Number>().DoubleValue();
+int64_t intField(const Napi::Object& layer, const char* key, const std::string& path,
+                 std::optional<int64_t> fallback = std::nullopt) {
+  return static_cast<int64_t>(numberField(layer, key, path, fallback));
 }
 
 bool boolField(const Napi::Object& layer, const char* key, bool fallback) {
@@ -121,9 +126,9 @@ class NetworkBuilder {
   nn::AnyModule layer(const Napi::Object& spec, const torch::Tensor& probe, const std::string& path) {
     const std::string type = spec.Get("type").As<Napi::String>().Utf8Value();
     if (type == "conv") {
-      const int64_t kernel = intField(spec, "kernel", 1);
-      nn::Conv2d conv(nn::Conv2dOptions(probe.size(1), intField(spec, "out", 1), kernel)
-                          .stride(intField(spec, "stride", 1))
+      const int64_t kernel = intField(spec, "kernel", path);
+      nn::Conv2d conv(nn::Conv2dOptions(probe.size(1), intField(spec, "out", path), kernel)
+                          .stride(intField(spec, "stride", path, 1))
                           .padding(convPadding(spec, kernel))
                           .bias(boolField(spec, "bias", true)));
       record(path, "weight", conv->weight);
@@ -131,22 +136,22 @@ class NetworkBuilder {
       return nn::AnyModule(conv);
     }
     if (type == "batchnorm") {
-      const double eps = numberField(spec, "eps", 1e-5);
+      const double eps = numberField(spec, "eps", path, 1e-5);
       if (probe.dim() == 4) return batchNorm(nn::BatchNorm2d(nn::BatchNorm2dOptions(probe.size(1)).eps(eps)), path);
       return batchNorm(nn::BatchNorm1d(nn::BatchNorm1dOptions(probe.size(1)).eps(eps)), path);
     }
     if (type == "relu") return nn::AnyModule(nn::ReLU());
     if (type == "maxpool") {
-      const int64_t kernel = intField(spec, "kernel", 2);
-      return nn::AnyModule(nn::MaxPool2d(nn::MaxPool2dOptions(kernel).stride(intField(spec, "stride", kernel))));
+      const int64_t kernel = intField(spec, "kernel", path);
+      return nn::AnyModule(nn::MaxPool2d(nn::MaxPool2dOptions(kernel).stride(intField(spec, "stride", path, kernel))));
     }
-    if (type == "dropout") return nn::AnyModule(nn::Dropout(numberField(spec, "p", 0.5)));
+    if (type == "dropout") return nn::AnyModule(nn::Dropout(numberField(spec, "p", path)));
     if (type == "flatten") return nn::AnyModule(nn::Flatten());
     if (type == "globalavgpool") {
       return nn::AnyModule(nn::Functional([](const torch::Tensor& x) { return x.mean({2, 3}); }));
     }
     if (type == "dense") {
-      nn::Linear dense(nn::LinearOptions(probe.size(1), intField(spec, "out", 1)).bias(boolField(spec, "bias", true)));
+      nn::Linear dense(nn::LinearOptions(probe.size(1), intField(spec, "out", path)).bias(boolField(spec, "bias", true)));
       record(path, "weight", dense->weight);
       record(path, "bias", dense->bias);
       return nn::AnyModule(dense);
@@ -164,7 +169,7 @@ class NetworkBuilder {
     if (type == "se") {
       const int64_t channels = probe.size(1);
       // seHidden() in spec.ts: at least one unit.
-      const int64_t hidden = std::max<int64_t>(1, channels / intField(spec, "reduction", 16));
+      const int64_t hidden = std::max<int64_t>(1, channels / intField(spec, "reduction", path));
       SqueezeExcitation se(channels, hidden);
       record(path, "fc1.weight", se->fc1->weight);
       record(path, "fc1.bias", se->fc1->bias);
@@ -386,12 +391,18 @@ class Network : public Napi::ObjectWrap<Network> {
     return info.Env().Undefined();
   }
 
-  // The bytes start with a line naming the optimizer type: torch would load another type's state with an internal
-  // assertion failure, or not fail at all.
+  // Besides the optimizer, the state holds the RNG that drives dropout: a run resumed from a checkpoint then draws the
+  // same dropout masks as one never interrupted. The bytes start with a line naming the optimizer type, because torch
+  // loads another type's state with an internal assertion failure, or not at all.
   Napi::Value GetOptimizerState(const Napi::CallbackInfo& info) {
+    torch::serialize::OutputArchive optimizerArchive;
+    optimizer().save(optimizerArchive);
+    torch::serialize::OutputArchive archive;
+    archive.write("optimizer", optimizerArchive);
+    archive.write("rng", randomGeneratorState(), /*is_buffer=*/true);
     std::ostringstream stream;
     stream << kStateHeader << optimizerType_ << '\n';
-    torch::save(optimizer(), stream);
+    archive.save_to(stream);
     const std::string bytes = stream.str();
     Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), bytes.size());
     std::memcpy(out.Data(), bytes.data(), bytes.size());
@@ -412,7 +423,16 @@ class Network : public Napi::ObjectWrap<Network> {
     }
     // torch reads the archive at absolute offsets, so it gets a stream of its own bytes only.
     std::istringstream stream(state.substr(headerEnd + 1));
-    torch::load(opt, stream, device_);
+    torch::serialize::InputArchive archive;
+    archive.load_from(stream, device_);
+    torch::serialize::InputArchive optimizerArchive;
+    archive.read("optimizer", optimizerArchive);
+    torch::Tensor rng;
+    archive.read("rng", rng, /*is_buffer=*/true);
+    opt.load(optimizerArchive);
+    at::Generator generator = randomGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(rng.cpu());
     return info.Env().Undefined();
   }
 
@@ -450,6 +470,15 @@ class Network : public Napi::ObjectWrap<Network> {
     if (!labels_.defined() || labels_.size(0) != n) labels_ = torch::empty({n}, torch::dtype(torch::kLong).device(device_));
     labels_.copy_(torch::from_blob(labels.Data(), {n}, torch::kInt));
     return labels_;
+  }
+
+  // The generator dropout draws from on this network's device (shared by every network there).
+  at::Generator randomGenerator() const { return at::globalContext().defaultGenerator(device_); }
+
+  torch::Tensor randomGeneratorState() const {
+    at::Generator generator = randomGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    return generator.get_state();
   }
 
   void setTraining(bool training) {

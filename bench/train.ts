@@ -3,7 +3,9 @@
  * with the same batch size, optimizer and threads. Runs alternate (mien, PyTorch, mien, …) so that a noisy neighbour
  * hits both alike.
  *
- *   npm run bench:train -- [--batches 40] [--rounds 2]
+ *   npm run bench:train -- [--arch vgg-b] [--batches 40] [--rounds 2]
+ *
+ * The default, vgg-b, is Net B of ../shared/docs/engines.md, whose PyTorch figures are published there.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FACE_PIXELS } from '../src/labels.js';
-import { type Layer, makeSpec, type ModelSpec, tensorLayout, tensorSize } from '../src/models/spec.js';
+import { getArchitecture } from '../src/models/zoo.js';
+import { type ModelSpec, tensorLayout, tensorSize } from '../src/models/spec.js';
 import { createNetwork, engineInfo, setThreads } from '../src/train/engine.js';
 
 // Both engines get the same libgomp policy; the mien addon loads lazily, after this line.
@@ -24,20 +27,6 @@ const LEARNING_RATE = 1e-3;
 /** Debian's python3-torch is built for the system Python, not for a pyenv `python3` earlier on PATH. */
 const PYTHON = '/usr/bin/python3';
 const PYTORCH_SCRIPT = join(import.meta.dirname, 'train_pytorch.py');
-
-/** Net B of ../shared/docs/engines.md: compact VGG, BN + ReLU after each conv, global average pool, FC 7. */
-function netB(): ModelSpec {
-  const stage = (out: number): Layer[] =>
-    [1, 2].flatMap((): Layer[] => [{ type: 'conv', out, kernel: 3, padding: 'same', bias: false }, { type: 'batchnorm' }, { type: 'relu' }])
-      .concat({ type: 'maxpool', kernel: 2 });
-  return makeSpec('net-b', 'compact VGG [32,32,pool][64,64,pool][128,128,pool], BN+ReLU, GAP, FC 7', [
-    ...stage(32),
-    ...stage(64),
-    ...stage(128),
-    { type: 'globalavgpool' },
-    { type: 'dense', out: 7 },
-  ]);
-}
 
 function benchMien(spec: ModelSpec, batches: number): number {
   const net = createNetwork(spec, { seed: 0 });
@@ -76,7 +65,9 @@ const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
 const rate = (x: number): string => `${x.toFixed(1)} img/s`;
 
 function main(): void {
-  const { values } = parseArgs({ options: { batches: { type: 'string', default: '40' }, rounds: { type: 'string', default: '2' } } });
+  const { values } = parseArgs({
+    options: { arch: { type: 'string', default: 'vgg-b' }, batches: { type: 'string', default: '40' }, rounds: { type: 'string', default: '2' } },
+  });
   const batches = positiveInt('batches', values.batches);
   const rounds = positiveInt('rounds', values.rounds);
 
@@ -88,7 +79,7 @@ function main(): void {
   }
   setThreads(THREADS);
 
-  const spec = netB();
+  const spec = getArchitecture(values.arch);
   const params = tensorLayout(spec).filter((t) => t.trainable).reduce((sum, t) => sum + tensorSize(t), 0);
   console.log(`${spec.name} (${spec.description}; ${(params / 1000).toFixed(0)} k parameters)`);
   console.log(`batch ${BATCH_SIZE}, ${batches} timed batches after ${WARMUP_BATCHES} warm-up, Adam, ${THREADS} threads, OMP_WAIT_POLICY=PASSIVE`);

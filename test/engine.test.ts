@@ -165,8 +165,8 @@ describe('native engine', { skip }, () => {
     assert.ok(Math.abs(loss({ softTargets: oneHot(labels, 0.8) }) - smoothed) < 1e-6);
   });
 
-  test('optimizer state survives bytes → another network', () => {
-    const spec = flatSpec();
+  test('optimizer state (and the dropout RNG) survives bytes → another network', () => {
+    const spec = everyLayerSpec();
     const first = quadrantBatch(8, 1);
     const next = quadrantBatch(8, 2);
     const [weights, state, expected] = withNetwork(spec, 1, (net) => {

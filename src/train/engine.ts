@@ -64,7 +64,10 @@ export interface Network {
   getWeights(): Float32Array[];
   /** Sets all tensors, same order and sizes as getWeights; throws on a size mismatch. */
   setWeights(weights: Float32Array[]): void;
-  /** Optimizer state (moments, step counts) as opaque bytes, for checkpoints. */
+  /**
+   * Optimizer state (moments, step counts) as opaque bytes, for checkpoints. It carries libtorch's RNG state too, so a
+   * run resumed from it draws the same dropout masks as one never interrupted.
+   */
   getOptimizerState(): Uint8Array;
   setOptimizerState(state: Uint8Array): void;
   /** Frees native memory; the object is unusable afterwards. */
@@ -114,9 +117,12 @@ function packageRoot(): string {
   return dir;
 }
 
-let loaded: { addon: NativeAddon } | { reason: string } | undefined;
+type AddonLoad = { addon: NativeAddon } | { reason: string };
 
-function loadAddon(): { addon: NativeAddon } | { reason: string } {
+/** Loaded (or failed) once per process: a native module cannot be unloaded and retried. */
+let loaded: AddonLoad | undefined;
+
+function loadAddon(): AddonLoad {
   if (loaded) return loaded;
   const file = join(packageRoot(), 'build', 'Release', 'mien_torch.node');
   if (!existsSync(file)) {

@@ -133,12 +133,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     // A batch of one cannot be batch-normalised in train mode, so a lone leftover face waits for the next epoch.
     const batchesInData = Math.floor(n / config.batchSize) + (n % config.batchSize >= 2 ? 1 : 0);
     const batches = config.maxBatches > 0 ? Math.min(config.maxBatches, batchesInData) : batchesInData;
-    const order = Int32Array.from({ length: n }, (_, i) => i);
+    const order = new Int32Array(n);
     let stoppedEarly: string | undefined;
 
     while (!state.finished && state.epoch < config.epochs) {
       const epoch = state.epoch + 1;
       reporter.epochStart(epoch, config.epochs, batches);
+      // Shuffle from the identity, not from last epoch's order: an epoch's batches then depend only on the RNG state,
+      // which the checkpoint holds, so a resumed run sees exactly the batches an uninterrupted one would.
+      order.forEach((_, i) => (order[i] = i));
       rng.shuffle(order);
       const started = performance.now();
       let lossSum = 0;
