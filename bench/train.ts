@@ -81,7 +81,7 @@ function main(): void {
 
   const spec = getArchitecture(values.arch);
   const params = tensorLayout(spec).filter((t) => t.trainable).reduce((sum, t) => sum + tensorSize(t), 0);
-  console.log(`${spec.name} (${spec.description}; ${(params / 1000).toFixed(0)} k parameters)`);
+  console.log(`${spec.name}, ${(params / 1000).toFixed(0)} k trainable parameters: ${spec.description}`);
   console.log(`batch ${BATCH_SIZE}, ${batches} timed batches after ${WARMUP_BATCHES} warm-up, Adam, ${THREADS} threads, OMP_WAIT_POLICY=PASSIVE`);
   console.log(`mien: libtorch ${info.torchVersion} (${info.libtorch})`);
 
