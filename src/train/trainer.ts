@@ -233,6 +233,6 @@ export async function exportRun(runDir: string, outPath: string): Promise<void> 
     'mien.epoch': String(best.state.bestEpoch),
     ...(record ? { 'mien.val_accuracy': record.valAccuracy.toFixed(4) } : {}),
     // The curves travel with the model, so an evaluation report can show how it was trained.
-    'mien.history': JSON.stringify(best.state.history.filter((r) => r.epoch <= best.state.bestEpoch)),
+    'mien.history': JSON.stringify(best.state.history),
   });
 }
