@@ -6,9 +6,15 @@
  *   models  the architecture definitions, summaries and diagrams                            (`mien/models`)
  *   train   the native libtorch engine and the training loop                                (`mien/train`)
  *   export  ONNX files for onnxruntime-node and onnxruntime-web                             (`mien/export`)
+ *   eval    metrics, calibration, reports                                                   (`mien/eval`)
+ *   plot    training curves and charts (vega-lite)                                          (`mien/plot`)
+ *   recognize  the ONNX expression classifier                                               (`mien/recognize`)
  */
 export { EXPRESSIONS, FACE_PIXELS, FACE_SIZE, NUM_CLASSES, type Expression } from './labels.js';
 export * from './data/index.js';
 export * from './models/index.js';
 export * from './train/index.js';
 export * from './export/index.js';
+export * from './eval/index.js';
+export * from './plot/index.js';
+export * from './recognize/index.js';

@@ -2,6 +2,8 @@ import { CommanderError } from 'commander';
 import { DataError } from '../data/index.js';
 import { PictureFormatError } from '../models/index.js';
 import { SpecError } from '../models/spec.js';
+import { HistoryError } from '../plot/index.js';
+import { ModelError } from '../recognize/expression-model.js';
 import { CheckpointError } from '../train/checkpoint.js';
 import { EngineUnavailableError } from '../train/engine.js';
 
@@ -9,7 +11,7 @@ import { EngineUnavailableError } from '../train/engine.js';
 export class UsageError extends Error {}
 
 /** Errors caused by the user's input or set-up: shown as one line, never as a stack trace. */
-const USER_ERRORS = [UsageError, DataError, SpecError, CheckpointError, EngineUnavailableError, PictureFormatError];
+const USER_ERRORS = [UsageError, DataError, SpecError, CheckpointError, EngineUnavailableError, PictureFormatError, ModelError, HistoryError];
 
 /** Prints an error the way a CLI user should see it and returns the process exit code. */
 export function reportError(err: unknown): number {

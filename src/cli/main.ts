@@ -5,7 +5,10 @@ import { Command } from 'commander';
 import { formatSummary, listArchitectures, renderArchitecture, summarize } from '../models/index.js';
 import { engineInfo } from '../train/engine.js';
 import { RUN_FILES, exportRun } from '../train/trainer.js';
+import { dataCommand } from './data.js';
 import { reportError, UsageError } from './errors.js';
+import { plotCommand } from './plot.js';
+import { evalCommand, predictCsvCommand } from './eval.js';
 import { resolveArchitecture, trainCommand } from './train.js';
 
 const program = new Command('mien')
@@ -13,7 +16,10 @@ const program = new Command('mien')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-program.addCommand(trainCommand);
+// Commands built in their own modules need the program's exit override and help hint, or commander exits by itself.
+for (const command of [trainCommand, evalCommand, predictCsvCommand, plotCommand, dataCommand]) {
+  program.addCommand(command.copyInheritedSettings(program));
+}
 
 program
   .command('export')

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { DEFAULT_AUGMENT, formatAugment, parseAugment, summarizeProblems } from '../data/index.js';
 import { getArchitecture } from '../models/index.js';
+import { CurvesCallback } from '../plot/index.js';
 import { SpecError, validateSpec, type ModelSpec } from '../models/spec.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../train/config.js';
@@ -95,7 +96,8 @@ export const trainCommand = new Command('train')
     console.log(`arch: ${spec.name}  optimizer: ${config.optimizer} lr ${config.lr}  batch ${config.batchSize}  augment: ${formatAugment(config.augment)}  device: ${config.device}`);
     if (resume) console.log(`resuming ${outDir} after epoch ${resume.state.epoch}`);
     const started = performance.now();
-    const result = await train({ spec, config, train: data.train, val: data.val, outDir, resume, reporter });
+    const curves = new CurvesCallback(outDir, resume?.state.history ?? []);
+    const result = await train({ spec, config, train: data.train, val: data.val, outDir, resume, reporter, callbacks: [curves] });
     const best = result.history.find((r) => r.epoch === result.bestEpoch);
     console.log(
       `best val accuracy ${best ? (100 * best.valAccuracy).toFixed(2) : '-'}% at epoch ${result.bestEpoch}` +

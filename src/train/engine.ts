@@ -6,9 +6,9 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { type ModelSpec, validateSpec } from '../models/spec.js';
+import { packageRoot } from '../util/package-root.js';
 
 export type Device = 'cpu' | 'cuda';
 
@@ -105,17 +105,6 @@ interface NativeAddon {
 }
 
 const BUILD_HINT = 'install libtorch (sudo apt-get install -y libtorch-dev), then run `npm run build:addon` in the mien package';
-
-/** The folder holding mien's package.json: src/train/ under tsx, dist/train/ once compiled. */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`mien's package.json not found above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-  return dir;
-}
 
 type AddonLoad = { addon: NativeAddon } | { reason: string };
 

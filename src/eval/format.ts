@@ -1,0 +1,44 @@
+/** Plain-text renderings of an evaluation (the terminal output of `mien eval`) and the predict-csv file. */
+import { EXPRESSIONS, NUM_CLASSES } from '../labels.js';
+import { CALIBRATION_BINS, topPredictions, type Evaluation } from './metrics.js';
+
+export const percent = (x: number): string => `${(100 * x).toFixed(2)}%`;
+
+/** Right-aligned columns: the first column left-aligned, each column as wide as its widest cell. */
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows
+    .map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd())
+    .join('\n');
+}
+
+/** Headline numbers, the per-class table and the confusion matrix, as `mien eval` prints them. */
+export function formatEvaluation(e: Evaluation): string {
+  const headline =
+    `accuracy ${percent(e.accuracy)}  macro-F1 ${e.macroF1.toFixed(4)}  ` +
+    `ECE ${e.ece.toFixed(4)} (${CALIBRATION_BINS} bins)  ${e.n} faces`;
+  const perClass = table([
+    ['class', 'precision', 'recall', 'f1', 'support'],
+    ...e.perClass.map((m, k) => [EXPRESSIONS[k]!, m.precision.toFixed(4), m.recall.toFixed(4), m.f1.toFixed(4), String(m.support)]),
+    ['macro avg', '', '', e.macroF1.toFixed(4), String(e.n)],
+  ]);
+  const confusion = table([
+    ['true \\ predicted', ...EXPRESSIONS],
+    ...e.confusion.map((row, k) => [EXPRESSIONS[k]!, ...row.map(String)]),
+  ]);
+  return `${headline}\n\n${perClass}\n\nconfusion matrix (rows: true class, columns: predicted)\n${confusion}\n`;
+}
+
+/** A CSV field, quoted when it holds a comma, quote or line break (image paths may). */
+const csvField = (s: string): string => (/[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
+
+/** predict-csv's file: `id,emotion,angry,…,neutral`, one row per face with its predicted id and 7 probabilities. */
+export function formatPredictionsCsv(ids: readonly string[], probabilities: Float32Array): string {
+  const { predicted } = topPredictions(probabilities);
+  const lines = [['id', 'emotion', ...EXPRESSIONS].join(',')];
+  ids.forEach((id, i) => {
+    const p = probabilities.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES);
+    lines.push(`${csvField(id)},${predicted[i]},${Array.from(p, (x) => x.toFixed(6)).join(',')}`);
+  });
+  return lines.join('\n') + '\n';
+}

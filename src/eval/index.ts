@@ -1,0 +1,17 @@
+export {
+  CALIBRATION_BINS,
+  calibrationBins,
+  classificationMetrics,
+  confusionMatrix,
+  evaluatePredictions,
+  evaluationJson,
+  expectedCalibrationError,
+  topPredictions,
+  type CalibrationBin,
+  type ClassMetrics,
+  type Evaluation,
+  type EvaluationJson,
+} from './metrics.js';
+export { ALL_SPLITS, allFaces, chooseSplit, classifyDataset, evaluateModel, type ChosenSplit, type ClassifyDatasetOptions } from './evaluate.js';
+export { formatEvaluation, formatPredictionsCsv } from './format.js';
+export { REPORT_SECTIONS, writeEvalReport, type ReportInput } from './report.js';
