@@ -138,7 +138,7 @@ export function classDistributionChart(counts: Record<string, number[]>, labels:
     encoding: {
       x: { field: 'label', type: 'nominal', sort: [...labels], title: null, axis: { labelAngle: 0 } },
       xOffset: { field: 'split', type: 'nominal', sort: splits },
-      y: { field: 'count', type: 'quantitative', title: 'faces', axis: { format: ',' } },
+      y: { field: 'count', type: 'quantitative', title: 'faces', axis: { format: ',d' } },
       color: { field: 'split', type: 'nominal', sort: splits, scale: { scheme: 'tableau10' }, legend: { title: 'split', orient: 'right' } },
     },
   } as ChartSpec;
