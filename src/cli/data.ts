@@ -1,7 +1,17 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { classCounts, datasetSize, faceAt, loadFaces, Rng, summarizeProblems, type FaceDataset } from '../data/index.js';
+import {
+  classCounts,
+  datasetSize,
+  faceAt,
+  loadFaces,
+  medianSharpness,
+  Rng,
+  SHARPNESS_RATIO_WARNING,
+  summarizeProblems,
+  type FaceDataset,
+} from '../data/index.js';
 import { EXPRESSIONS, NUM_CLASSES } from '../labels.js';
 import { classDistributionChart, faceGrid, writeChart, type FaceGridRow } from '../plot/index.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -96,6 +106,17 @@ dataCommand
     const faces = names.reduce((sum, s) => sum + datasetSize(loaded.splits[s]!), 0);
     console.log(`${source}: ${faces} faces (${loaded.format}${loaded.fromCache ? ', from the cache' : ''})`);
     console.log(formatCountsTable(counts, unlabelled));
+    const sharpness = names.map((s) => ({ split: s, median: medianSharpness(loaded.splits[s]!) }));
+    console.log(`sharpness (median |Laplacian|, sharp faces ≈ 20–40): ${sharpness.map((x) => `${x.split} ${x.median.toFixed(1)}`).join(', ')}`);
+    const bySharpness = [...sharpness].sort((a, b) => a.median - b.median);
+    const blurriest = bySharpness[0]!;
+    const sharpest = bySharpness[bySharpness.length - 1]!;
+    if (sharpest.median > SHARPNESS_RATIO_WARNING * blurriest.median) {
+      process.stderr.write(
+        `warning: ${blurriest.split} faces are ${(sharpest.median / blurriest.median).toFixed(0)}× blurrier than ${sharpest.split} faces; ` +
+          `a model trained on one will see a different kind of face in the other (compare them in ${STATS_FILES.samples})\n`,
+      );
+    }
 
     await mkdir(flags.out, { recursive: true });
     const chart = classDistributionChart(counts, EXPRESSIONS);
