@@ -1,0 +1,63 @@
+import sharp from 'sharp';
+import { EXPRESSIONS, type Expression } from '../labels.js';
+import type { RgbImage } from './image.js';
+import type { RecognizedFace } from './recognizer.js';
+
+/** One colour per expression, so a glance at a crowded photo groups the faces. */
+export const EXPRESSION_COLOURS: Record<Expression, string> = {
+  angry: '#e53935',
+  disgust: '#7cb342',
+  fear: '#8e24aa',
+  happy: '#fdd835',
+  sad: '#1e88e5',
+  surprise: '#fb8c00',
+  neutral: '#90a4ae',
+};
+
+const escapeXml = (s: string): string => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/**
+ * An SVG layer for the faces: a box in the expression's colour, a label "happy 87%" above it, and beside it a small
+ * bar per expression, so the runner-up is visible too. Sizes follow the face, within readable limits.
+ */
+export function facesOverlay(width: number, height: number, faces: RecognizedFace[]): string {
+  const parts: string[] = [];
+  for (const face of faces) {
+    const { x, y, width: w, height: h } = face.box;
+    const colour = EXPRESSION_COLOURS[face.expression];
+    const stroke = Math.max(2, Math.round(Math.min(w, h) / 40));
+    const font = Math.round(Math.min(32, Math.max(12, w / 6)));
+    const label = `${face.expression} ${Math.round(100 * face.probabilities[face.expression])}%`;
+    const labelWidth = label.length * font * 0.62 + 8;
+    const labelY = y - font - 6 >= 0 ? y - font - 6 : y + h;
+    parts.push(
+      `<rect x="${x}" y="${y}" width="${w}" height="${h}" fill="none" stroke="${colour}" stroke-width="${stroke}"/>`,
+      `<rect x="${x}" y="${labelY}" width="${labelWidth}" height="${font + 6}" fill="${colour}"/>`,
+      `<text x="${x + 4}" y="${labelY + font}" font-family="DejaVu Sans" font-size="${font}" font-weight="bold" fill="#000">${escapeXml(label)}</text>`,
+    );
+    // probability bars beside the box (left of it when there is no room on the right)
+    const barFont = Math.round(Math.min(14, Math.max(9, h / 12)));
+    const rowHeight = barFont + 3;
+    const barMax = barFont * 5;
+    const panelWidth = barFont * 5 + barMax + 8;
+    const px = x + w + panelWidth + stroke <= width ? x + w + stroke + 2 : Math.max(0, x - panelWidth - stroke - 2);
+    parts.push(`<rect x="${px}" y="${y}" width="${panelWidth}" height="${rowHeight * EXPRESSIONS.length + 4}" fill="#000" fill-opacity="0.55"/>`);
+    EXPRESSIONS.forEach((e, i) => {
+      const ry = y + 2 + i * rowHeight;
+      parts.push(
+        `<text x="${px + 4}" y="${ry + barFont}" font-family="DejaVu Sans" font-size="${barFont}" fill="#fff">${e}</text>`,
+        `<rect x="${px + barFont * 5}" y="${ry + 2}" width="${Math.max(1, face.probabilities[e] * barMax)}" height="${barFont - 2}" fill="${EXPRESSION_COLOURS[e]}"/>`,
+      );
+    });
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`;
+}
+
+/** The image with its faces drawn on it, encoded by the output file's extension (JPEG, PNG or WebP). */
+export async function annotateImage(image: RgbImage, faces: RecognizedFace[], outPath: string): Promise<void> {
+  await sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
+    raw: { width: image.width, height: image.height, channels: 3 },
+  })
+    .composite([{ input: Buffer.from(facesOverlay(image.width, image.height, faces)), top: 0, left: 0 }])
+    .toFile(outPath);
+}

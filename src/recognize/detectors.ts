@@ -1,0 +1,16 @@
+import type { FaceDetector } from './recognizer.js';
+
+/** The detectors `--detector` names: the DNN default, the classic Haar cascade, or none (inputs are face crops). */
+export const DETECTOR_NAMES = ['dnn', 'haar', 'none'] as const;
+export type DetectorName = (typeof DETECTOR_NAMES)[number];
+
+/** A detector by name; each is loaded only when asked for, so `none` costs nothing. */
+export async function detectorByName(name: DetectorName, options: { minFaceSize?: number } = {}): Promise<FaceDetector | 'none'> {
+  switch (name) {
+    case 'none':
+      return 'none';
+    case 'dnn':
+    case 'haar':
+      throw new Error(`detector ${name}: not wired yet`);
+  }
+}

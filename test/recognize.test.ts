@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import sharp from 'sharp';
+import { FACE_PIXELS, FACE_SIZE } from '../src/labels.js';
+import { cropFace } from '../src/recognize/crop.js';
+import { decodeImage, ImageError } from '../src/recognize/image.js';
+import { createRecognizer, type FaceDetector } from '../src/recognize/recognizer.js';
+import { runCli } from './helpers/cli.js';
+import { bandClassifierOnnx } from './helpers/expression-models.js';
+import { syntheticFaces } from './helpers/synthetic.js';
+
+const grayPng = (face: Uint8Array, size = FACE_SIZE) => sharp(Buffer.from(face), { raw: { width: size, height: size, channels: 1 } }).png().toBuffer();
+
+describe('recognition pipeline', () => {
+  let dir: string;
+  let model: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mien-recognize-'));
+    model = join(dir, 'band.onnx');
+    await writeFile(model, bandClassifierOnnx());
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
+
+  test('bad inputs get one clear error naming them, before any decoding', async () => {
+    await writeFile(join(dir, 'empty.jpg'), '');
+    await writeFile(join(dir, 'text.jpg'), 'not an image at all');
+    const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#808080' } }).jpeg().toBuffer();
+    await writeFile(join(dir, 'truncated.jpg'), jpeg.subarray(0, jpeg.length / 2));
+    await writeFile(join(dir, 'big.png'), await sharp({ create: { width: 4000, height: 3000, channels: 3, background: '#000000' } }).png().toBuffer());
+    const cases: [Parameters<typeof decodeImage>, RegExp][] = [
+      [[join(dir, 'missing.jpg')], /missing\.jpg: no such file/],
+      [[join(dir, 'empty.jpg')], /empty\.jpg: file is empty/],
+      [[join(dir, 'text.jpg')], /text\.jpg: not an image/],
+      [[join(dir, 'truncated.jpg')], /truncated\.jpg: (cannot decode|not an image)/],
+      [[join(dir, 'big.png'), 10_000_000], /big\.png: 12\.0 megapixels is over the 10 megapixel limit/],
+      [[{ data: new Uint8Array(10), width: 4, height: 4 }], /10 bytes do not make a 4×4 image/],
+    ];
+    for (const [args, message] of cases) {
+      await assert.rejects(decodeImage(...args), (err: Error) => {
+        assert.ok(err instanceof ImageError, String(err));
+        assert.match(err.message, message);
+        return true;
+      });
+    }
+  });
+
+  test('gray, alpha, 16-bit and EXIF-rotated images decode to upright 8-bit RGB', async () => {
+    const gray16 = await sharp({ create: { width: 6, height: 4, channels: 3, background: '#c8c8c8' } }).toColourspace('grey16').png().toBuffer();
+    const rgba = await sharp({ create: { width: 6, height: 4, channels: 4, background: { r: 255, g: 0, b: 0, alpha: 0.5 } } }).png().toBuffer();
+    // 6×4 stored, orientation 6 (rotate 90° clockwise to view): upright it is 4×6
+    const rotated = await sharp({ create: { width: 6, height: 4, channels: 3, background: '#00ff00' } }).withMetadata({ orientation: 6 }).jpeg().toBuffer();
+    const g = await decodeImage(gray16);
+    assert.deepEqual([g.width, g.height, g.data.length], [6, 4, 72]);
+    assert.ok(Math.abs(g.data[0]! - 200) <= 1);
+    const a = await decodeImage(rgba);
+    assert.ok(Math.abs(a.data[0]! - 128) <= 2 && a.data[1] === 0, `alpha flattened onto black: ${a.data.subarray(0, 3)}`);
+    const r = await decodeImage(rotated);
+    assert.deepEqual([r.width, r.height], [4, 6]);
+  });
+
+  test('the crop levels the eyes and frames the box', () => {
+    // a white image with one dark dot: rotating by the eye angle moves it predictably
+    const size = 200;
+    const data = new Uint8Array(size * size * 3).fill(255);
+    const dot = (x: number, y: number) => {
+      for (let dy = -2; dy <= 2; dy++) for (let dx = -2; dx <= 2; dx++) data.fill(0, ((y + dy) * size + x + dx) * 3, ((y + dy) * size + x + dx) * 3 + 3);
+    };
+    dot(130, 100); // right of the centre (100,100)
+    const image = { data, width: size, height: size };
+    const box = { x: 52, y: 52, width: 96, height: 96 };
+    // where the dot landed: the darkness-weighted centroid, in crop pixel indices
+    const centroid = (face: Uint8Array) => {
+      let sx = 0, sy = 0, sw = 0;
+      face.forEach((v, i) => {
+        const w = 255 - v;
+        sx += w * (i % 48);
+        sy += w * Math.floor(i / 48);
+        sw += w;
+      });
+      return [sx / sw, sy / sw];
+    };
+    const near = (got: number[], want: number[], what: string) =>
+      assert.ok(Math.hypot(got[0]! - want[0]!, got[1]! - want[1]!) < 0.5, `${what}: dot at ${got.map((v) => v.toFixed(2))}, expected ${want}`);
+    // the dot's centre is 30.5 px right of the box centre; the 96-px box maps to 48 px
+    near(centroid(cropFace(image, box, { scale: 1, shiftY: 0 })), [38.75, 23.75], 'unrotated');
+    // eyes one above the other (+90°): the crop turns with them, so "right of centre" becomes "above centre"
+    near(centroid(cropFace(image, box, { scale: 1, shiftY: 0 }, { right: { x: 100, y: 50 }, left: { x: 100, y: 150 } })), [23.75, 8.25], 'rotated');
+    near(centroid(cropFace(image, box, { scale: 2, shiftY: 0 })), [31.125, 23.625], 'framed twice as wide');
+  });
+
+  test('recognize: whole-image faces, a detector\'s faces left to right, empty when there is none', async () => {
+    const faces = syntheticFaces(7, 9);
+    const none = await createRecognizer({ model, detector: 'none' });
+    for (let c = 0; c < 7; c++) {
+      const [face] = await none.recognize(await grayPng(faces.images.subarray(c * FACE_PIXELS, (c + 1) * FACE_PIXELS)));
+      assert.equal(face!.expression, ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral'][c]);
+      assert.ok(Math.abs(Object.values(face!.probabilities).reduce((a, b) => a + b, 0) - 1) < 1e-5);
+    }
+    // a scene with two synthetic faces side by side, found by a detector that reports them right to left
+    const scene = Buffer.alloc(96 * 48 * 3);
+    for (let y = 0; y < 48; y++) {
+      for (let x = 0; x < 96; x++) {
+        const face = x < 48 ? 3 : 5;
+        scene.fill(faces.images[face * FACE_PIXELS + y * 48 + (x % 48)]!, (y * 96 + x) * 3, (y * 96 + x) * 3 + 3);
+      }
+    }
+    const detector: FaceDetector = {
+      detect: async () => [
+        { box: { x: 48, y: 0, width: 48, height: 48 }, score: 0.9 },
+        { box: { x: 0, y: 0, width: 48, height: 48 }, score: 0.8 },
+      ],
+    };
+    const two = await createRecognizer({ model, detector });
+    const found = await two.recognize({ data: scene, width: 96, height: 48, channels: 3 });
+    assert.deepEqual(found.map((f) => [f.box.x, f.expression]), [[0, 'happy'], [48, 'surprise']]);
+    const small = await createRecognizer({ model, detector, minFaceSize: 64 });
+    assert.deepEqual(await small.recognize({ data: scene, width: 96, height: 48 }), []);
+  });
+
+  test('mien predict: table, JSON lines, annotated images; bad files reported and skipped; exit 1 only when all fail', async () => {
+    const photos = join(dir, 'photos');
+    await import('node:fs/promises').then((fs) => fs.mkdir(photos));
+    const faces = syntheticFaces(7, 2);
+    await writeFile(join(photos, 'happy.png'), await grayPng(faces.images.subarray(3 * FACE_PIXELS, 4 * FACE_PIXELS)));
+    await writeFile(join(photos, 'broken.jpg'), 'xx');
+    const out = join(dir, 'annotated');
+    const r = await runCli(['predict', photos, '--detector', 'none', '--model', model, '--json', '--annotate', out]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 1);
+    assert.equal(lines[0].faces[0].expression, 'happy');
+    assert.deepEqual(Object.keys(lines[0]), ['file', 'width', 'height', 'faces']);
+    assert.match(r.stderr, /broken\.jpg: not an image/);
+    assert.deepEqual(await readdir(out), ['happy.jpg']);
+    const table = await runCli(['predict', join(photos, 'happy.png'), '--detector', 'none', '--model', model]);
+    assert.match(table.stdout, /happy\.png {2}face 1\/1 .* happy +\d+\.\d%/);
+    const allBad = await runCli(['predict', join(photos, 'broken.jpg'), '--detector', 'none', '--model', model]);
+    assert.equal(allBad.code, 1);
+    assert.doesNotMatch(allBad.stderr, /\n\s+at /);
+  });
+});
