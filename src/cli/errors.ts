@@ -1,5 +1,7 @@
 import { CommanderError } from 'commander';
 import { DataError } from '../data/index.js';
+import { HaarDetectorError } from '../detect/haar.js';
+import { ImageError } from '../recognize/image.js';
 import { PictureFormatError } from '../models/index.js';
 import { SpecError } from '../models/spec.js';
 import { HistoryError } from '../plot/index.js';
@@ -11,7 +13,18 @@ import { EngineUnavailableError } from '../train/engine.js';
 export class UsageError extends Error {}
 
 /** Errors caused by the user's input or set-up: shown as one line, never as a stack trace. */
-const USER_ERRORS = [UsageError, DataError, SpecError, CheckpointError, EngineUnavailableError, PictureFormatError, ModelError, HistoryError];
+const USER_ERRORS = [
+  UsageError,
+  DataError,
+  SpecError,
+  CheckpointError,
+  EngineUnavailableError,
+  PictureFormatError,
+  ModelError,
+  HistoryError,
+  HaarDetectorError,
+  ImageError,
+];
 
 /** Prints an error the way a CLI user should see it and returns the process exit code. */
 export function reportError(err: unknown): number {

@@ -110,7 +110,7 @@ export const predictCommand = new Command('predict')
     if (files.length === 0) throw new UsageError('no images to read');
     const recognizer = await createRecognizer({
       model: flags.model,
-      detector: await detectorByName(flags.detector),
+      detector: await detectorByName(flags.detector, { minFaceSize: flags.minFace || undefined }),
       minFaceSize: flags.minFace,
       tta: flags.tta,
       maxPixels: flags.maxPixels,

@@ -21,6 +21,8 @@ const escapeXml = (s: string): string => s.replace(/[<>&"']/g, (c) => `&#${c.cha
  * bar per expression, so the runner-up is visible too. Sizes follow the face, within readable limits.
  */
 export function facesOverlay(width: number, height: number, faces: RecognizedFace[]): string {
+  // Probability panels go underneath, boxes and labels on top: a label wider than a small face stays readable.
+  const panels: string[] = [];
   const parts: string[] = [];
   for (const face of faces) {
     const { x, y, width: w, height: h } = face.box;
@@ -41,16 +43,16 @@ export function facesOverlay(width: number, height: number, faces: RecognizedFac
     const barMax = barFont * 5;
     const panelWidth = barFont * 5 + barMax + 8;
     const px = x + w + panelWidth + stroke <= width ? x + w + stroke + 2 : Math.max(0, x - panelWidth - stroke - 2);
-    parts.push(`<rect x="${px}" y="${y}" width="${panelWidth}" height="${rowHeight * EXPRESSIONS.length + 4}" fill="#000" fill-opacity="0.55"/>`);
+    panels.push(`<rect x="${px}" y="${y}" width="${panelWidth}" height="${rowHeight * EXPRESSIONS.length + 4}" fill="#000" fill-opacity="0.55"/>`);
     EXPRESSIONS.forEach((e, i) => {
       const ry = y + 2 + i * rowHeight;
-      parts.push(
+      panels.push(
         `<text x="${px + 4}" y="${ry + barFont}" font-family="DejaVu Sans" font-size="${barFont}" fill="#fff">${e}</text>`,
         `<rect x="${px + barFont * 5}" y="${ry + 2}" width="${Math.max(1, face.probabilities[e] * barMax)}" height="${barFont - 2}" fill="${EXPRESSION_COLOURS[e]}"/>`,
       );
     });
   }
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${panels.join('')}${parts.join('')}</svg>`;
 }
 
 /** The image with its faces drawn on it, encoded by the output file's extension (JPEG, PNG or WebP). */

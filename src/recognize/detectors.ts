@@ -1,3 +1,4 @@
+import { createHaarDetector } from '../detect/haar.js';
 import type { FaceDetector } from './recognizer.js';
 
 /** The detectors `--detector` names: the DNN default, the classic Haar cascade, or none (inputs are face crops). */
@@ -9,8 +10,9 @@ export async function detectorByName(name: DetectorName, options: { minFaceSize?
   switch (name) {
     case 'none':
       return 'none';
-    case 'dnn':
     case 'haar':
+      return createHaarDetector({ minFaceSize: options.minFaceSize });
+    case 'dnn':
       throw new Error(`detector ${name}: not wired yet`);
   }
 }
