@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,8 @@ import { createRecognizer, type FaceDetector } from '../src/recognize/recognizer
 import { runCli } from './helpers/cli.js';
 import { bandClassifierOnnx } from './helpers/expression-models.js';
 import { syntheticFaces } from './helpers/synthetic.js';
+
+const HAAR_CASCADE = '/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml';
 
 const grayPng = (face: Uint8Array, size = FACE_SIZE) => sharp(Buffer.from(face), { raw: { width: size, height: size, channels: 1 } }).png().toBuffer();
 
@@ -140,5 +143,15 @@ describe('recognition pipeline', () => {
     const allBad = await runCli(['predict', join(photos, 'broken.jpg'), '--detector', 'none', '--model', model]);
     assert.equal(allBad.code, 1);
     assert.doesNotMatch(allBad.stderr, /\n\s+at /);
+  });
+
+  test('mien predict --detector haar finds the face in a photo', { skip: existsSync(HAAR_CASCADE) ? false : 'needs Debian opencv-data' }, async () => {
+    const r = await runCli(['predict', 'test/fixtures/haar-face.jpg', '--detector', 'haar', '--model', model, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const [line] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(line.faces.length, 1);
+    const { x, y, width } = line.faces[0].box;
+    // the fixture's face was pasted at (110, 60), 120 px wide
+    assert.ok(Math.abs(x + width / 2 - 170) < 20 && Math.abs(y + width / 2 - 120) < 25, JSON.stringify(line.faces[0].box));
   });
 });
