@@ -8,7 +8,9 @@
  *   export  ONNX files for onnxruntime-node and onnxruntime-web                             (`mien/export`)
  *   eval    metrics, calibration, reports                                                   (`mien/eval`)
  *   plot    training curves and charts (vega-lite)                                          (`mien/plot`)
- *   recognize  the ONNX expression classifier                                               (`mien/recognize`)
+ *   detect  face detectors: MediaPipe's DNN converted to ONNX, and OpenCV's Haar cascades     (`mien/detect`)
+ *   recognize  the pipeline: decode, detect, align, crop, classify, annotate                 (`mien/recognize`)
+ *   video   ffmpeg decode/encode, face tracking and smoothing                                (`mien/video`)
  */
 export { EXPRESSIONS, FACE_PIXELS, FACE_SIZE, NUM_CLASSES, type Expression } from './labels.js';
 export * from './data/index.js';
@@ -18,3 +20,5 @@ export * from './export/index.js';
 export * from './eval/index.js';
 export * from './plot/index.js';
 export * from './recognize/index.js';
+export * from './detect/index.js';
+export * from './video/index.js';

@@ -104,7 +104,8 @@ describe('image folders', () => {
     assert.equal(loaded.problems.length, 4);
     assert.match(problems.get(join(root, 'contempt'))!, /^unknown class folder "contempt" \(expected angry, disgust, .*\), skipped$/);
     assert.equal(problems.get(join(root, 'happiness', 'empty.jpg')), 'empty file (0 bytes)');
-    assert.match(problems.get(join(root, 'happiness', 'corrupt.jpg'))!, /^cannot decode: .*JPEG/);
+    // sharp's wording varies (libvips shares one error buffer between threads): only the prefix is ours
+    assert.match(problems.get(join(root, 'happiness', 'corrupt.jpg'))!, /^cannot decode: ./);
     assert.equal(problems.get(join(root, 'Angry', 'notes.txt')), 'not an image (or a format sharp cannot read)');
     assert.match(summarizeProblems(loaded.problems)!, /^skipped 4 bad files \(first: /);
   });

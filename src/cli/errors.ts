@@ -8,6 +8,7 @@ import { HistoryError } from '../plot/index.js';
 import { ModelError } from '../recognize/expression-model.js';
 import { CheckpointError } from '../train/checkpoint.js';
 import { EngineUnavailableError } from '../train/engine.js';
+import { VideoError } from '../video/index.js';
 
 /** A mistake in how mien was called: reported in one line with exit code 2. */
 export class UsageError extends Error {}
@@ -24,6 +25,7 @@ const USER_ERRORS = [
   HistoryError,
   HaarDetectorError,
   ImageError,
+  VideoError,
 ];
 
 /** Prints an error the way a CLI user should see it and returns the process exit code. */

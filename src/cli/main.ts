@@ -9,6 +9,7 @@ import { dataCommand } from './data.js';
 import { reportError, UsageError } from './errors.js';
 import { plotCommand } from './plot.js';
 import { predictCommand } from './predict.js';
+import { videoCommand } from './video.js';
 import { evalCommand, predictCsvCommand } from './eval.js';
 import { resolveArchitecture, trainCommand } from './train.js';
 
@@ -18,7 +19,7 @@ const program = new Command('mien')
   .exitOverride();
 
 // Commands built in their own modules need the program's exit override and help hint, or commander exits by itself.
-for (const command of [trainCommand, predictCommand, evalCommand, predictCsvCommand, plotCommand, dataCommand]) {
+for (const command of [trainCommand, predictCommand, videoCommand, evalCommand, predictCsvCommand, plotCommand, dataCommand]) {
   program.addCommand(command.copyInheritedSettings(program));
 }
 

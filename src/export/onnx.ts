@@ -41,12 +41,12 @@ const { AttributeType } = onnx.AttributeProto;
 const { DataType } = onnx.TensorProto;
 
 type Attribute = onnx.IAttributeProto;
-const intAttr = (name: string, i: number): Attribute => ({ name, type: AttributeType.INT, i });
-const intsAttr = (name: string, ints: number[]): Attribute => ({ name, type: AttributeType.INTS, ints });
-const floatAttr = (name: string, f: number): Attribute => ({ name, type: AttributeType.FLOAT, f });
+export const intAttr = (name: string, i: number): Attribute => ({ name, type: AttributeType.INT, i });
+export const intsAttr = (name: string, ints: number[]): Attribute => ({ name, type: AttributeType.INTS, ints });
+export const floatAttr = (name: string, f: number): Attribute => ({ name, type: AttributeType.FLOAT, f });
 
 /** raw_data is little-endian by the ONNX spec, which is the native order on every platform onnxruntime-node ships for. */
-const bytesOf = (a: Float32Array | BigInt64Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+export const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 /** A weight tensor with its tensorLayout shape. */
 interface ShapedWeights {
@@ -193,7 +193,7 @@ function mienMetadata(spec: ModelSpec): Record<string, string> {
   };
 }
 
-const tensorValueInfo = (name: string, dims: (number | string)[]): onnx.IValueInfoProto => ({
+export const tensorValueInfo = (name: string, dims: (number | string)[]): onnx.IValueInfoProto => ({
   name,
   type: {
     tensorType: {

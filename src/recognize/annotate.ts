@@ -20,7 +20,10 @@ const escapeXml = (s: string): string => s.replace(/[<>&"']/g, (c) => `&#${c.cha
  * An SVG layer for the faces: a box in the expression's colour, a label "happy 87%" above it, and beside it a small
  * bar per expression, so the runner-up is visible too. Sizes follow the face, within readable limits.
  */
-export function facesOverlay(width: number, height: number, faces: RecognizedFace[]): string {
+/** What annotation needs of a face: where it is and what it shows. */
+export type DrawableFace = Pick<RecognizedFace, 'box' | 'expression' | 'probabilities'>;
+
+export function facesOverlay(width: number, height: number, faces: readonly DrawableFace[]): string {
   // Probability panels go underneath, boxes and labels on top: a label wider than a small face stays readable.
   const panels: string[] = [];
   const parts: string[] = [];
@@ -55,11 +58,18 @@ export function facesOverlay(width: number, height: number, faces: RecognizedFac
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${panels.join('')}${parts.join('')}</svg>`;
 }
 
-/** The image with its faces drawn on it, encoded by the output file's extension (JPEG, PNG or WebP). */
-export async function annotateImage(image: RgbImage, faces: RecognizedFace[], outPath: string): Promise<void> {
-  await sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
+const drawOn = (image: RgbImage, faces: readonly DrawableFace[]) =>
+  sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
     raw: { width: image.width, height: image.height, channels: 3 },
-  })
-    .composite([{ input: Buffer.from(facesOverlay(image.width, image.height, faces)), top: 0, left: 0 }])
-    .toFile(outPath);
+  }).composite([{ input: Buffer.from(facesOverlay(image.width, image.height, faces)), top: 0, left: 0 }]);
+
+/** The image with its faces drawn on it, encoded by the output file's extension (JPEG, PNG or WebP). */
+export async function annotateImage(image: RgbImage, faces: readonly DrawableFace[], outPath: string): Promise<void> {
+  await drawOn(image, faces).toFile(outPath);
+}
+
+/** The image with its faces drawn on it, as RGB pixels of the same size (video frames). */
+export async function drawFaces(image: RgbImage, faces: readonly DrawableFace[]): Promise<Uint8Array> {
+  const data = await drawOn(image, faces).removeAlpha().raw().toBuffer();
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }

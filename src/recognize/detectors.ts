@@ -1,4 +1,4 @@
-import { createHaarDetector } from '../detect/haar.js';
+import { createFaceDetector, createHaarDetector } from '../detect/index.js';
 import type { FaceDetector } from './recognizer.js';
 
 /** The detectors `--detector` names: the DNN default, the classic Haar cascade, or none (inputs are face crops). */
@@ -13,6 +13,6 @@ export async function detectorByName(name: DetectorName, options: { minFaceSize?
     case 'haar':
       return createHaarDetector({ minFaceSize: options.minFaceSize });
     case 'dnn':
-      throw new Error(`detector ${name}: not wired yet`);
+      return createFaceDetector({ minFaceSize: options.minFaceSize });
   }
 }

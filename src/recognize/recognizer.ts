@@ -13,7 +13,7 @@ export interface DetectedFace {
   box: Box;
   score: number;
   /** Eye positions (and any others the detector gives); eyes make the crop rotate so they are level. */
-  landmarks?: { rightEye: Point; leftEye: Point } & Record<string, Point>;
+  landmarks?: { rightEye: Point; leftEye: Point };
 }
 
 export interface FaceDetector {

@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import sharp from 'sharp';
+import { sampleWindow, summedAreaTable } from '../src/detect/dnn-input.js';
+import { detectionWindows, weightedNms } from '../src/detect/dnn.js';
+import { createFaceDetector, type DnnFaceDetector } from '../src/detect/index.js';
+
+/** test/fixtures/dnn-face.jpg: a FER2013 validation face (happy), upscaled to 160×160 and pasted at (220, 80) on a 480×360 background. */
+const PASTED = { x: 220, y: 80, side: 160 };
+
+async function fixture(channels: 1 | 3 | 4): Promise<{ data: Uint8Array; width: number; height: number; channels: 1 | 3 | 4 }> {
+  let pipeline = sharp(new URL('./fixtures/dnn-face.jpg', import.meta.url).pathname);
+  pipeline = channels === 1 ? pipeline.grayscale() : channels === 4 ? pipeline.ensureAlpha() : pipeline;
+  const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+  assert.equal(info.channels, channels);
+  return { data: new Uint8Array(data), width: info.width, height: info.height, channels };
+}
+
+let shared: DnnFaceDetector | undefined;
+const detector = async (): Promise<DnnFaceDetector> => (shared ??= await createFaceDetector({ threads: 1 }));
+
+describe('dnn face detector', () => {
+  test('finds the one pasted face, with eyes above the mouth', async () => {
+    const faces = await (await detector()).detect(await fixture(3));
+    assert.equal(faces.length, 1);
+    const [face] = faces;
+    assert.ok(face!.score > 0.8, `score ${face!.score}`);
+    const { box, landmarks } = face!;
+    const cx = box.x + box.width / 2;
+    const cy = box.y + box.height / 2;
+    assert.ok(Math.abs(cx - (PASTED.x + PASTED.side / 2)) < 25 && Math.abs(cy - (PASTED.y + PASTED.side / 2)) < 25, `centre ${cx}, ${cy}`);
+    assert.ok(box.width > 60 && box.width < 170 && box.height > 80 && box.height < 220, `size ${box.width}×${box.height}`);
+    for (const eye of [landmarks.rightEye, landmarks.leftEye]) assert.ok(eye.y < landmarks.nose.y && landmarks.nose.y < landmarks.mouth.y);
+    // The subject's right eye is on the left of the (unmirrored) photo.
+    assert.ok(landmarks.rightEye.x < landmarks.leftEye.x);
+    assert.ok(landmarks.rightEar.x < landmarks.rightEye.x && landmarks.leftEye.x < landmarks.leftEar.x);
+  });
+
+  test('gray, RGB and RGBA pixels of the same photo give the same face', async () => {
+    const d = await detector();
+    const [rgb] = await d.detect(await fixture(3));
+    for (const channels of [1, 4] as const) {
+      const faces = await d.detect(await fixture(channels));
+      assert.equal(faces.length, 1, `${channels} channels`);
+      // Gray loses colour, so the box may move a little; RGBA only adds alpha, so it must not move at all.
+      const tolerance = channels === 1 ? 6 : 1e-3;
+      assert.ok(Math.abs(faces[0]!.box.x - rgb!.box.x) < tolerance && Math.abs(faces[0]!.box.y - rgb!.box.y) < tolerance, `${channels} channels`);
+    }
+  });
+
+  test('finds nothing in blank images', async () => {
+    const d = await detector();
+    for (const value of [0, 128, 255]) {
+      assert.deepEqual(await d.detect({ data: new Uint8Array(640 * 480 * 3).fill(value), width: 640, height: 480, channels: 3 }), []);
+    }
+  });
+
+  test('rejects nonsense options', async () => {
+    await assert.rejects(createFaceDetector({ minFaceSize: 0 }), RangeError);
+    await assert.rejects(createFaceDetector({ scoreThreshold: 1.5 }), RangeError);
+    await assert.rejects(createFaceDetector({ iouThreshold: -1 }), RangeError);
+  });
+});
+
+describe('detection windows', () => {
+  test('a photo where a 48-px face is already 20 px of the model input is seen whole, once, letterboxed', () => {
+    const windows = detectionWindows(400, 300, 48);
+    assert.equal(windows.length, 1);
+    assert.deepEqual({ x: windows[0]!.x, y: windows[0]!.y, side: windows[0]!.side }, { x: 0, y: -50, side: 400 });
+    assert.equal(detectionWindows(640, 480, 100).length, 1);
+    assert.ok(detectionWindows(640, 480, 48).length > 1);
+  });
+
+  test('a large photo gets tile levels that cover it, each point kept by exactly one tile per level', () => {
+    const [width, height] = [2000, 1200];
+    const windows = detectionWindows(width, height, 48);
+    const levels = new Map<number, typeof windows>();
+    for (const w of windows.slice(1)) levels.set(w.side, [...(levels.get(w.side) ?? []), w]);
+    assert.ok(levels.size >= 2, `${levels.size} levels`);
+    // The finest level shows a 48-px face at 20 px of the model's 192.
+    assert.equal(Math.min(...levels.keys()), (48 * 192) / 20);
+    for (const tiles of levels.values()) {
+      for (let y = 0.5; y < height; y += 37) {
+        for (let x = 0.5; x < width; x += 37) {
+          const keepers = tiles.filter((t) => x >= t.keep.x0 && x < t.keep.x1 && y >= t.keep.y0 && y < t.keep.y1);
+          assert.equal(keepers.length, 1, `(${x}, ${y})`);
+          const t = keepers[0]!;
+          assert.ok(x >= t.x && x < t.x + t.side && y >= t.y && y < t.y + t.side, 'kept point outside its tile');
+        }
+      }
+    }
+  });
+});
+
+describe('weighted NMS', () => {
+  const candidate = (score: number, x0: number, y0: number, side: number) => ({
+    score,
+    x0,
+    y0,
+    x1: x0 + side,
+    y1: y0 + side,
+    points: Float64Array.of(x0, y0),
+  });
+
+  test('overlapping detections become their score-weighted mean with the best score; separate ones stay', () => {
+    const faces = weightedNms([candidate(0.6, 10, 10, 100), candidate(0.9, 0, 0, 100), candidate(0.7, 500, 500, 50)], 0.3);
+    assert.equal(faces.length, 2);
+    assert.equal(faces[0]!.score, 0.9);
+    assert.ok(Math.abs(faces[0]!.x0 - (0.6 * 10) / 1.5) < 1e-9);
+    assert.ok(Math.abs(faces[0]!.points[1]! - (0.6 * 10) / 1.5) < 1e-9);
+    assert.ok(Math.abs(faces[1]!.x0 - 500) < 1e-9 && faces[1]!.score === 0.7);
+  });
+});
+
+describe('window sampling', () => {
+  const image = { data: Uint8Array.from({ length: 4 * 4 * 3 }, (_, i) => (i * 37) % 256), width: 4, height: 4, channels: 3 as const };
+
+  test('a window the size of the model input reads the pixels themselves, scaled to [-1, 1]', () => {
+    const out = new Float32Array(4 * 4 * 3);
+    sampleWindow(summedAreaTable(image), { x: 0, y: 0, side: 4 }, 4, out, 0);
+    out.forEach((v, i) => assert.ok(Math.abs(v - (image.data[i]! / 127.5 - 1)) < 1e-5));
+  });
+
+  test('shrinking averages the pixels under each output pixel; outside the photo is black', () => {
+    const out = new Float32Array(2 * 2 * 3);
+    sampleWindow(summedAreaTable(image), { x: 0, y: 0, side: 4 }, 2, out, 0);
+    const mean = [0, 1, 4, 5].reduce((s, p) => s + image.data[p * 3]!, 0) / 4;
+    assert.ok(Math.abs(out[0]! - (mean / 127.5 - 1)) < 1e-5);
+
+    const outside = new Float32Array(2 * 2 * 3);
+    sampleWindow(summedAreaTable(image), { x: 4, y: 4, side: 4 }, 2, outside, 0);
+    assert.ok(outside.every((v) => v === -1));
+  });
+});
