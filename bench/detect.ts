@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createFaceDetector } from '../src/detect/dnn.js';
 import { createHaarDetector } from '../src/detect/haar.js';
-import type { Box } from '../src/recognize/crop.js';
+import { iou, type Box } from '../src/recognize/crop.js';
 import { decodeImage, type RgbImage } from '../src/recognize/image.js';
 
 const MIN_FACE = 48;
@@ -28,12 +28,6 @@ interface Detector {
   detect(image: RgbImage): Promise<{ box: Box; score: number }[]>;
 }
 
-const iou = (a: Box, b: Box): number => {
-  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
-  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
-  if (w <= 0 || h <= 0) return 0;
-  return (w * h) / (a.width * a.height + b.width * b.height - w * h);
-};
 
 const folder = process.argv[2] ?? '../shared/data/faces-detect-dev';
 const { images } = JSON.parse(await readFile(join(folder, 'boxes.json'), 'utf8')) as { images: Annotated[] };

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EXPRESSIONS } from '../src/labels.js';
-import { FaceTracker, iou, type Detection } from '../src/video/index.js';
+import { iou } from '../src/recognize/crop.js';
+import { FaceTracker, type Detection } from '../src/video/index.js';
 
 /** Probabilities with `p` on one class and the rest spread evenly. */
 const peaked = (cls: number, p = 0.7): number[] => Array.from({ length: 7 }, (_, i) => (i === cls ? p : (1 - p) / 6));

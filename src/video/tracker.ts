@@ -1,5 +1,5 @@
 import { EXPRESSIONS, NUM_CLASSES, type Expression } from '../labels.js';
-import type { Box } from '../recognize/crop.js';
+import { iou, type Box } from '../recognize/crop.js';
 
 /** One face found in one frame: its box in pixels and its 7 expression probabilities (EXPRESSIONS order). */
 export interface Detection {
@@ -40,15 +40,6 @@ interface Track {
   box: Box;
   probabilities: number[];
   missed: number;
-}
-
-/** Intersection over union of two boxes: 0 when apart, 1 when identical. */
-export function iou(a: Box, b: Box): number {
-  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
-  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
-  if (w <= 0 || h <= 0) return 0;
-  const intersection = w * h;
-  return intersection / (a.width * a.height + b.width * b.height - intersection);
 }
 
 const ema = (alpha: number, next: number, previous: number): number => alpha * next + (1 - alpha) * previous;
