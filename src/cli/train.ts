@@ -40,6 +40,7 @@ interface TrainFlags {
   momentum?: number;
   weightDecay?: number;
   labelSmoothing?: number;
+  inputBlur?: number;
   seed?: number;
   augment?: string;
   valFraction?: number;
@@ -70,6 +71,7 @@ export const trainCommand = new Command('train')
   .option('--momentum <x>', `SGD momentum, Nesterov (default ${d.momentum})`, float)
   .option('--weight-decay <x>', `weight decay (default ${d.weightDecay})`, float)
   .option('--label-smoothing <x>', `label smoothing (default ${d.labelSmoothing})`, float)
+  .option('--input-blur <sigma>', 'training faces blurrier than real ones: blur val faces and the exported model\'s input by a Gaussian of sigma px (default 0; `mien data stats` measures the blur)', float)
   .option('--seed <n>', `seed for init, shuffling and augmentation (default ${d.seed})`, int)
   .option('--augment <spec>', `"none", "default" or e.g. "shift=4,flip,rotate=10,scale=0.1,brightness=0.2,contrast=0.2,erase=0.25" (default: ${formatAugment(DEFAULT_AUGMENT)})`)
   .option('--val-fraction <x>', `held-out fraction when the data has no val split (default ${d.valFraction})`, float)
@@ -93,7 +95,7 @@ export const trainCommand = new Command('train')
     const skipped = summarizeProblems(data.problems);
     if (skipped) process.stderr.write(`${skipped}\n`);
     for (const line of data.description) console.log(line);
-    console.log(`arch: ${spec.name}  optimizer: ${config.optimizer} lr ${config.lr}  batch ${config.batchSize}  augment: ${formatAugment(config.augment)}  device: ${config.device}`);
+    console.log(`arch: ${spec.name}  optimizer: ${config.optimizer} lr ${config.lr}  batch ${config.batchSize}  augment: ${formatAugment(config.augment)}${config.inputBlur ? `  input blur σ ${config.inputBlur}` : ''}  device: ${config.device}`);
     if (resume) console.log(`resuming ${outDir} after epoch ${resume.state.epoch}`);
     const started = performance.now();
     const curves = new CurvesCallback(outDir, resume?.state.history ?? []);
@@ -133,6 +135,7 @@ async function planRun(flags: TrainFlags) {
     momentum: flags.momentum ?? d.momentum,
     weightDecay: flags.weightDecay ?? d.weightDecay,
     labelSmoothing: flags.labelSmoothing ?? d.labelSmoothing,
+    inputBlur: flags.inputBlur ?? d.inputBlur,
     seed: flags.seed ?? d.seed,
     augment: flags.augment ? parseAugment(flags.augment) : DEFAULT_AUGMENT,
     plateau: {
@@ -146,6 +149,7 @@ async function planRun(flags: TrainFlags) {
     maxBatches: flags.maxBatches ?? d.maxBatches,
   };
   if (config.labelSmoothing < 0 || config.labelSmoothing >= 1) throw new UsageError('--label-smoothing must be in [0, 1)');
+  if (!(config.inputBlur >= 0 && config.inputBlur <= 8)) throw new UsageError('--input-blur must be between 0 and 8 pixels');
   if (config.lr <= 0) throw new UsageError('--lr must be positive');
   const outDir = flags.out ?? join('runs', spec.name);
   if (existsSync(join(outDir, RUN_FILES.last))) {

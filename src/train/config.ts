@@ -19,6 +19,12 @@ export interface TrainConfig {
   labelSmoothing: number;
   seed: number;
   augment: AugmentOptions;
+  /**
+   * Gaussian blur (σ in pixels at 48×48) that makes sharp faces look like the training faces, for training data that
+   * is blurrier than the faces the model will see: validation faces are blurred by it, and the exported ONNX blurs
+   * its input by it. 0 = none.
+   */
+  inputBlur: number;
   /** Reduce-LR-on-plateau on validation loss: lr ×= factor after `patience` epochs without improvement. */
   plateau: { factor: number; patience: number; minLr: number };
   /** Stop after this many epochs without a better validation accuracy; 0 disables early stopping. */
@@ -52,6 +58,7 @@ export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'arch' | 'data' | 'augment'
   momentum: 0.9,
   weightDecay: 0,
   labelSmoothing: 0,
+  inputBlur: 0,
   seed: 1,
   plateau: { factor: 0.5, patience: 3, minLr: 1e-6 },
   earlyStopPatience: 10,

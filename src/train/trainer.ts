@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { augmentFace, faceToFloat } from '../data/augment.js';
 import { datasetSize, faceAt, type FaceDataset } from '../data/dataset.js';
+import { blurDataset } from '../data/blur.js';
 import { Rng } from '../data/random.js';
 import { writeOnnx } from '../export/onnx.js';
 import { FACE_PIXELS } from '../labels.js';
@@ -108,7 +109,10 @@ function builtInCallbacks(config: TrainConfig): Callback[] {
 }
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  const { spec, config, train: trainSet, val, outDir } = options;
+  const { spec, config, train: trainSet, outDir } = options;
+  // Checkpoints written before the option existed have no inputBlur.
+  const inputBlur = config.inputBlur ?? 0;
+  const val = inputBlur > 0 ? blurDataset(options.val, inputBlur) : options.val;
   const reporter = options.reporter ?? silentReporter;
   if (datasetSize(trainSet) < 2) throw new Error('training needs at least 2 labelled faces');
   if (datasetSize(val) < 1) throw new Error('validation needs at least 1 labelled face');
@@ -226,7 +230,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 export async function exportRun(runDir: string, outPath: string): Promise<void> {
   const best = await loadCheckpoint(join(runDir, RUN_FILES.best));
   const record = best.state.history.find((r) => r.epoch === best.state.bestEpoch);
-  await writeOnnx(outPath, best.spec, best.weights, {
+  const inputBlur = best.config.inputBlur ?? 0;
+  await writeOnnx(
+    outPath,
+    best.spec,
+    best.weights,
+    {
     'mien.training_data': best.config.data + (best.config.val ? ` (val: ${best.config.val})` : ''),
     'mien.training_date': best.savedAt,
     'mien.training_recipe': JSON.stringify({ ...best.config, data: undefined, val: undefined }),
@@ -234,5 +243,7 @@ export async function exportRun(runDir: string, outPath: string): Promise<void> 
     ...(record ? { 'mien.val_accuracy': record.valAccuracy.toFixed(4) } : {}),
     // The curves travel with the model, so an evaluation report can show how it was trained.
     'mien.history': JSON.stringify(best.state.history),
-  });
+    },
+    { inputBlur },
+  );
 }
