@@ -13,6 +13,9 @@
  *
  * The ONNX model: input `input` [N,H,W,3] float NHWC, RGB scaled to [-1, 1]; output `detections` [N,anchors,17]:
  * per anchor the face logit, then box centre x/y offset, width, height and six keypoints' x/y, in input pixels.
+ * The networks are fully convolutional (their reshapes keep the anchor count free, their upsampling is by scale), so H
+ * and W are left free: the detector runs the short-range model over whole resized photos, whose anchors lie on the
+ * same strides as in the square view the model was trained on.
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -353,7 +356,7 @@ export async function convertDetector(source: DetectorSource): Promise<Uint8Arra
   const converter = new Converter(model, constants, source.inputSize);
   const result = converter.value(source.faceOutput);
   converter.nodes.push({ opType: 'Identity', name: OUTPUT, input: [result.name], output: [OUTPUT] });
-  const [, anchors, fields] = result.shape as [number, number, number];
+  const fields = result.shape[2]!;
   const proto = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     opsetImport: [{ domain: '', version: OPSET }],
@@ -363,8 +366,8 @@ export async function convertDetector(source: DetectorSource): Promise<Uint8Arra
       name: 'face_detector',
       node: converter.nodes,
       initializer: converter.initializers,
-      input: [tensorValueInfo(INPUT, ['N', source.inputSize, source.inputSize, 3])],
-      output: [tensorValueInfo(OUTPUT, ['N', anchors, fields])],
+      input: [tensorValueInfo(INPUT, ['N', 'H', 'W', 3])],
+      output: [tensorValueInfo(OUTPUT, ['N', 'anchors', fields])],
     },
     metadataProps: Object.entries({
       'mien.detector.input': JSON.stringify({ layout: 'NHWC', height: source.inputSize, width: source.inputSize, color: 'RGB', formula: 'x = rgb / 127.5 - 1' }),

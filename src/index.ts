@@ -11,6 +11,7 @@
  *   detect  face detectors: MediaPipe's DNN converted to ONNX, and OpenCV's Haar cascades     (`mien/detect`)
  *   recognize  the pipeline: decode, detect, align, crop, classify, annotate                 (`mien/recognize`)
  *   video   ffmpeg decode/encode, face tracking and smoothing                                (`mien/video`)
+ *   server  the HTTP API of `mien serve` (fastify): recognition, models, health, OpenAPI docs  (`mien/server`)
  */
 export { EXPRESSIONS, FACE_PIXELS, FACE_SIZE, NUM_CLASSES, type Expression } from './labels.js';
 export * from './data/index.js';
@@ -22,3 +23,4 @@ export * from './plot/index.js';
 export * from './recognize/index.js';
 export * from './detect/index.js';
 export * from './video/index.js';
+export * from './server/index.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
-import { sampleWindow, summedAreaTable } from '../src/detect/dnn-input.js';
-import { detectionWindows, weightedNms } from '../src/detect/dnn.js';
+import { sampleWindows, summedAreaTable } from '../src/detect/dnn-input.js';
+import { detectionWindows, pyramidLevels, weightedNms } from '../src/detect/dnn.js';
 import { createFaceDetector, type DnnFaceDetector } from '../src/detect/index.js';
 
 /** test/fixtures/dnn-face.jpg: a FER2013 validation face (happy), upscaled to 160×160 and pasted at (220, 80) on a 480×360 background. */
@@ -55,6 +55,29 @@ describe('dnn face detector', () => {
     }
   });
 
+  test('a mirrored photo gives the mirrored faces: each anchor is averaged with its true mirror image', async () => {
+    // Only the short-range model's whole-photo level, which is 128 × 96 here: no padding, so the photo and its mirror
+    // image are seen identically mirrored.
+    const near = await createFaceDetector({ threads: 1, fullRange: false });
+    const photo = await fixture(3);
+    const mirrored = new Uint8Array(photo.data.length);
+    for (let y = 0; y < photo.height; y++) {
+      for (let x = 0; x < photo.width; x++) {
+        for (let c = 0; c < 3; c++) mirrored[(y * photo.width + photo.width - 1 - x) * 3 + c] = photo.data[(y * photo.width + x) * 3 + c]!;
+      }
+    }
+    const [face] = await near.detect(photo);
+    const faces = await near.detect({ ...photo, data: mirrored });
+    assert.equal(faces.length, 1);
+    const [flipped] = faces;
+    assert.ok(Math.abs(flipped!.score - face!.score) < 1e-4, `scores ${flipped!.score} and ${face!.score}`);
+    assert.ok(Math.abs(photo.width - (flipped!.box.x + flipped!.box.width) - face!.box.x) < 1e-3);
+    assert.ok(Math.abs(flipped!.box.y - face!.box.y) < 1e-3 && Math.abs(flipped!.box.width - face!.box.width) < 1e-3);
+    // The subject's right eye of the mirror image is where the left eye was.
+    assert.ok(Math.abs(photo.width - flipped!.landmarks.rightEye.x - face!.landmarks.leftEye.x) < 1e-3);
+    assert.ok(Math.abs(flipped!.landmarks.rightEye.y - face!.landmarks.leftEye.y) < 1e-3);
+  });
+
   test('rejects nonsense options', async () => {
     await assert.rejects(createFaceDetector({ minFaceSize: 0 }), RangeError);
     await assert.rejects(createFaceDetector({ scoreThreshold: 1.5 }), RangeError);
@@ -92,6 +115,41 @@ describe('detection windows', () => {
   });
 });
 
+describe('short-range pyramid', () => {
+  test('levels halve in scale from a 32-px smallest face to a 128-px photo, each padded to whole 16-px strides', () => {
+    const levels = pyramidLevels(1000, 700, 48);
+    assert.equal(levels[0]!.step, 48 / 32);
+    const last = levels[levels.length - 1]!;
+    assert.equal(last.step, 1000 / 128);
+    levels.slice(1, -1).forEach((level, i) => assert.equal(level.step, levels[i]!.step * 2));
+    assert.ok(levels[levels.length - 2]!.step < last.step && last.step <= levels[levels.length - 2]!.step * 2);
+    for (const level of levels) {
+      assert.ok(level.width % 16 === 0 && level.height % 16 === 0);
+      assert.ok(level.width * level.step >= 1000 && (level.width - 16) * level.step < 1000);
+      assert.ok(level.height * level.step >= 700 && (level.height - 16) * level.step < 700);
+    }
+    assert.deepEqual(pyramidLevels(1000, 700, 48, true), [last]);
+    // A photo whose smallest face asked for is already 32 px of a 128-px view needs only that view.
+    assert.equal(pyramidLevels(400, 300, 100).length, 1);
+  });
+
+  test('a big photo\'s large levels are cut into parts of at most 1024 px that cover them and overlap by 128', () => {
+    const parts = pyramidLevels(6000, 4000, 48);
+    const finest = parts.filter((p) => p.step === 1.5);
+    assert.ok(finest.length > 4, `${finest.length} parts`);
+    for (const part of parts) assert.ok(part.width <= 1024 && part.height <= 1024 && part.width % 16 === 0 && part.height % 16 === 0);
+    // Along x (then y): the parts of the first row (column) start at 0, end at the level's edge, overlap by ≥ 128 px.
+    for (const [start, length, extent] of [['x', 'width', 6000], ['y', 'height', 4000]] as const) {
+      const other = start === 'x' ? 'y' : 'x';
+      const row = finest.filter((p) => p[other] === 0).sort((a, b) => a[start] - b[start]);
+      assert.equal(row[0]![start], 0);
+      const end = row[row.length - 1]![start] / 1.5 + row[row.length - 1]![length];
+      assert.ok(end * 1.5 >= extent && (end - 16) * 1.5 < extent, `${start}: ends at ${end}`);
+      row.slice(1).forEach((p, i) => assert.ok(row[i]![start] / 1.5 + row[i]![length] - p[start] / 1.5 >= 128, `${start}: overlap`));
+    }
+  });
+});
+
 describe('weighted NMS', () => {
   const candidate = (score: number, x0: number, y0: number, side: number) => ({
     score,
@@ -117,18 +175,36 @@ describe('window sampling', () => {
 
   test('a window the size of the model input reads the pixels themselves, scaled to [-1, 1]', () => {
     const out = new Float32Array(4 * 4 * 3);
-    sampleWindow(summedAreaTable(image), { x: 0, y: 0, side: 4 }, 4, out, 0);
+    sampleWindows(summedAreaTable(image), [{ x: 0, y: 0, side: 4 }], 4, out);
     out.forEach((v, i) => assert.ok(Math.abs(v - (image.data[i]! / 127.5 - 1)) < 1e-5));
+  });
+
+  test('overlapping windows sampled together read what each reads alone', () => {
+    const photo = { data: Uint8Array.from({ length: 40 * 30 * 3 }, (_, i) => (i * 7919) % 251), width: 40, height: 30, channels: 3 as const };
+    const table = summedAreaTable(photo);
+    // Side 12 at size 8: a 1.5-px grid; the last window lies on another grid, the first two share one.
+    const windows = [
+      { x: -3, y: 0, side: 12 },
+      { x: 3, y: 4.5, side: 12 },
+      { x: 20.2, y: 10.7, side: 12 },
+    ];
+    const together = new Float32Array(windows.length * 8 * 8 * 3);
+    sampleWindows(table, windows, 8, together);
+    windows.forEach((w, i) => {
+      const alone = new Float32Array(8 * 8 * 3);
+      sampleWindows(table, [w], 8, alone);
+      alone.forEach((v, k) => assert.ok(Math.abs(v - together[i * alone.length + k]!) < 1e-5, `window ${i} value ${k}`));
+    });
   });
 
   test('shrinking averages the pixels under each output pixel; outside the photo is black', () => {
     const out = new Float32Array(2 * 2 * 3);
-    sampleWindow(summedAreaTable(image), { x: 0, y: 0, side: 4 }, 2, out, 0);
+    sampleWindows(summedAreaTable(image), [{ x: 0, y: 0, side: 4 }], 2, out);
     const mean = [0, 1, 4, 5].reduce((s, p) => s + image.data[p * 3]!, 0) / 4;
     assert.ok(Math.abs(out[0]! - (mean / 127.5 - 1)) < 1e-5);
 
     const outside = new Float32Array(2 * 2 * 3);
-    sampleWindow(summedAreaTable(image), { x: 4, y: 4, side: 4 }, 2, outside, 0);
+    sampleWindows(summedAreaTable(image), [{ x: 4, y: 4, side: 4 }], 2, outside);
     assert.ok(outside.every((v) => v === -1));
   });
 });

@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { NO_AUGMENT } from '../src/data/index.js';
+import { blurDataset, NO_AUGMENT } from '../src/data/index.js';
+import { readOnnxMetadata } from '../src/export/index.js';
 import { EarlyStopping, ReduceLrOnPlateau } from '../src/train/callbacks.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { DEFAULT_TRAIN_CONFIG, type EpochRecord, type TrainConfig } from '../src/train/config.js';
@@ -47,6 +48,20 @@ describe('training loop', { skip }, () => {
     const last = await loadCheckpoint(join(out, RUN_FILES.last));
     assert.equal(last.state.epoch, 4);
     assert.ok(last.state.finished);
+  });
+
+  test('--input-blur: the val faces are blurred for selection and the exported model blurs its input', async () => {
+    const blurredTrain = blurDataset(syntheticFaces(112, 1), 2);
+    const val = syntheticFaces(35, 2);
+    const run = async (name: string, inputBlur: number) =>
+      train({ spec: tinySpec(), config: config({ epochs: 1, inputBlur }), train: blurredTrain, val, outDir: join(dir, name) });
+    const [sharpVal, blurredVal] = [await run('blur-0', 0), await run('blur-2', 2)];
+    // same weights (same seed, same training data), so only the val faces differ between the two runs
+    assert.notEqual(sharpVal.history[0]!.valLoss, blurredVal.history[0]!.valLoss);
+    const direct = await train({ spec: tinySpec(), config: config({ epochs: 1 }), train: blurredTrain, val: blurDataset(val, 2), outDir: join(dir, 'blur-direct') });
+    assert.equal(direct.history[0]!.valLoss, blurredVal.history[0]!.valLoss);
+    assert.equal((await readOnnxMetadata(blurredVal.bestOnnx))['mien.input_blur'], '2');
+    assert.equal((await readOnnxMetadata(sharpVal.bestOnnx))['mien.input_blur'], undefined);
   });
 
   test('the same seed gives the same run', async () => {

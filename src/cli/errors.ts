@@ -6,6 +6,7 @@ import { PictureFormatError } from '../models/index.js';
 import { SpecError } from '../models/spec.js';
 import { HistoryError } from '../plot/index.js';
 import { ModelError } from '../recognize/expression-model.js';
+import { ServeError } from '../server/listen.js';
 import { CheckpointError } from '../train/checkpoint.js';
 import { EngineUnavailableError } from '../train/engine.js';
 import { VideoError } from '../video/index.js';
@@ -26,6 +27,7 @@ const USER_ERRORS = [
   HaarDetectorError,
   ImageError,
   VideoError,
+  ServeError,
 ];
 
 /** Prints an error the way a CLI user should see it and returns the process exit code. */

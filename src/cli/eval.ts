@@ -1,11 +1,27 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Command } from 'commander';
+import { statSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { scanFolder } from '../data/folder.js';
 import { loadFaces, summarizeProblems, type LoadedFaces } from '../data/index.js';
-import { allFaces, chooseSplit, classifyDataset, evaluateModel, evaluationJson, formatEvaluation, formatPredictionsCsv, writeEvalReport } from '../eval/index.js';
-import { DEFAULT_MODEL, loadExpressionModel, SHIPPED_MODELS } from '../recognize/expression-model.js';
+import {
+  allFaces,
+  chooseSplit,
+  classifyDataset,
+  evaluateModel,
+  evaluatePipeline,
+  evaluationJson,
+  formatEvaluation,
+  formatPredictionsCsv,
+  pickSplit,
+  writeEvalReport,
+} from '../eval/index.js';
+import { DETECTOR_NAMES, detectorByName, type DetectorName } from '../recognize/detectors.js';
+import { DEFAULT_MODEL, loadExpressionModel, SHIPPED_MODELS, type ExpressionModel } from '../recognize/expression-model.js';
+import { createRecognizer } from '../recognize/recognizer.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { UsageError } from './errors.js';
+import { positiveInt } from './parse.js';
 import { progressPrinter } from './train.js';
 
 const MODEL_HELP = `${SHIPPED_MODELS.join(' or ')} (a model shipped with mien; default ${DEFAULT_MODEL}) or an .onnx file`;
@@ -25,6 +41,8 @@ interface EvalFlags {
   json?: boolean;
   report?: string;
   tta?: boolean;
+  detector: DetectorName;
+  minFace: number;
 }
 
 export const evalCommand = new Command('eval')
@@ -35,9 +53,16 @@ export const evalCommand = new Command('eval')
   .option('--json', 'print one JSON object with the metrics on stdout (progress and notes go to stderr)')
   .option('--report <dir>', 'also write a self-contained HTML report to <dir>/index.html')
   .option('--tta', 'test-time augmentation: average each face with its mirror image')
+  .addOption(
+    new Option('--detector <name>', 'whole photos (class folders): find the face first, with this detector; none = the images are face crops')
+      .choices([...DETECTOR_NAMES])
+      .default('none'),
+  )
+  .option('--min-face <px>', 'with --detector: ignore faces smaller than this (box side, pixels)', positiveInt, 0)
   .action(async (flags: EvalFlags) => {
     // The model first: a missing model should not cost a 40-second data load before it is reported.
     const model = await loadExpressionModel(flags.model);
+    if (flags.detector !== 'none') return evalPhotos(model, flags);
     const loaded = await loadForPrediction(flags.data);
     const split = chooseSplit(flags.data, loaded.splits, flags.split);
     if (split.data.labels.some((l) => l < 0)) {
@@ -51,6 +76,44 @@ export const evalCommand = new Command('eval')
       process.stderr.write(`wrote ${file}\n`);
     }
   });
+
+/** `mien eval --detector`: class folders of whole photos through the full pipeline. */
+async function evalPhotos(model: ExpressionModel, flags: EvalFlags): Promise<void> {
+  if (flags.report) throw new UsageError('--report shows face crops; with --detector use --json for the figures');
+  if (!isDirectory(flags.data)) throw new UsageError(`--detector needs class folders of photos; ${flags.data} is not a folder`);
+  const scan = await scanFolder(flags.data);
+  const splits = Object.fromEntries([...scan.splits].map(([name, files]) => [name, files.map(({ path, label }) => ({ path, label }))]));
+  const split = pickSplit(flags.data, splits, flags.split, (all) => Object.values(all).flat());
+  const recognizer = await createRecognizer({
+    model,
+    detector: await detectorByName(flags.detector, { minFaceSize: flags.minFace || undefined }),
+    minFaceSize: flags.minFace,
+    tta: flags.tta,
+  });
+  process.stderr.write(
+    `evaluating ${model.path} with the ${flags.detector} detector on the ${split.name} split of ${flags.data}: ${split.data.length} photos${flags.tta ? ', with mirror TTA' : ''}\n`,
+  );
+  const result = await evaluatePipeline(recognizer, split.data, { onProgress: progressPrinter('recognizing') });
+  const skipped = summarizeProblems([...scan.problems, ...result.problems]);
+  if (skipped) process.stderr.write(`${skipped}\n`);
+  if (result.noFace.length > 0) {
+    const shown = result.noFace.slice(0, 10);
+    process.stderr.write(`no face found in ${result.noFace.length} photos (counted as wrong): ${shown.join(', ')}${result.noFace.length > shown.length ? ', …' : ''}\n`);
+  }
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ ...evaluationJson(result.evaluation), detector: flags.detector, noFaceFiles: result.noFace })}\n`);
+  } else {
+    process.stdout.write(formatEvaluation(result.evaluation));
+  }
+}
+
+const isDirectory = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+};
 
 interface PredictCsvFlags {
   data: string;

@@ -9,7 +9,9 @@ import { dataCommand } from './data.js';
 import { reportError, UsageError } from './errors.js';
 import { plotCommand } from './plot.js';
 import { predictCommand } from './predict.js';
+import { serveCommand } from './serve.js';
 import { videoCommand } from './video.js';
+import { webCommand } from './web.js';
 import { evalCommand, predictCsvCommand } from './eval.js';
 import { resolveArchitecture, trainCommand } from './train.js';
 
@@ -19,7 +21,7 @@ const program = new Command('mien')
   .exitOverride();
 
 // Commands built in their own modules need the program's exit override and help hint, or commander exits by itself.
-for (const command of [trainCommand, predictCommand, videoCommand, evalCommand, predictCsvCommand, plotCommand, dataCommand]) {
+for (const command of [trainCommand, predictCommand, videoCommand, serveCommand, webCommand, evalCommand, predictCsvCommand, plotCommand, dataCommand]) {
   program.addCommand(command.copyInheritedSettings(program));
 }
 

@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { EXPRESSIONS } from '../labels.js';
 import { annotateImage } from '../recognize/annotate.js';
 import { DETECTOR_NAMES, detectorByName, type DetectorName } from '../recognize/detectors.js';
+import { faceJson } from '../recognize/face-json.js';
 import { DEFAULT_MAX_PIXELS, decodeImage } from '../recognize/image.js';
 import { createRecognizer, type RecognizedFace } from '../recognize/recognizer.js';
 import { UsageError } from './errors.js';
@@ -58,21 +59,6 @@ export async function expandInputs(args: string[]): Promise<{ files: string[]; m
     else files.push(arg);
   }
   return { files, missing };
-}
-
-const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
-
-/** The JSON of one face: integer box, rounded scores, probabilities in label order. */
-export function faceJson(face: RecognizedFace) {
-  return {
-    box: { x: Math.round(face.box.x), y: Math.round(face.box.y), width: Math.round(face.box.width), height: Math.round(face.box.height) },
-    score: round(face.score),
-    ...(face.landmarks && {
-      landmarks: Object.fromEntries(Object.entries(face.landmarks).map(([k, p]) => [k, { x: Math.round(p.x), y: Math.round(p.y) }])),
-    }),
-    expression: face.expression,
-    probabilities: Object.fromEntries(EXPRESSIONS.map((e) => [e, round(face.probabilities[e])])),
-  };
 }
 
 function tableLines(file: string, faces: RecognizedFace[]): string[] {

@@ -1,17 +1,17 @@
 /**
  * `--detector dnn`, the default: MediaPipe's BlazeFace face detectors, converted to ONNX by
- * scripts/convert-detector.ts and run on onnxruntime. The full-range model (192×192 input) sees the whole photo and,
- * because a 192-px view of a 1000-px group photo shrinks a 48-px face to 9 px, overlapping tiles: each level of tiles
- * twice the size of the previous one, the finest sized so the smallest face asked for is as large in the model's input
- * as the faces it finds reliably. It scores faces that fill much of its view low, so the short-range (selfie) model
- * also sees the whole photo. The detections of all views are merged with BlazeFace's weighted non-maximum suppression.
+ * scripts/convert-detector.ts and run on onnxruntime, two models as an ensemble. The short-range (selfie) model finds
+ * a face surely once it is 32 px or more of its 128-px view, and it is fully convolutional, so it runs over a pyramid of
+ * the whole photo: each level half the scale of the previous one, the first where the smallest face asked for is 32 px,
+ * the last where the photo is 128 px. Each level is also seen mirrored, and each anchor's outputs are averaged with
+ * its mirror image's, which steadies the scores of faces and cuts the chance hits on background. The full-range model
+ * (192×192 input, which it needs: run over larger inputs it loses faces) sees the whole photo and, because a 192-px
+ * view of a 1000-px group photo shrinks a 48-px face to 9 px, levels of overlapping tiles. The detections of all views
+ * are merged with BlazeFace's weighted non-maximum suppression.
  */
-import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import type { Box, Point } from '../recognize/crop.js';
-import { packageRoot } from '../util/package-root.js';
-import { sampleWindow, summedAreaTable, type SummedAreaTable, type Window } from './dnn-input.js';
+import type { InferenceSession, OnnxRuntime } from '../util/onnx-runtime.js';
+import { sampleRegion, sampleWindows, summedAreaTable, type Region, type SummedAreaTable, type Window } from './dnn-input.js';
 import type { PixelImage } from './haar-image.js';
 
 export interface FaceLandmarks {
@@ -32,15 +32,23 @@ export interface DnnFace {
   landmarks: FaceLandmarks;
 }
 
-export interface FaceDetectorOptions {
-  /** Smallest face searched for, in photo pixels (box width); smaller photos' faces need fewer tiles. Default 48. */
+/** How the detector searches, on any onnxruntime. */
+export interface DetectionOptions {
+  /** Smallest face searched for, in photo pixels (its box's larger side); the larger it is, the fewer views. Default 48. */
   minFaceSize?: number;
-  /** Faces scoring below this are dropped (0–1). Default 0.6. */
+  /**
+   * Faces scoring below this are dropped (0–1), for both models. Default: each model's own threshold
+   * (DEFAULT_SCORE_THRESHOLDS), measured on the WIDER FACE dev photos.
+   */
   scoreThreshold?: number;
   /** Detections overlapping more than this (IoU) are merged into one face. Default 0.3. */
   iouThreshold?: number;
-  /** onnxruntime threads. Default: all cores. */
-  threads?: number;
+  /**
+   * Run the full-range model and the short-range pyramid (default true). Without them only the short-range model
+   * looks, at the whole photo shrunk to 128 px (and its mirror image): it finds the near, large faces of a webcam or a
+   * selfie for a fraction of the cost, and misses small ones.
+   */
+  fullRange?: boolean;
 }
 
 export interface DnnFaceDetector {
@@ -48,40 +56,86 @@ export interface DnnFaceDetector {
   detect(image: PixelImage): Promise<DnnFace[]>;
 }
 
-/** One of the converted MediaPipe models: its file under models/, square input side and anchor centres. */
+/** One of the converted MediaPipe models: its file under models/, the square view it was trained on, its anchor layout. */
 interface DetectorModel {
   file: string;
   inputSize: number;
+  /** Per feature map: its stride in input pixels and the anchors at each of its cells (a fixed size each). */
+  layers: { stride: number; perCell: number }[];
+  /**
+   * BlazeFace boxes are square and reach below the chin; WIDER FACE boxes are tight and taller than wide. Each box is
+   * scaled by these factors about its centre, the centre moved by `shiftY` × the model box's height: the medians of
+   * the ratios between matched WIDER and model boxes on the WIDER FACE dev photos (over 250 faces per model), so
+   * that both models' boxes have one framing before they are merged.
+   */
+  framing: { scaleX: number; scaleY: number; shiftY: number };
+}
+
+/** The anchors of a model's output for one input size. */
+interface AnchorGrid {
   /** x, y of each anchor in input pixels, in the order of the model's output rows. */
-  anchors: Float32Array;
+  centres: Float32Array;
+  /** For each anchor, the anchor at its mirror-image position: same y, same rank within its cell, x reflected. */
+  mirror: Int32Array;
 }
 
 /**
- * SSD anchor centres as MediaPipe lays them out: for each feature-map stride, `perCell` anchors at the centre of every
- * cell, row by row (the models' fixed anchor size means the box regressors are plain pixel offsets and sizes).
+ * SSD anchors as MediaPipe lays them out: for each feature-map stride, `perCell` anchors at the centre of every cell,
+ * row by row (the models' fixed anchor size means the box regressors are plain pixel offsets and sizes).
  */
-function anchorCentres(inputSize: number, layers: { stride: number; perCell: number }[]): Float32Array {
+function anchorGrid(model: DetectorModel, width: number, height: number): AnchorGrid {
+  const key = `${model.file}:${width}×${height}`;
+  const known = anchorGrids.get(key);
+  if (known) return known;
   const centres: number[] = [];
-  for (const { stride, perCell } of layers) {
-    const cells = Math.ceil(inputSize / stride);
-    for (let y = 0; y < cells; y++) {
-      for (let x = 0; x < cells; x++) for (let k = 0; k < perCell; k++) centres.push((x + 0.5) * stride, (y + 0.5) * stride);
+  const mirror: number[] = [];
+  for (const { stride, perCell } of model.layers) {
+    const first = centres.length / 2;
+    const cols = Math.ceil(width / stride);
+    const rows = Math.ceil(height / stride);
+    for (let y = 0; y < rows; y++) {
+      for (let x = 0; x < cols; x++) {
+        for (let k = 0; k < perCell; k++) {
+          centres.push((x + 0.5) * stride, (y + 0.5) * stride);
+          mirror.push(first + (y * cols + cols - 1 - x) * perCell + k);
+        }
+      }
     }
   }
-  return Float32Array.from(centres);
+  const grid = { centres: Float32Array.from(centres), mirror: Int32Array.from(mirror) };
+  // Video frames and photo batches repeat a few sizes; the oldest grid goes when more are kept.
+  if (anchorGrids.size >= 16) anchorGrids.delete(anchorGrids.keys().next().value!);
+  anchorGrids.set(key, grid);
+  return grid;
 }
+const anchorGrids = new Map<string, AnchorGrid>();
 
-/** Full range (faces within ~5 m): one 48×48 grid of anchors. Sees the tiles. */
-const FULL_RANGE: DetectorModel = { file: 'face-detector.onnx', inputSize: 192, anchors: anchorCentres(192, [{ stride: 4, perCell: 1 }]) };
-/** Short range (faces within ~2 m, the selfie model): 16×16 and 8×8 grids. Sees the whole photo, for its large faces. */
+/** Full range (faces within ~5 m): one 48×48 grid of anchors. Sees the whole photo and its own tiles. */
+const FULL_RANGE: DetectorModel = {
+  file: 'face-detector.onnx',
+  inputSize: 192,
+  layers: [{ stride: 4, perCell: 1 }],
+  framing: { scaleX: 0.86, scaleY: 1.2, shiftY: -0.05 },
+};
+/** Short range (faces within ~2 m, the selfie model): 16×16 and 8×8 grids in its 128-px view. Sees the pyramid. */
 const SHORT_RANGE: DetectorModel = {
   file: 'face-detector-short.onnx',
   inputSize: 128,
-  anchors: anchorCentres(128, [
+  layers: [
     { stride: 8, perCell: 2 },
     { stride: 16, perCell: 6 },
-  ]),
+  ],
+  framing: { scaleX: 0.87, scaleY: 1.23, shiftY: -0.09 },
 };
+/** The short-range model's coarsest stride: its inputs are padded to whole multiples of it. */
+const SHORT_RANGE_STRIDE = 16;
+/**
+ * Largest side, in input pixels, of one short-range run: a larger level (the finest of a big photo) is cut into parts
+ * that overlap by PART_OVERLAP, so memory stays bounded (a 1024 × 1024 input and its mirror take the model about
+ * 0.3 GB) and each face, up to twice the level's surest size, lies whole in some part.
+ */
+const MAX_PART = 1024;
+const PART_OVERLAP = 128;
 /** Per anchor: logit, box centre dx, dy, width, height, then six keypoints' dx, dy — all in input pixels. */
 const FIELDS = 17;
 const KEYPOINTS = ['rightEye', 'leftEye', 'nose', 'mouth', 'rightEar', 'leftEar'] as const;
@@ -92,13 +146,17 @@ const KEYPOINTS = ['rightEye', 'leftEye', 'nose', 'mouth', 'rightEar', 'leftEar'
  */
 const RELIABLE_FACE = 20;
 /**
- * BlazeFace boxes are square and reach below the chin; WIDER FACE boxes are tight and taller than wide. The box
- * reported is the model's box scaled by these factors about its centre, the centre moved up by 5 % of the model box's
- * height: the medians of the ratios between matched WIDER and model boxes on the WIDER FACE dev photos (285 faces).
+ * Face size (larger box side), in input pixels, from which the short-range model finds faces surely: on the WIDER FACE
+ * dev photos ≥ 90 % of the faces 32–96 px tall in its 128-px view score ≥ 0.6, against ≤ 61 % below 24 px. The
+ * pyramid's first level shows the smallest face asked for at this size.
  */
-const BOX_SCALE_X = 0.86;
-const BOX_SCALE_Y = 1.2;
-const BOX_SHIFT_Y = -0.05;
+const SHORT_RANGE_SURE_FACE = 32;
+/**
+ * Score thresholds, measured on the WIDER FACE dev photos (bench/detect.ts) as the point where both halves of the set
+ * keep recall of faces ≥ 48 px near 90 % at a precision above 90 %. The short-range score comes from the mean of the
+ * logits of a view and of its mirror image, which real faces keep high and background hits do not, so it needs less.
+ */
+export const DEFAULT_SCORE_THRESHOLDS = { fullRange: 0.7, shortRange: 0.65 } as const;
 
 /** A detection before merging: box corners and keypoints in photo pixels. */
 export interface Candidate {
@@ -157,8 +215,10 @@ export interface Tile extends Window {
   keep: { x0: number; y0: number; x1: number; y1: number };
 }
 
+const EVERYWHERE = { x0: -Infinity, y0: -Infinity, x1: Infinity, y1: Infinity };
+
 /**
- * The windows the photo is seen through: the whole photo (letterboxed to a square), and, when that view would make
+ * The full-range model's windows: the whole photo (letterboxed to a square), and, when that view would make
  * faces of `minFaceSize` smaller than RELIABLE_FACE, levels of overlapping tiles whose side doubles from the finest,
  * where a `minFaceSize` face is RELIABLE_FACE wide, up to the photo's size. Tiles of a level overlap by the largest face
  * that level is responsible for (twice its smallest; larger faces are found whole by the next level), and each keeps
@@ -167,19 +227,12 @@ export interface Tile extends Window {
  */
 export function detectionWindows(width: number, height: number, minFaceSize: number): Tile[] {
   const full = Math.max(width, height);
-  const everywhere = { x0: -Infinity, y0: -Infinity, x1: Infinity, y1: Infinity };
-  const windows: Tile[] = [{ x: (width - full) / 2, y: (height - full) / 2, side: full, keep: everywhere }];
+  const windows: Tile[] = [{ x: onGrid((width - full) / 2, full), y: onGrid((height - full) / 2, full), side: full, keep: EVERYWHERE }];
   const finest = (minFaceSize * FULL_RANGE.inputSize) / RELIABLE_FACE;
   for (let side = finest; side < full; side *= 2) {
     const overlap = 2 * minFaceSize * (side / finest);
-    const starts = (extent: number): number[] => {
-      if (side >= extent) return [(extent - side) / 2];
-      const count = Math.ceil((extent - overlap) / (side - overlap));
-      const step = (extent - side) / (count - 1);
-      return Array.from({ length: count }, (_, i) => i * step);
-    };
-    const xs = starts(width);
-    const ys = starts(height);
+    const xs = tileStarts(width, side, overlap);
+    const ys = tileStarts(height, side, overlap);
     // Tile i keeps centres from the middle of its overlap with tile i − 1 to the middle of its overlap with tile i + 1.
     const bounds = (list: number[], i: number): [number, number] => [
       i === 0 ? -Infinity : (list[i]! + list[i - 1]! + side) / 2,
@@ -194,6 +247,47 @@ export function detectionWindows(width: number, height: number, minFaceSize: num
     );
   }
   return windows;
+}
+
+/**
+ * Tile origins are put on the grid of the tile's own input pixels (multiples of side / 192, less than one input pixel
+ * from where the layout wants them), so that the tiles of a level share one resampling of the photo.
+ */
+const onGrid = (at: number, side: number, round = Math.round): number => round((at * FULL_RANGE.inputSize) / side) * (side / FULL_RANGE.inputSize);
+
+/** Where tiles of `side` start along an extent so that neighbours overlap by at least `overlap`, spread evenly. */
+function tileStarts(extent: number, side: number, overlap: number): number[] {
+  if (side >= extent) return [onGrid((extent - side) / 2, side)];
+  const count = Math.ceil((extent - overlap) / (side - overlap));
+  const step = (extent - side) / (count - 1);
+  // The last tile is rounded up so that it still reaches the photo's far edge.
+  return Array.from({ length: count }, (_, i) => onGrid(i * step, side, i === count - 1 ? (v) => Math.ceil(v - 1e-9) : Math.round));
+}
+
+/**
+ * The short-range model's pyramid: the whole photo at scales halving from the one where a `minFaceSize` face is
+ * SHORT_RANGE_SURE_FACE px (faces from there to twice that are this level's to find surely) down to the one where the
+ * photo's longer side is the model's 128 px. Each level is padded with black to whole multiples of the model's
+ * coarsest stride, and cut into overlapping parts of at most MAX_PART px. `wholeOnly` keeps the last level alone.
+ */
+export function pyramidLevels(width: number, height: number, minFaceSize: number, wholeOnly = false): Region[] {
+  const steps: number[] = [];
+  const last = Math.max(width, height) / SHORT_RANGE.inputSize;
+  if (!wholeOnly) for (let step = minFaceSize / SHORT_RANGE_SURE_FACE; step < last; step *= 2) steps.push(step);
+  steps.push(last);
+  const strides = (pixels: number): number => Math.ceil(pixels / SHORT_RANGE_STRIDE - 1e-9) * SHORT_RANGE_STRIDE;
+  // Starts and lengths of the parts along a level's side of `extent` input pixels, on the model's stride grid.
+  const parts = (extent: number): [number, number][] => {
+    if (extent <= MAX_PART) return [[0, extent]];
+    // Starts are floored to the stride grid, so their spacing is kept a stride short of what the overlap allows.
+    const count = 1 + Math.ceil((extent - MAX_PART) / (MAX_PART - PART_OVERLAP - SHORT_RANGE_STRIDE));
+    const spacing = (extent - MAX_PART) / (count - 1);
+    return Array.from({ length: count }, (_, i) => [Math.floor((i * spacing) / SHORT_RANGE_STRIDE) * SHORT_RANGE_STRIDE, MAX_PART]);
+  };
+  return steps.flatMap((step) => {
+    const [across, down] = [parts(strides(width / step)), parts(strides(height / step))];
+    return across.flatMap(([x, w]) => down.map(([y, h]) => ({ x: x * step, y: y * step, step, width: w, height: h })));
+  });
 }
 
 /**
@@ -213,83 +307,161 @@ function crossesInnerEdge(tile: Tile, x0: number, y0: number, x1: number, y1: nu
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
-/** The detections of one window above `scoreThreshold`, in photo pixels, before the box calibration. */
-function decodeWindow(model: DetectorModel, output: Float32Array, tile: Tile, scoreThreshold: number): Candidate[] {
+/**
+ * Where a model's input lies in the photo: input pixel (u, v) covers the photo from (x + u × scale, y + v × scale).
+ * A tile also says which of its detections it keeps.
+ */
+interface View {
+  x: number;
+  y: number;
+  scale: number;
+  tile?: Tile;
+}
+
+/** The detections of one view above `scoreThreshold`, in photo pixels, boxes framed like WIDER FACE's. */
+function decodeView(model: DetectorModel, grid: AnchorGrid, output: Float32Array, view: View, scoreThreshold: number): Candidate[] {
   // sigmoid(logit) ≥ threshold ⇔ logit ≥ logit(threshold): the exp is only taken for the few anchors that pass.
   const minLogit = Math.log(scoreThreshold / (1 - scoreThreshold));
-  const scale = tile.side / model.inputSize;
+  const { scale, tile } = view;
+  const { scaleX, scaleY, shiftY } = model.framing;
   const found: Candidate[] = [];
-  for (let a = 0; a < model.anchors.length / 2; a++) {
+  for (let a = 0; a < grid.mirror.length; a++) {
     const p = a * FIELDS;
     if (output[p]! < minLogit) continue;
-    const anchorX = model.anchors[2 * a]!;
-    const anchorY = model.anchors[2 * a + 1]!;
-    const cx = tile.x + (anchorX + output[p + 1]!) * scale;
-    const cy = tile.y + (anchorY + output[p + 2]!) * scale;
-    if (cx < tile.keep.x0 || cx >= tile.keep.x1 || cy < tile.keep.y0 || cy >= tile.keep.y1) continue;
+    const anchorX = grid.centres[2 * a]!;
+    const anchorY = grid.centres[2 * a + 1]!;
+    const cx = view.x + (anchorX + output[p + 1]!) * scale;
+    const cy = view.y + (anchorY + output[p + 2]!) * scale;
     const halfW = (output[p + 3]! * scale) / 2;
     const halfH = (output[p + 4]! * scale) / 2;
-    if (crossesInnerEdge(tile, cx - halfW, cy - halfH, cx + halfW, cy + halfH)) continue;
+    if (tile) {
+      if (cx < tile.keep.x0 || cx >= tile.keep.x1 || cy < tile.keep.y0 || cy >= tile.keep.y1) continue;
+      if (crossesInnerEdge(tile, cx - halfW, cy - halfH, cx + halfW, cy + halfH)) continue;
+    }
     const points = new Float64Array(KEYPOINTS.length * 2);
     for (let k = 0; k < KEYPOINTS.length; k++) {
-      points[2 * k] = tile.x + (anchorX + output[p + 5 + 2 * k]!) * scale;
-      points[2 * k + 1] = tile.y + (anchorY + output[p + 6 + 2 * k]!) * scale;
+      points[2 * k] = view.x + (anchorX + output[p + 5 + 2 * k]!) * scale;
+      points[2 * k + 1] = view.y + (anchorY + output[p + 6 + 2 * k]!) * scale;
     }
-    found.push({ score: sigmoid(output[p]!), x0: cx - halfW, y0: cy - halfH, x1: cx + halfW, y1: cy + halfH, points });
+    const [w, h, y] = [halfW * scaleX, halfH * scaleY, cy + 2 * halfH * shiftY];
+    found.push({ score: sigmoid(output[p]!), x0: cx - w, y0: y - h, x1: cx + w, y1: y + h, points });
   }
   return found;
 }
 
-/** The .onnx file of a shipped detector model. */
-function modelPath(model: DetectorModel): string {
-  return join(packageRoot(), 'models', model.file);
+/** The detector's model files under models/, by role: Node reads them (src/detect/dnn-node.ts), the web app fetches them. */
+export const DETECTOR_MODEL_FILES = { fullRange: FULL_RANGE.file, shortRange: SHORT_RANGE.file } as const;
+
+/** What the detector runs on: onnxruntime-node or onnxruntime-web, and the bytes of each model file. */
+export interface DetectorRuntime {
+  ort: OnnxRuntime;
+  models: Record<keyof typeof DETECTOR_MODEL_FILES, Uint8Array>;
+  /** Threads in Node, execution providers in the browser. */
+  sessionOptions?: InferenceSession.SessionOptions;
 }
 
-/** A model ready to run: it sees windows of a photo and returns their detections in photo pixels. */
-type WindowRunner = (table: SummedAreaTable, windows: Tile[], scoreThreshold: number) => Promise<Candidate[]>;
+/** In a mirror image the subject's right eye and ear are where the left ones were. */
+const MIRROR_KEYPOINT = [1, 0, 2, 3, 5, 4];
 
-async function loadModel(model: DetectorModel, threads: number): Promise<WindowRunner> {
-  // One graph at a time: the parallelism is inside each convolution.
-  const session = await ort.InferenceSession.create(modelPath(model), { intraOpNumThreads: threads, interOpNumThreads: 1 });
-  const size = model.inputSize;
-  const windowValues = size * size * 3;
-  const windowOutputs = (model.anchors.length / 2) * FIELDS;
-  return async (table, windows, scoreThreshold) => {
-    // All windows go through in one batch: one call, and onnxruntime spreads the work of the batch over its threads.
-    const input = new Float32Array(windows.length * windowValues);
-    windows.forEach((w, i) => sampleWindow(table, w, size, input, i * windowValues));
-    const tensor = new ort.Tensor('float32', input, [windows.length, size, size, 3]);
-    const output = (await session.run({ input: tensor })).detections!.data as Float32Array;
-    return windows.flatMap((w, i) => decodeWindow(model, output.subarray(i * windowOutputs, (i + 1) * windowOutputs), w, scoreThreshold));
-  };
+/**
+ * Averages `output` (one input's rows) with `mirrored` (the rows of its mirror image), in place: each anchor with its
+ * mirror anchor, x offsets negated, the subject's right and left keypoints swapped.
+ */
+function averageWithMirror(grid: AnchorGrid, output: Float32Array, mirrored: Float32Array): void {
+  for (let a = 0; a < grid.mirror.length; a++) {
+    const p = a * FIELDS;
+    const q = grid.mirror[a]! * FIELDS;
+    output[p] = (output[p]! + mirrored[q]!) / 2;
+    output[p + 1] = (output[p + 1]! - mirrored[q + 1]!) / 2;
+    for (let f = 2; f < 5; f++) output[p + f] = (output[p + f]! + mirrored[q + f]!) / 2;
+    for (let k = 0; k < KEYPOINTS.length; k++) {
+      const m = q + 5 + 2 * MIRROR_KEYPOINT[k]!;
+      output[p + 5 + 2 * k] = (output[p + 5 + 2 * k]! - mirrored[m]!) / 2;
+      output[p + 6 + 2 * k] = (output[p + 6 + 2 * k]! + mirrored[m + 1]!) / 2;
+    }
+  }
 }
 
-/** Loads the default DNN face detector. */
-export async function createFaceDetector(options: FaceDetectorOptions = {}): Promise<DnnFaceDetector> {
+/** `pixels` (height × width × 3) followed by its mirror image: a batch of two. */
+function withMirrorImage(pixels: Float32Array, width: number, height: number): Float32Array {
+  const both = new Float32Array(pixels.length * 2);
+  both.set(pixels);
+  for (let y = 0; y < height; y++) {
+    const row = y * width * 3;
+    for (let x = 0; x < width; x++) {
+      const from = row + x * 3;
+      const to = pixels.length + row + (width - 1 - x) * 3;
+      both[to] = pixels[from]!;
+      both[to + 1] = pixels[from + 1]!;
+      both[to + 2] = pixels[from + 2]!;
+    }
+  }
+  return both;
+}
+
+/** A converted detector's session: NHWC batches in, `detections` rows out. */
+type DetectorSession = (input: Float32Array, dims: [number, number, number, number]) => Promise<Float32Array>;
+
+async function loadModel({ ort, sessionOptions }: DetectorRuntime, bytes: Uint8Array): Promise<DetectorSession> {
+  const session = await ort.InferenceSession.create(bytes, sessionOptions);
+  return async (input, dims) => (await session.run({ input: new ort.Tensor('float32', input, dims) })).detections!.data as Float32Array;
+}
+
+/** The full-range model over its tiles, all in one batch: one call, and onnxruntime spreads the batch over its threads. */
+async function detectInTiles(run: DetectorSession, table: SummedAreaTable, tiles: Tile[], scoreThreshold: number): Promise<Candidate[]> {
+  const size = FULL_RANGE.inputSize;
+  const grid = anchorGrid(FULL_RANGE, size, size);
+  const input = new Float32Array(tiles.length * size * size * 3);
+  sampleWindows(table, tiles, size, input);
+  const output = await run(input, [tiles.length, size, size, 3]);
+  const rows = grid.mirror.length * FIELDS;
+  return tiles.flatMap((tile, i) => decodeView(FULL_RANGE, grid, output.subarray(i * rows, (i + 1) * rows), { x: tile.x, y: tile.y, scale: tile.side / size, tile }, scoreThreshold));
+}
+
+/** The short-range model over each pyramid level and its mirror image (one batch of two per level). */
+async function detectInLevels(run: DetectorSession, table: SummedAreaTable, levels: Region[], scoreThreshold: number): Promise<Candidate[]> {
+  const found: Candidate[] = [];
+  for (const level of levels) {
+    const grid = anchorGrid(SHORT_RANGE, level.width, level.height);
+    const output = await run(withMirrorImage(sampleRegion(table, level), level.width, level.height), [2, level.height, level.width, 3]);
+    const rows = grid.mirror.length * FIELDS;
+    averageWithMirror(grid, output.subarray(0, rows), output.subarray(rows));
+    found.push(...decodeView(SHORT_RANGE, grid, output.subarray(0, rows), { x: level.x, y: level.y, scale: level.step }, scoreThreshold));
+  }
+  return found;
+}
+
+/** The DNN face detector on the given onnxruntime; in Node, createFaceDetector (src/detect/dnn-node.ts) supplies it. */
+export async function loadFaceDetector(runtime: DetectorRuntime, options: DetectionOptions = {}): Promise<DnnFaceDetector> {
   const minFaceSize = options.minFaceSize ?? 48;
-  const scoreThreshold = options.scoreThreshold ?? 0.6;
+  const thresholds = options.scoreThreshold === undefined ? DEFAULT_SCORE_THRESHOLDS : { fullRange: options.scoreThreshold, shortRange: options.scoreThreshold };
   const iouThreshold = options.iouThreshold ?? 0.3;
   if (!(minFaceSize > 0)) throw new RangeError(`minFaceSize must be positive, got ${minFaceSize}`);
-  if (!(scoreThreshold > 0 && scoreThreshold < 1)) throw new RangeError(`scoreThreshold must be between 0 and 1, got ${scoreThreshold}`);
+  if (!(thresholds.fullRange > 0 && thresholds.fullRange < 1)) throw new RangeError(`scoreThreshold must be between 0 and 1, got ${options.scoreThreshold}`);
   if (!(iouThreshold >= 0 && iouThreshold <= 1)) throw new RangeError(`iouThreshold must be between 0 and 1, got ${iouThreshold}`);
-  const threads = options.threads ?? availableParallelism();
-  const [fullRange, shortRange] = await Promise.all([loadModel(FULL_RANGE, threads), loadModel(SHORT_RANGE, threads)]);
+  const [fullRange, shortRange] = await Promise.all([
+    options.fullRange === false ? undefined : loadModel(runtime, runtime.models.fullRange),
+    loadModel(runtime, runtime.models.shortRange),
+  ]);
 
+  // A table's memory is lent to the next photo (video frames are all one size); a call running beside it makes its own.
+  let spare: SummedAreaTable | undefined;
   return {
     async detect(image) {
-      const table = summedAreaTable(image);
-      const windows = detectionWindows(image.width, image.height, minFaceSize);
-      const candidates = [...(await fullRange(table, windows, scoreThreshold)), ...(await shortRange(table, windows.slice(0, 1), scoreThreshold))];
+      const table = summedAreaTable(image, spare);
+      spare = undefined;
+      const { width, height } = image;
+      const candidates = [
+        ...(fullRange ? await detectInTiles(fullRange, table, detectionWindows(width, height, minFaceSize), thresholds.fullRange) : []),
+        ...(await detectInLevels(shortRange, table, pyramidLevels(width, height, minFaceSize, !fullRange), thresholds.shortRange)),
+      ];
+      spare = table;
       return weightedNms(candidates, iouThreshold).map(toFace);
     },
   };
 }
 
 function toFace(c: Candidate): DnnFace {
-  const w = (c.x1 - c.x0) * BOX_SCALE_X;
-  const h = (c.y1 - c.y0) * BOX_SCALE_Y;
-  const cx = (c.x0 + c.x1) / 2;
-  const cy = (c.y0 + c.y1) / 2 + BOX_SHIFT_Y * (c.y1 - c.y0);
   const landmarks = Object.fromEntries(KEYPOINTS.map((name, k) => [name, { x: c.points[2 * k]!, y: c.points[2 * k + 1]! }])) as unknown as FaceLandmarks;
-  return { box: { x: cx - w / 2, y: cy - h / 2, width: w, height: h }, score: c.score, landmarks };
+  return { box: { x: c.x0, y: c.y0, width: c.x1 - c.x0, height: c.y1 - c.y0 }, score: c.score, landmarks };
 }

@@ -58,10 +58,10 @@ export function allFaces(splits: Record<string, FaceDataset>): FaceDataset {
 /** Names `--split` accepts besides the source's own: `all` means every face. */
 export const ALL_SPLITS = 'all';
 
-export interface ChosenSplit {
+export interface ChosenSplit<T = FaceDataset> {
   /** `train`, `val`, `test` or `all`. */
   name: string;
-  data: FaceDataset;
+  data: T;
 }
 
 /**
@@ -70,12 +70,17 @@ export interface ChosenSplit {
  * split the source (named in messages) lacks, is a DataError listing what there is.
  */
 export function chooseSplit(source: string, splits: Record<string, FaceDataset>, requested?: string): ChosenSplit {
+  return pickSplit(source, splits, requested, allFaces);
+}
+
+/** chooseSplit for splits of any kind (face sets, lists of photos); `mergeAll` makes the `all` split. */
+export function pickSplit<T>(source: string, splits: Record<string, T>, requested: string | undefined, mergeAll: (splits: Record<string, T>) => T): ChosenSplit<T> {
   const available = Object.keys(splits);
   if (requested === undefined) {
     const name = ['test', 'val'].find((s) => s in splits);
-    return name ? { name, data: splits[name]! } : { name: ALL_SPLITS, data: allFaces(splits) };
+    return name ? { name, data: splits[name]! } : { name: ALL_SPLITS, data: mergeAll(splits) };
   }
-  if (requested.trim().toLowerCase() === ALL_SPLITS) return { name: ALL_SPLITS, data: allFaces(splits) };
+  if (requested.trim().toLowerCase() === ALL_SPLITS) return { name: ALL_SPLITS, data: mergeAll(splits) };
   const name = parseSplitName(requested);
   if (!name) {
     throw new DataError(`unknown split '${requested}': use Training, PublicTest, PrivateTest, train, val, test or all`);

@@ -14,17 +14,20 @@ function table(rows: string[][]): string {
 
 /** Headline numbers, the per-class table and the confusion matrix, as `mien eval` prints them. */
 export function formatEvaluation(e: Evaluation): string {
+  const missed = e.noFace?.reduce((a, b) => a + b, 0);
   const headline =
     `accuracy ${percent(e.accuracy)}  macro-F1 ${e.macroF1.toFixed(4)}  ` +
-    `ECE ${e.ece.toFixed(4)} (${CALIBRATION_BINS} bins)  ${e.n} faces`;
+    `ECE ${e.ece.toFixed(4)} (${CALIBRATION_BINS} bins)  ` +
+    (missed === undefined ? `${e.n} faces` : `${e.n} photos, ${missed} with no face found (counted as wrong)`);
   const perClass = table([
     ['class', 'precision', 'recall', 'f1', 'support'],
     ...e.perClass.map((m, k) => [EXPRESSIONS[k]!, m.precision.toFixed(4), m.recall.toFixed(4), m.f1.toFixed(4), String(m.support)]),
     ['macro avg', '', '', e.macroF1.toFixed(4), String(e.n)],
   ]);
+  const noFace = e.noFace;
   const confusion = table([
-    ['true \\ predicted', ...EXPRESSIONS],
-    ...e.confusion.map((row, k) => [EXPRESSIONS[k]!, ...row.map(String)]),
+    ['true \\ predicted', ...EXPRESSIONS, ...(noFace ? ['no face'] : [])],
+    ...e.confusion.map((row, k) => [EXPRESSIONS[k]!, ...row.map(String), ...(noFace ? [String(noFace[k])] : [])]),
   ]);
   return `${headline}\n\n${perClass}\n\nconfusion matrix (rows: true class, columns: predicted)\n${confusion}\n`;
 }

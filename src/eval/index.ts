@@ -12,6 +12,7 @@ export {
   type Evaluation,
   type EvaluationJson,
 } from './metrics.js';
-export { ALL_SPLITS, allFaces, chooseSplit, classifyDataset, evaluateModel, type ChosenSplit, type ClassifyDatasetOptions } from './evaluate.js';
+export { ALL_SPLITS, allFaces, chooseSplit, pickSplit, classifyDataset, evaluateModel, type ChosenSplit, type ClassifyDatasetOptions } from './evaluate.js';
 export { formatEvaluation, formatPredictionsCsv } from './format.js';
 export { REPORT_SECTIONS, writeEvalReport, type ReportInput } from './report.js';
+export { evaluatePipeline, type LabelledPhoto, type PipelineEvaluation, type PipelineEvaluationOptions } from './pipeline.js';

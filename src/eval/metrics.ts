@@ -41,6 +41,11 @@ export interface Evaluation {
   /** Per face: the predicted class (arg max) and its probability. */
   predicted: Uint8Array;
   confidence: Float32Array;
+  /**
+   * Whole-photo evaluation only: per true class, the photos where the pipeline found no face. They count as wrong
+   * (in accuracy, recall and support) but are in no column of the confusion matrix.
+   */
+  noFace?: number[];
 }
 
 /** The `mien eval --json` object: plain numbers, classes by name. */
@@ -52,6 +57,7 @@ export interface EvaluationJson {
   labels: Expression[];
   perClass: Record<Expression, ClassMetrics>;
   confusion: number[][];
+  noFace?: Record<Expression, number>;
 }
 
 /** Counts of (true, predicted) pairs: rows are true classes, columns predicted classes. */
@@ -64,13 +70,19 @@ export function confusionMatrix(labels: ArrayLike<number>, predicted: ArrayLike<
 
 const ratio = (a: number, b: number): number => (b === 0 ? 0 : a / b);
 
-/** Per-class precision, recall, F1 and support, plus accuracy and macro-F1, from a confusion matrix. */
-export function classificationMetrics(confusion: number[][]): Pick<Evaluation, 'n' | 'accuracy' | 'macroF1' | 'perClass'> {
+/**
+ * Per-class precision, recall, F1 and support, plus accuracy and macro-F1, from a confusion matrix and, for whole
+ * photos, the per-class count of photos where no face was found (wrong answers outside the matrix).
+ */
+export function classificationMetrics(
+  confusion: number[][],
+  noFace?: readonly number[],
+): Pick<Evaluation, 'n' | 'accuracy' | 'macroF1' | 'perClass'> {
   const columnSum = (k: number) => confusion.reduce((sum, row) => sum + row[k]!, 0);
   let n = 0;
   let correct = 0;
   const perClass = confusion.map((row, k) => {
-    const support = row.reduce((a, b) => a + b, 0);
+    const support = row.reduce((a, b) => a + b, 0) + (noFace?.[k] ?? 0);
     const truePositives = row[k]!;
     n += support;
     correct += truePositives;
@@ -129,18 +141,32 @@ export function topPredictions(probabilities: Float32Array): { predicted: Uint8A
   return { predicted, confidence };
 }
 
-/** Every metric for n faces: `probabilities` is n × 7 (EXPRESSIONS order), `labels` the true class ids 0–6. */
-export function evaluatePredictions(probabilities: Float32Array, labels: ArrayLike<number>): Evaluation {
+/**
+ * Every metric for n faces: `probabilities` is n × 7 (EXPRESSIONS order), `labels` the true class ids 0–6. With
+ * `found` (whole photos through a face detector), entries where it is false had no face: their probabilities are
+ * ignored and they count as wrong (Evaluation.noFace).
+ */
+export function evaluatePredictions(probabilities: Float32Array, labels: ArrayLike<number>, found?: ArrayLike<boolean>): Evaluation {
   const n = labels.length;
   if (probabilities.length !== n * NUM_CLASSES) {
     throw new RangeError(`expected ${n} × ${NUM_CLASSES} probabilities, got ${probabilities.length} values`);
   }
   const { predicted, confidence } = topPredictions(probabilities);
-  const correct = Array.from(predicted, (k, i) => k === labels[i]);
-  const confusion = confusionMatrix(labels, predicted);
-  const calibration = calibrationBins(confidence, correct);
+  const kept = found ? Array.from({ length: n }, (_, i) => i).filter((i) => found[i]) : undefined;
+  const pick = <T>(values: ArrayLike<T>): T[] => (kept ? kept.map((i) => values[i]!) : Array.from(values));
+  const keptLabels = pick(labels);
+  const keptPredicted = pick(predicted);
+  const correct = keptPredicted.map((k, i) => k === keptLabels[i]);
+  const confusion = confusionMatrix(keptLabels, keptPredicted);
+  const calibration = calibrationBins(pick(confidence), correct);
+  let noFace: number[] | undefined;
+  if (found) {
+    noFace = new Array<number>(NUM_CLASSES).fill(0);
+    for (let i = 0; i < n; i++) if (!found[i]) noFace[labels[i]!]!++;
+  }
   return {
-    ...classificationMetrics(confusion),
+    ...classificationMetrics(confusion, noFace),
+    ...(noFace ? { noFace } : {}),
     ece: expectedCalibrationError(calibration),
     confusion,
     calibration,
@@ -159,5 +185,6 @@ export function evaluationJson(e: Evaluation): EvaluationJson {
     labels: [...EXPRESSIONS],
     perClass: Object.fromEntries(EXPRESSIONS.map((name, k) => [name, e.perClass[k]!])) as Record<Expression, ClassMetrics>,
     confusion: e.confusion,
+    ...(e.noFace ? { noFace: Object.fromEntries(EXPRESSIONS.map((name, k) => [name, e.noFace![k]!])) as Record<Expression, number> } : {}),
   };
 }

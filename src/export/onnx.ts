@@ -20,6 +20,9 @@ import {
 } from '../models/spec.js';
 import { gaussianTaps } from '../data/blur.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { decodeOnnxMetadata, INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME } from './model-format.js';
+
+export { INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME };
 
 // onnx-proto is a CommonJS bundle whose namespace is attached at run time, so Node cannot expose it as a named export;
 // the alias gives both its classes and its interfaces.
@@ -32,9 +35,6 @@ export interface OnnxMetadata {
 
 const OPSET = 13;
 const IR_VERSION = 7;
-export const INPUT_NAME = 'input';
-export const LOGITS_NAME = 'logits';
-export const PROBABILITIES_NAME = 'probabilities';
 /** Symbolic batch dimension of the input and outputs. */
 const BATCH_DIM = 'N';
 
@@ -279,12 +279,5 @@ export async function writeOnnx(
 
 /** The metadata_props of an ONNX file as key → value. */
 export async function readOnnxMetadata(path: string): Promise<Record<string, string>> {
-  const bytes = await readFile(path);
-  let model: onnx.ModelProto;
-  try {
-    model = onnx.ModelProto.decode(bytes);
-  } catch (err) {
-    throw new Error(`${path} is not an ONNX model (${(err as Error).message})`);
-  }
-  return Object.fromEntries(model.metadataProps.map((p) => [p.key, p.value]));
+  return decodeOnnxMetadata(await readFile(path), path);
 }

@@ -1,18 +1,9 @@
 import sharp from 'sharp';
-import { EXPRESSIONS, type Expression } from '../labels.js';
+import { EXPRESSION_COLOURS, EXPRESSIONS } from '../labels.js';
 import type { RgbImage } from './image.js';
 import type { RecognizedFace } from './recognizer.js';
 
-/** One colour per expression, so a glance at a crowded photo groups the faces. */
-export const EXPRESSION_COLOURS: Record<Expression, string> = {
-  angry: '#e53935',
-  disgust: '#7cb342',
-  fear: '#8e24aa',
-  happy: '#fdd835',
-  sad: '#1e88e5',
-  surprise: '#fb8c00',
-  neutral: '#90a4ae',
-};
+export { EXPRESSION_COLOURS } from '../labels.js';
 
 const escapeXml = (s: string): string => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 

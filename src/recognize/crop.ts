@@ -1,4 +1,3 @@
-import { resizeArea } from '../data/resize.js';
 import { FACE_SIZE } from '../labels.js';
 import type { RgbImage } from './image.js';
 
@@ -39,13 +38,14 @@ export interface Framing {
   shiftY: number;
 }
 
-/** Largest side sampled at full resolution before the area-averaging resize; bigger faces are sampled at this size. */
-const MAX_SAMPLE_SIDE = 512;
+/** Most samples per output pixel along each axis: beyond 4 × 4 bilinear samples, more change the average little. */
+const MAX_SUPERSAMPLING = 4;
 
 /**
  * The 48×48 gray face (0–255) for a detected box: rotated so the eyes are level when eye positions are known,
- * framed as the model was trained, sampled bilinearly, then area-averaged down to 48×48 like the training faces.
- * Pixels outside the image are black, as in the training data's padded faces.
+ * framed as the model was trained, then area-averaged down to 48×48 like the training faces: each output pixel is the
+ * mean of k × k bilinear samples spread over its footprint, k the face's size over 48 rounded up (at most
+ * MAX_SUPERSAMPLING). Pixels outside the image are black, as in the training data's padded faces.
  */
 export function cropFace(image: RgbImage, box: Box, framing: Framing, eyes?: Eyes): Uint8Array {
   const side = Math.max(box.width, box.height) * framing.scale;
@@ -54,33 +54,52 @@ export function cropFace(image: RgbImage, box: Box, framing: Framing, eyes?: Eye
   const angle = eyes ? Math.atan2(eyes.left.y - eyes.right.y, eyes.left.x - eyes.right.x) : 0;
   const cos = Math.cos(angle);
   const sin = Math.sin(angle);
-  const n = Math.max(FACE_SIZE, Math.min(MAX_SAMPLE_SIDE, Math.round(side)));
+  const k = Math.max(1, Math.min(MAX_SUPERSAMPLING, Math.ceil(side / FACE_SIZE - 1e-9)));
+  const n = FACE_SIZE * k;
   const step = side / n;
-  const sampled = new Uint8Array(n * n);
-  const { data, width, height } = image;
+  // The gray image under the rotated square, with a black border of one pixel so every bilinear tap lands inside.
+  const reach = (side / 2) * (Math.abs(cos) + Math.abs(sin)) + 1;
+  const left = Math.floor(cx - reach) - 1;
+  const top = Math.floor(cy - reach) - 1;
+  const gray = grayRegion(image, left, top, Math.ceil(cx + reach) + 2 - left, Math.ceil(cy + reach) + 2 - top);
+  const stride = gray.width;
+  const sums = new Float64Array(FACE_SIZE * FACE_SIZE);
   for (let v = 0; v < n; v++) {
     const dy = (v + 0.5) * step - side / 2;
-    for (let u = 0; u < n; u++) {
-      const dx = (u + 0.5) * step - side / 2;
-      // position in the image (pixel centres at +0.5), the crop's axes rotated by the eye-line angle
-      const x = cx + dx * cos - dy * sin - 0.5;
-      const y = cy + dx * sin + dy * cos - 0.5;
+    const dx = 0.5 * step - side / 2;
+    // position in the region (pixel centres at +0.5), the crop's axes rotated by the eye-line angle
+    let x = cx + dx * cos - dy * sin - 0.5 - left;
+    let y = cy + dx * sin + dy * cos - 0.5 - top;
+    const row = ((v / k) | 0) * FACE_SIZE;
+    for (let u = 0; u < n; u++, x += step * cos, y += step * sin) {
       const x0 = Math.floor(x);
       const y0 = Math.floor(y);
       const fx = x - x0;
       const fy = y - y0;
-      let gray = 0;
-      for (let k = 0; k < 4; k++) {
-        const px = x0 + (k & 1);
-        const py = y0 + (k >> 1);
-        if (px < 0 || py < 0 || px >= width || py >= height) continue;
-        const w = (k & 1 ? fx : 1 - fx) * (k >> 1 ? fy : 1 - fy);
-        const i = (py * width + px) * 3;
-        // ITU-R BT.601 luma, as OpenCV's cvtColor(BGR2GRAY) that made the grayscale FER data sets
-        gray += w * (0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!);
-      }
-      sampled[v * n + u] = Math.round(gray);
+      const i = y0 * stride + x0;
+      const upper = gray.data[i]! + (gray.data[i + 1]! - gray.data[i]!) * fx;
+      const lower = gray.data[i + stride]! + (gray.data[i + stride + 1]! - gray.data[i + stride]!) * fx;
+      sums[row + ((u / k) | 0)]! += upper + (lower - upper) * fy;
     }
   }
-  return n === FACE_SIZE ? sampled : resizeArea(sampled, n, n, FACE_SIZE, FACE_SIZE);
+  const face = new Uint8Array(FACE_SIZE * FACE_SIZE);
+  for (let p = 0; p < face.length; p++) face[p] = Math.round(sums[p]! / (k * k));
+  return face;
+}
+
+/**
+ * The image's gray values (ITU-R BT.601 luma, as OpenCV's cvtColor(BGR2GRAY) that made the grayscale FER data sets)
+ * in a width × height region from (left, top); outside the image is 0.
+ */
+function grayRegion(image: RgbImage, left: number, top: number, width: number, height: number): { data: Float32Array; width: number } {
+  const data = new Float32Array(width * height);
+  const x0 = Math.max(0, left);
+  const x1 = Math.min(image.width, left + width);
+  for (let y = Math.max(0, top); y < Math.min(image.height, top + height); y++) {
+    let o = (y - top) * width + x0 - left;
+    for (let i = (y * image.width + x0) * 3, end = (y * image.width + x1) * 3; i < end; i += 3) {
+      data[o++] = 0.299 * image.data[i]! + 0.587 * image.data[i + 1]! + 0.114 * image.data[i + 2]!;
+    }
+  }
+  return { data, width };
 }

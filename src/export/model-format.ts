@@ -1,0 +1,20 @@
+/**
+ * What an app needs to read a mien ONNX file, without the exporter: the tensor names and the metadata. It uses no
+ * Node module, so the web app shares it.
+ */
+import onnxProto from 'onnx-proto';
+
+export const INPUT_NAME = 'input';
+export const LOGITS_NAME = 'logits';
+export const PROBABILITIES_NAME = 'probabilities';
+
+/** The metadata_props of an ONNX model's bytes as key → value; `name` says which file in the error. */
+export function decodeOnnxMetadata(bytes: Uint8Array, name: string): Record<string, string> {
+  let model: onnxProto.onnx.ModelProto;
+  try {
+    model = onnxProto.onnx.ModelProto.decode(bytes);
+  } catch (err) {
+    throw new Error(`${name} is not an ONNX model (${(err as Error).message})`);
+  }
+  return Object.fromEntries(model.metadataProps.map((p) => [p.key, p.value]));
+}

@@ -1,0 +1,151 @@
+/**
+ * The expression classifier itself, for any onnxruntime: a mien model's bytes in, a classifier of 48×48 gray faces
+ * out. It uses no Node module, so Node (src/recognize/expression-model.ts, which finds and reads the file) and the web
+ * app run the same code.
+ */
+import { decodeOnnxMetadata, INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME } from '../export/model-format.js';
+import { EXPRESSIONS, FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../labels.js';
+import type { InferenceSession, OnnxRuntime } from '../util/onnx-runtime.js';
+
+/** Faces per onnxruntime call: large enough to keep the cores busy, small enough to bound memory. */
+const MAX_BATCH = 256;
+
+/** A model that cannot be used: missing, not ONNX, or not a mien expression model. The CLI shows it as one line. */
+export class ModelError extends Error {
+  override name = 'ModelError';
+}
+
+export interface ClassifyOptions {
+  /** Test-time augmentation: average the probabilities of each face and its horizontal mirror image. */
+  tta?: boolean;
+  /** Called after each batch with the faces done so far. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ExpressionModel {
+  /** The shipped model's name (`fast`, `accurate`) or the file's name without `.onnx`. */
+  readonly name: string;
+  readonly path: string;
+  /** The file's metadata_props (`mien.classes`, `mien.architecture`, `mien.history`, …). */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** The softmax temperature from `mien.temperature`, when the model was calibrated. */
+  readonly temperature?: number;
+  /** Probabilities (n × 7, in EXPRESSIONS order) for n faces given as n × 2304 gray / 255 values. */
+  classify(faces: Float32Array, options?: ClassifyOptions): Promise<Float32Array>;
+}
+
+export interface ExpressionModelSource {
+  /** The onnxruntime to run it on: onnxruntime-node or onnxruntime-web. */
+  ort: OnnxRuntime;
+  /** The .onnx file's bytes. */
+  bytes: Uint8Array;
+  name: string;
+  /** Where the bytes came from (a path or a URL), named in errors. */
+  path: string;
+  /** Threads in Node, execution providers in the browser. */
+  sessionOptions?: InferenceSession.SessionOptions;
+}
+
+/** A mien expression model from its bytes, after checking that it is one. Problems are ModelErrors. */
+export async function createExpressionModel({ ort, bytes, name, path, sessionOptions }: ExpressionModelSource): Promise<ExpressionModel> {
+  let metadata: Record<string, string>;
+  try {
+    metadata = decodeOnnxMetadata(bytes, path);
+  } catch (err) {
+    throw new ModelError((err as Error).message);
+  }
+  checkClasses(path, metadata);
+  const temperature = parseTemperature(path, metadata);
+  let session: InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(bytes, sessionOptions);
+  } catch (err) {
+    throw new ModelError(`${path}: onnxruntime cannot load it (${(err as Error).message.split('\n')[0]})`);
+  }
+  // Calibrated models are read from the logits so the temperature can be applied; others from their softmax.
+  const output = temperature === undefined ? PROBABILITIES_NAME : LOGITS_NAME;
+  for (const [names, wanted] of [[session.inputNames, INPUT_NAME], [session.outputNames, output]] as const) {
+    if (!names.includes(wanted)) throw new ModelError(`${path} is not a mien expression model: it has no '${wanted}' tensor`);
+  }
+
+  return {
+    name,
+    path,
+    metadata,
+    temperature,
+    async classify(faces, { tta = false, onProgress } = {}) {
+      const n = faces.length / FACE_PIXELS;
+      if (!Number.isInteger(n)) throw new RangeError(`faces must hold n × ${FACE_PIXELS} values, got ${faces.length}`);
+      const probabilities = new Float32Array(n * NUM_CLASSES);
+      for (let start = 0; start < n; start += MAX_BATCH) {
+        const batch = faces.slice(start * FACE_PIXELS, Math.min(n, start + MAX_BATCH) * FACE_PIXELS);
+        const out = probabilities.subarray(start * NUM_CLASSES);
+        const run = async (input: Float32Array) => {
+          const tensor = new ort.Tensor('float32', input, [input.length / FACE_PIXELS, 1, FACE_SIZE, FACE_SIZE]);
+          const result = (await session.run({ [INPUT_NAME]: tensor }, [output]))[output]!.data as Float32Array;
+          return temperature === undefined ? result : softmaxRows(result, temperature);
+        };
+        const p = await run(batch);
+        if (tta) {
+          const mirrored = await run(mirrorFaces(batch));
+          for (let i = 0; i < p.length; i++) out[i] = (p[i]! + mirrored[i]!) / 2;
+        } else {
+          out.set(p);
+        }
+        onProgress?.(Math.min(n, start + MAX_BATCH), n);
+      }
+      return probabilities;
+    },
+  };
+}
+
+/** The model must name the 7 FER2013 classes in id order, or every prediction would be read as the wrong expression. */
+function checkClasses(path: string, metadata: Record<string, string>): void {
+  const text = metadata['mien.classes'];
+  if (text === undefined) throw new ModelError(`${path} is not a mien expression model (its metadata has no mien.classes)`);
+  let classes: unknown;
+  try {
+    classes = JSON.parse(text);
+  } catch {
+    classes = text;
+  }
+  if (JSON.stringify(classes) !== JSON.stringify(EXPRESSIONS)) {
+    throw new ModelError(`${path} predicts the classes ${text}; mien needs ${EXPRESSIONS.join(', ')} in that order`);
+  }
+}
+
+function parseTemperature(path: string, metadata: Record<string, string>): number | undefined {
+  const text = metadata['mien.temperature'];
+  if (text === undefined) return undefined;
+  const t = Number(text);
+  if (text.trim() === '' || !Number.isFinite(t) || t <= 0) {
+    throw new ModelError(`${path}: mien.temperature is ${JSON.stringify(text)}, not a positive number`);
+  }
+  return t;
+}
+
+/** softmax(logits / temperature) per row of NUM_CLASSES, shifted by the row maximum so exp never overflows. */
+function softmaxRows(logits: Float32Array, temperature: number): Float32Array {
+  const out = new Float32Array(logits.length);
+  for (let row = 0; row < logits.length; row += NUM_CLASSES) {
+    let max = -Infinity;
+    for (let k = 0; k < NUM_CLASSES; k++) max = Math.max(max, logits[row + k]! / temperature);
+    let sum = 0;
+    for (let k = 0; k < NUM_CLASSES; k++) {
+      const e = Math.exp(logits[row + k]! / temperature - max);
+      out[row + k] = e;
+      sum += e;
+    }
+    for (let k = 0; k < NUM_CLASSES; k++) out[row + k]! /= sum;
+  }
+  return out;
+}
+
+/** Each face mirrored left–right. */
+function mirrorFaces(faces: Float32Array): Float32Array {
+  const out = new Float32Array(faces.length);
+  for (let row = 0; row < faces.length; row += FACE_SIZE) {
+    for (let x = 0; x < FACE_SIZE; x++) out[row + x] = faces[row + FACE_SIZE - 1 - x]!;
+  }
+  return out;
+}

@@ -1,0 +1,161 @@
+/**
+ * The recognition worker threads of `mien serve` (see recognition-worker.ts), one job each at a time. The server's
+ * WorkQueue decides when a job may start; the pool only hands it to a free worker and brings back its answer.
+ */
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { HaarDetectorError } from '../detect/haar.js';
+import type { DetectorName } from '../recognize/detectors.js';
+import { ModelError } from '../recognize/expression-model.js';
+import type { FaceJson } from '../recognize/face-json.js';
+import { ImageError, PixelLimitError } from '../recognize/image.js';
+
+export interface WorkerSetup {
+  modelPath: string;
+  /** The detector loaded at start (the one requests get by default). */
+  detector: DetectorName;
+  maxPixels: number;
+}
+
+export interface RecognitionJob {
+  /** The encoded image, as it came in the request. */
+  image: Uint8Array;
+  detector: DetectorName;
+  minFace: number;
+  tta: boolean;
+}
+
+/** The answer of POST /v1/recognize: `mien predict --json` without the file name. */
+export interface RecognitionResult {
+  width: number;
+  height: number;
+  faces: FaceJson[];
+}
+
+interface ErrorMessage {
+  name: string;
+  message: string;
+}
+
+export type ToWorker = { id: number; job: RecognitionJob };
+export type FromWorker = { ready: true } | { startError: ErrorMessage } | { id: number; result: RecognitionResult } | { id: number; error: ErrorMessage };
+
+/**
+ * A thread running recognition-worker, the module beside this one. Compiled, that is a .js file; run from source
+ * (tests and benchmarks, under tsx) it is the .ts file, and the thread registers tsx itself: Node 20 runs no --import
+ * hook in worker threads.
+ */
+function startWorker(setup: WorkerSetup): Worker {
+  if (extname(fileURLToPath(import.meta.url)) !== '.ts') return new Worker(new URL('./recognition-worker.js', import.meta.url), { workerData: setup });
+  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  const entry = JSON.stringify(new URL('./recognition-worker.ts', import.meta.url).href);
+  return new Worker(`import(${tsx}).then(({ register }) => { register(); return import(${entry}); })`, { eval: true, workerData: setup });
+}
+
+/** Errors that cross from a worker keep their class when the user can act on them (a bad image, a bad model). */
+const USER_ERRORS: Record<string, new (message: string) => Error> = { ImageError, PixelLimitError, ModelError, HaarDetectorError };
+const revive = ({ name, message }: ErrorMessage): Error => new (USER_ERRORS[name] ?? Error)(message);
+
+interface Pending {
+  resolve: (result: RecognitionResult) => void;
+  reject: (err: Error) => void;
+}
+
+/** One worker thread and the job it is running. */
+class PoolWorker {
+  readonly thread: Worker;
+  /** Resolves once the model and the default detector are loaded; rejects with the reason they are not. */
+  readonly ready: Promise<void>;
+  busy = false;
+  #pending?: Pending & { id: number };
+  #nextId = 0;
+
+  constructor(setup: WorkerSetup, onDeath: (worker: PoolWorker, started: boolean) => void) {
+    this.thread = startWorker(setup);
+    let started = false;
+    this.ready = new Promise((resolve, reject) => {
+      this.thread.on('message', (message: FromWorker) => {
+        if ('ready' in message) {
+          started = true;
+          resolve();
+          return;
+        }
+        if ('startError' in message) return reject(revive(message.startError));
+        if (this.#pending?.id !== message.id) return;
+        const { resolve: done, reject: fail } = this.#pending;
+        this.#pending = undefined;
+        if ('result' in message) done(message.result);
+        else fail(revive(message.error));
+      });
+      const die = (err: Error) => {
+        reject(err);
+        this.#pending?.reject(err);
+        this.#pending = undefined;
+        onDeath(this, started);
+      };
+      this.thread.on('error', (err) => die(new Error(`a recognition worker failed: ${err.message}`)));
+      this.thread.on('exit', (code) => die(new Error(`a recognition worker stopped (exit code ${code})`)));
+    });
+    // Nobody may be waiting for a replacement worker when its start fails; the next job that uses it gets the error.
+    this.ready.catch(() => {});
+  }
+
+  run(job: RecognitionJob): Promise<RecognitionResult> {
+    return new Promise((resolve, reject) => {
+      const id = this.#nextId++;
+      this.#pending = { id, resolve, reject };
+      this.thread.postMessage({ id, job } satisfies ToWorker);
+    });
+  }
+}
+
+export class RecognitionPool {
+  readonly #setup: WorkerSetup;
+  readonly #workers: PoolWorker[] = [];
+  #closed = false;
+
+  private constructor(setup: WorkerSetup) {
+    this.#setup = setup;
+  }
+
+  /** Starts `size` workers and waits until each has loaded the model and the default detector. */
+  static async start(size: number, setup: WorkerSetup): Promise<RecognitionPool> {
+    const pool = new RecognitionPool(setup);
+    for (let i = 0; i < size; i++) pool.#workers.push(pool.#spawn());
+    try {
+      await Promise.all(pool.#workers.map((w) => w.ready));
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    return pool;
+  }
+
+  /** Runs a job on a free worker. The caller runs at most `size` jobs at once (the server's WorkQueue does). */
+  async run(job: RecognitionJob): Promise<RecognitionResult> {
+    const worker = this.#workers.find((w) => !w.busy);
+    if (!worker) throw new Error('internal: more recognition jobs than workers');
+    worker.busy = true;
+    try {
+      await worker.ready;
+      return await worker.run(job);
+    } finally {
+      worker.busy = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all(this.#workers.map((w) => w.thread.terminate()));
+  }
+
+  #spawn(): PoolWorker {
+    return new PoolWorker(this.#setup, (dead, started) => {
+      // A worker that died while working is replaced, so one failure costs one answer (500), not the server's
+      // capacity; one that could not even start is not, or a missing model would start workers forever.
+      const i = this.#workers.indexOf(dead);
+      if (!this.#closed && started && i >= 0) this.#workers[i] = this.#spawn();
+    });
+  }
+}

@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Download, Page } from 'playwright-core';
+import { EXPRESSIONS } from '../src/labels.js';
+import { shippedModelPath } from '../src/recognize/expression-model.js';
+import { runCli } from './helpers/cli.js';
+import { bandClassifierOnnx } from './helpers/expression-models.js';
+import { buildWebApp, chromiumMissing, fakeCameraClip, launchWithFakeCamera, startWebServer, type RunningWebServer } from './helpers/web-page.js';
+
+const LABEL = new RegExp(`^Face 1: (${EXPRESSIONS.join('|')}) \\d+%`);
+/** Where the test leaves its screenshot of the live page. */
+const SCREENSHOT = join(tmpdir(), 'mien-web-test.png');
+
+/** Width and height from a PNG's IHDR chunk, after checking the signature. */
+function pngSize(png: Buffer): { width: number; height: number } {
+  assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'a PNG signature');
+  return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
+}
+
+/** The status of a GET of `path` sent exactly as written. */
+const rawGetStatus = (base: string, path: string): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const { hostname, port } = new URL(base);
+    get({ host: hostname, port, path }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    }).on('error', reject);
+  });
+
+const framesAnalysed = async (page: Page): Promise<number> => Number(await page.getAttribute('#fps', 'data-frames'));
+
+describe('mien web', { skip: chromiumMissing() }, () => {
+  let dir: string;
+  let server: RunningWebServer;
+  let browser: Browser;
+  let page: Page;
+  let modelName: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mien-web-'));
+    await buildWebApp();
+    // The shipped model when there is one; else a tiny model built here (the page runs whatever `mien web` serves).
+    let model = shippedModelPath('fast');
+    if (!existsSync(model)) {
+      model = join(dir, 'band.onnx');
+      await writeFile(model, bandClassifierOnnx());
+    }
+    modelName = existsSync(shippedModelPath('fast')) ? 'fast' : 'band';
+    server = await startWebServer(['--model', model]);
+    browser = await launchWithFakeCamera(fakeCameraClip(dir, 2, 30));
+    page = await (await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 800 } })).newPage();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('serves the page cross-origin isolated, and nothing outside it', async () => {
+    const index = await fetch(server.url);
+    assert.equal(index.status, 200);
+    assert.equal(index.headers.get('cross-origin-opener-policy'), 'same-origin');
+    assert.equal(index.headers.get('cross-origin-embedder-policy'), 'require-corp');
+    const model = await fetch(new URL('models/expression.onnx', server.url));
+    assert.equal(model.status, 200);
+    assert.equal(model.headers.get('x-mien-model'), modelName);
+    await model.arrayBuffer();
+    // Sent as they are (fetch would resolve the dots): each reaches the package's own files if the server lets it.
+    for (const path of ['/../../package.json', '/..%2f..%2fpackage.json', '/models/..%2f..%2f..%2fpackage.json', '/no-such-file.js']) {
+      assert.equal(await rawGetStatus(server.url, path), 404, path);
+    }
+    const post = await fetch(server.url, { method: 'POST', body: 'x' });
+    assert.equal(post.status, 405);
+    await post.text();
+  });
+
+  test('the live camera: faces found and labelled, FPS and stage times shown', async () => {
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+    assert.match((await page.textContent('#backend'))!, /^(wasm, \d+ threads?|WebGPU)$/);
+    await page.click('#camera');
+    await page.waitForSelector('body[data-state="camera"]');
+    await page.waitForSelector('#faces li', { timeout: 30_000 });
+    // Enough frames for the readouts to show means over several of them.
+    await page.waitForFunction('Number(document.getElementById("fps").dataset.frames) >= 5', undefined, { timeout: 30_000 });
+    await page.waitForTimeout(300);
+    const labels = await page.locator('#faces li .label').allTextContents();
+    assert.equal(labels.length, 1, `one face in the clip: ${labels.join(' | ')}`);
+    assert.match(labels[0]!, LABEL);
+    assert.ok(Number(await page.textContent('#fps')) > 0);
+    for (const stage of ['detect', 'classify', 'draw', 'capture']) assert.match((await page.textContent(`#t-${stage}`))!, /^\d+\.\d ms$/, stage);
+    await page.screenshot({ path: SCREENSHOT });
+  });
+
+  test('Space saves the annotated frame as PNG and its faces as JSON', async () => {
+    const downloads: Download[] = [];
+    const both = new Promise<void>((resolve) =>
+      page.on('download', (d) => {
+        downloads.push(d);
+        if (downloads.length === 2) resolve();
+      }),
+    );
+    await page.keyboard.press('Space');
+    await both;
+    const byType = Object.fromEntries(downloads.map((d) => [d.suggestedFilename().split('.').pop(), d]));
+    const png = await readFile((await byType.png!.path())!);
+    const snapshot = JSON.parse(await readFile((await byType.json!.path())!, 'utf8'));
+    assert.deepEqual(pngSize(png), { width: 640, height: 360 });
+    assert.equal(snapshot.source, 'camera');
+    assert.deepEqual([snapshot.width, snapshot.height], [640, 360]);
+    assert.equal(snapshot.faces.length, 1);
+    const [face] = snapshot.faces;
+    assert.equal(face.trackId, 1, 'the face kept its track through the frames');
+    assert.ok(EXPRESSIONS.includes(face.expression));
+    assert.equal(face.probabilities.length, EXPRESSIONS.length);
+    assert.ok(Math.abs(face.probabilities.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-3);
+    // The face in the clip: a box of plausible size, inside the frame.
+    const { x, y, width, height } = face.box;
+    assert.ok(width > 60 && height > 60 && x >= 0 && y >= 0 && x + width <= 640 && y + height <= 360, JSON.stringify(face.box));
+  });
+
+  test('Esc stops the camera', async () => {
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('body[data-state="stopped"]');
+    assert.match((await page.textContent('#status'))!, /Camera stopped/);
+    assert.equal(await page.evaluate('document.getElementById("source").srcObject'), null);
+    const frames = await framesAnalysed(page);
+    await page.waitForTimeout(400);
+    assert.equal(await framesAnalysed(page), frames, 'no frame analysed after stopping');
+  });
+
+  test('a picked photo is analysed too', async () => {
+    await page.setInputFiles('#file', 'test/fixtures/dnn-face.jpg');
+    await page.waitForSelector('body[data-state="photo"]');
+    await page.waitForFunction('/face/.test(document.getElementById("status").textContent) && !/Looking/.test(document.getElementById("status").textContent)');
+    assert.match((await page.textContent('#status'))!, /dnn-face\.jpg: 1 face\./);
+    assert.match((await page.locator('#faces li .label').allTextContents())[0]!, LABEL);
+  });
+
+  test('a model that is not there stops mien web with one line', async () => {
+    const r = await runCli(['web', '--port', '0', '--model', join(dir, 'missing.onnx')]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim(), `mien: ${join(dir, 'missing.onnx')}: no such model file`);
+  });
+});
