@@ -7,3 +7,4 @@ export { rawToRgb } from './pixels.js';
 export { createRecognizer, type DetectedFace, type FaceDetector, type RecognizedFace, type Recognizer, type RecognizerOptions } from './recognizer.js';
 export { faceJson, type FaceJson } from './face-json.js';
 export { annotateImage, drawFaces, EXPRESSION_COLOURS, facesOverlay, type DrawableFace } from './annotate.js';
+export { DETECTOR_NAMES, detectorByName, type DetectorName } from './detectors.js';
