@@ -5,12 +5,17 @@
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { build } from 'vite';
 import { startCli } from './cli.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
-export const WEBCAM_CLIP = '../shared/data/video/face-webcam-4s.mp4';
+/**
+ * The first 2 s of ../shared/data/video/face-webcam-4s.mp4 at 640 px (ffmpeg -t 2 -vf scale=640:-2 -crf 30), kept
+ * as a fixture so the browser test runs wherever the repository is cloned.
+ */
+export const WEBCAM_CLIP = fileURLToPath(new URL('../fixtures/webcam-2s.mp4', import.meta.url));
 
 /** Why the browser tests cannot run here, or false when they can. */
 export const chromiumMissing = (): string | false =>
