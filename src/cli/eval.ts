@@ -1,6 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { statSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { scanFolder } from '../data/folder.js';
 import { loadFaces, summarizeProblems, type LoadedFaces } from '../data/index.js';
@@ -80,7 +79,7 @@ export const evalCommand = new Command('eval')
 /** `mien eval --detector`: class folders of whole photos through the full pipeline. */
 async function evalPhotos(model: ExpressionModel, flags: EvalFlags): Promise<void> {
   if (flags.report) throw new UsageError('--report shows face crops; with --detector use --json for the figures');
-  if (!isDirectory(flags.data)) throw new UsageError(`--detector needs class folders of photos; ${flags.data} is not a folder`);
+  if (!(await stat(flags.data).catch(() => undefined))?.isDirectory()) throw new UsageError(`--detector needs class folders of photos; ${flags.data} is not a folder`);
   const scan = await scanFolder(flags.data);
   const splits = Object.fromEntries([...scan.splits].map(([name, files]) => [name, files.map(({ path, label }) => ({ path, label }))]));
   const split = pickSplit(flags.data, splits, flags.split, (all) => Object.values(all).flat());
@@ -106,14 +105,6 @@ async function evalPhotos(model: ExpressionModel, flags: EvalFlags): Promise<voi
     process.stdout.write(formatEvaluation(result.evaluation));
   }
 }
-
-const isDirectory = (path: string): boolean => {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-};
 
 interface PredictCsvFlags {
   data: string;

@@ -56,7 +56,9 @@ export async function evaluatePipeline(
           EXPRESSIONS.forEach((e, c) => (probabilities[i * NUM_CLASSES + c] = subject.probabilities[e]));
         }
       } catch (err) {
-        failed.set(i, err instanceof Error ? err.message : String(err));
+        // decodeImage's errors already start with the file's name, which the problem list prints as `where`
+        const message = err instanceof Error ? err.message : String(err);
+        failed.set(i, message.startsWith(`${photos[i]!.path}: `) ? message.slice(photos[i]!.path.length + 2) : message);
       }
       options.onProgress?.(++done, photos.length);
     }
