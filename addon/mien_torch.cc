@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -271,6 +272,7 @@ class Network : public Napi::ObjectWrap<Network> {
   Napi::Value Guarded(const Napi::CallbackInfo& info) {
     return translateErrors(info.Env(), [&] {
       if (!model_) throw EngineError("this network was disposed");
+      if (busy_) throw EngineError("this network is busy: await its trainStep or forward first");
       return (this->*Method)(info);
     });
   }
@@ -305,54 +307,74 @@ class Network : public Napi::ObjectWrap<Network> {
     return info.Env().Undefined();
   }
 
-  // trainStep(images, labels, softTargets | undefined, labelSmoothing) → { loss, correct }
+  // trainStep(images, labels, softTargets | undefined, labelSmoothing, softWeight, temperature) → Promise<{ loss, correct }>
+  // The loss is (1 − w) · CE(logits, labels) + w · T² · CE(logits / T, softTargets), label smoothing on both terms;
+  // without soft targets it is CE(logits, labels). The step runs on a libuv worker thread.
   Napi::Value TrainStep(const Napi::CallbackInfo& info) {
     Napi::Float32Array images = float32Arg(info, 0, "images");
     Napi::Int32Array labels = typedArrayArg<Napi::Int32Array, napi_int32_array>(info, 1, "labels");
     const double labelSmoothing = info[3].As<Napi::Number>().DoubleValue();
+    const double softWeight = info[4].As<Napi::Number>().DoubleValue();
+    const double temperature = info[5].As<Napi::Number>().DoubleValue();
     const int64_t n = static_cast<int64_t>(labels.ElementLength());
-    torch::Tensor input = batch(images, n);
     for (const int32_t* label = labels.Data(); label != labels.Data() + n; ++label) {
       if (*label < 0 || *label >= classes_) {
         throw EngineError("label " + std::to_string(*label) + " is outside 0–" + std::to_string(classes_ - 1));
       }
     }
-    const torch::Tensor& hardLabels = deviceLabels(labels);
-    torch::Tensor target = hardLabels;
+    // Owned copies: the JS buffers may change or be collected while the worker runs.
+    torch::Tensor input = batch(images, n).clone();
+    torch::Tensor hardLabels = torch::from_blob(labels.Data(), {n}, torch::kInt).to(device_, torch::kLong);
+    torch::Tensor soft;
     if (info[2].IsTypedArray()) {
-      Napi::Float32Array soft = float32Arg(info, 2, "softTargets");
-      if (static_cast<int64_t>(soft.ElementLength()) != n * classes_) {
-        throw EngineError("softTargets has " + std::to_string(soft.ElementLength()) + " values for " +
+      Napi::Float32Array softTargets = float32Arg(info, 2, "softTargets");
+      if (static_cast<int64_t>(softTargets.ElementLength()) != n * classes_) {
+        throw EngineError("softTargets has " + std::to_string(softTargets.ElementLength()) + " values for " +
                           std::to_string(n) + " labels, expected " + std::to_string(n * classes_));
       }
-      target = torch::from_blob(soft.Data(), {n, classes_}, torch::kFloat).to(device_);
+      soft = torch::from_blob(softTargets.Data(), {n, classes_}, torch::kFloat).to(device_).clone();
     }
     Optimizer& opt = optimizer();
-
-    setTraining(true);
-    torch::Tensor logits = model_->forward(input);
-    // Given probabilities, cross_entropy computes -(t · log_softmax(logits)).sum(1).mean(), smoothing t likewise.
-    torch::Tensor loss = F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().label_smoothing(labelSmoothing));
-    for (torch::Tensor& p : parameters_) p.mutable_grad().reset();  // set_to_none: backward allocates fresh grads
-    loss.backward();
-    opt.step();
-
-    Napi::Object result = Napi::Object::New(info.Env());
-    result.Set("loss", loss.item<double>());
-    result.Set("correct", logits.argmax(1).eq(hardLabels).sum().item<int64_t>());
-    return result;
+    return runAsync(info, [this, &opt, input, hardLabels, soft, labelSmoothing, softWeight, temperature] {
+      setTraining(true);
+      torch::Tensor logits = model_->forward(input);
+      const auto ce = F::CrossEntropyFuncOptions().label_smoothing(labelSmoothing);
+      torch::Tensor loss;
+      if (!soft.defined()) {
+        loss = F::cross_entropy(logits, hardLabels, ce);
+      } else {
+        // Given probabilities, cross_entropy computes -(t · log_softmax(logits)).sum(1).mean(), smoothing t likewise.
+        loss = softWeight * temperature * temperature * F::cross_entropy(logits / temperature, soft, ce);
+        if (softWeight < 1) loss = loss + (1 - softWeight) * F::cross_entropy(logits, hardLabels, ce);
+      }
+      for (torch::Tensor& p : parameters_) p.mutable_grad().reset();  // set_to_none: backward allocates fresh grads
+      loss.backward();
+      opt.step();
+      const double lossValue = loss.item<double>();
+      const int64_t correct = logits.argmax(1).eq(hardLabels).sum().item<int64_t>();
+      return [lossValue, correct](Napi::Env env) -> Napi::Value {
+        Napi::Object result = Napi::Object::New(env);
+        result.Set("loss", lossValue);
+        result.Set("correct", correct);
+        return result;
+      };
+    });
   }
 
-  // forward(images) → logits in eval mode
+  // forward(images) → Promise<logits> in eval mode, on a libuv worker thread
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     Napi::Float32Array images = float32Arg(info, 0, "images");
     if (images.ElementLength() % inputSize_ != 0 || images.ElementLength() == 0) {
       throw EngineError("images has " + std::to_string(images.ElementLength()) + " values, not a positive multiple of " +
                         std::to_string(inputSize_));
     }
-    torch::NoGradGuard noGrad;
-    setTraining(false);
-    return toFloat32Array(info.Env(), model_->forward(batch(images, images.ElementLength() / inputSize_)));
+    torch::Tensor input = batch(images, images.ElementLength() / inputSize_).clone();
+    return runAsync(info, [this, input] {
+      torch::NoGradGuard noGrad;
+      setTraining(false);
+      torch::Tensor logits = model_->forward(input).detach().to(torch::kCPU, torch::kFloat).contiguous();
+      return [logits](Napi::Env env) -> Napi::Value { return toFloat32Array(env, logits); };
+    });
   }
 
   Napi::Value GetWeights(const Napi::CallbackInfo& info) {
@@ -438,15 +460,55 @@ class Network : public Napi::ObjectWrap<Network> {
 
   // Unguarded: disposing twice is harmless.
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    if (busy_) throw Napi::Error::New(info.Env(), "this network is busy: await its trainStep or forward before disposing it");
     optimizer_.reset();
     layout_.clear();
     parameters_.clear();
-    labels_ = torch::Tensor();
     model_ = nn::Sequential(nullptr);
     return info.Env().Undefined();
   }
 
   using Optimizer = torch::optim::Optimizer;
+  using Finish = std::function<Napi::Value(Napi::Env)>;
+
+  // Runs `work` on a libuv worker thread and settles a promise with what its returned `finish` builds on the JS
+  // thread. While it runs the network is busy: every other method throws rather than race with it.
+  template <typename Work>
+  Napi::Value runAsync(const Napi::CallbackInfo& info, Work work) {
+    struct Worker : Napi::AsyncWorker {
+      Worker(Napi::Env env, Network* net, Work work)
+          : Napi::AsyncWorker(env, "mien.train"), deferred(Napi::Promise::Deferred::New(env)), net(net), work(std::move(work)) {}
+      void Execute() override {
+        // OpenMP's thread count is per thread: give this pool thread the one set by setThreads.
+        at::init_num_threads();
+        try {
+          finish = work();
+        } catch (const c10::Error& e) {
+          SetError(e.what_without_backtrace());
+        } catch (const std::exception& e) {
+          SetError(e.what());
+        }
+      }
+      void OnOK() override {
+        net->busy_ = false;
+        deferred.Resolve(finish(Env()));
+      }
+      void OnError(const Napi::Error& error) override {
+        net->busy_ = false;
+        deferred.Reject(error.Value());
+      }
+      Napi::Promise::Deferred deferred;
+      Network* net;
+      Napi::ObjectReference self;  // keeps the JS object, and so `net`, alive until the worker is done
+      Work work;
+      Finish finish;
+    };
+    auto* worker = new Worker(info.Env(), this, std::move(work));
+    worker->self = Napi::Persistent(info.This().As<Napi::Object>());
+    busy_ = true;
+    worker->Queue();
+    return worker->deferred.Promise();
+  }
 
   Optimizer& optimizer() {
     if (!optimizer_) throw EngineError("no optimizer: call setOptimizer first");
@@ -462,14 +524,6 @@ class Network : public Napi::ObjectWrap<Network> {
     }
     return torch::from_blob(images.Data(), {n, inputShape_[0], inputShape_[1], inputShape_[2]}, torch::kFloat)
         .to(device_);
-  }
-
-  // Labels as int64 on the device, in a buffer reused while the batch size stays the same.
-  const torch::Tensor& deviceLabels(Napi::Int32Array labels) {
-    const int64_t n = static_cast<int64_t>(labels.ElementLength());
-    if (!labels_.defined() || labels_.size(0) != n) labels_ = torch::empty({n}, torch::dtype(torch::kLong).device(device_));
-    labels_.copy_(torch::from_blob(labels.Data(), {n}, torch::kInt));
-    return labels_;
   }
 
   // The generator dropout draws from on this network's device (shared by every network there).
@@ -495,7 +549,7 @@ class Network : public Napi::ObjectWrap<Network> {
   std::unique_ptr<Optimizer> optimizer_;
   std::string optimizerType_;
   static inline const std::string kStateHeader = "mien optimizer ";
-  torch::Tensor labels_;
+  bool busy_ = false;
 };
 
 // The folder of the libtorch actually loaded, which may differ from the one built against.

@@ -12,9 +12,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { iou, type Box } from '../src/core/geometry.js';
 import { createFaceDetector } from '../src/detect/dnn-node.js';
 import { createHaarDetector } from '../src/detect/haar.js';
-import { iou, type Box } from '../src/recognize/crop.js';
 import { decodeImage, type RgbImage } from '../src/recognize/image.js';
 
 const MIN_FACE = 48;
@@ -30,11 +30,15 @@ interface Detector {
   detect(image: RgbImage): Promise<{ box: Box; score: number }[]>;
 }
 
-
 const { values, positionals } = parseArgs({ options: { 'dnn-only': { type: 'boolean', default: false } }, allowPositionals: true });
 const folder = positionals[0] ?? '../shared/data/faces-detect-dev';
 const { images } = JSON.parse(await readFile(join(folder, 'boxes.json'), 'utf8')) as { images: Annotated[] };
-const photos = await Promise.all(images.map(async (a) => ({ image: await decodeImage(join(folder, a.file)), truth: a.boxes.map(([x, y, width, height]) => ({ x, y, width, height })) })));
+const photos = await Promise.all(
+  images.map(async (a) => ({
+    image: await decodeImage(join(folder, a.file)),
+    truth: a.boxes.map(([x, y, width, height]) => ({ x, y, width, height })),
+  })),
+);
 
 const named = (name: string, detector: Pick<Detector, 'detect'>): Detector => ({ name, detect: (image) => detector.detect(image) });
 const detectors: Detector[] = [
@@ -49,8 +53,12 @@ if (!values['dnn-only']) {
   );
 }
 
-console.log(`${photos.length} photos, ${photos.reduce((n, p) => n + p.truth.length, 0)} faces (${photos.reduce((n, p) => n + p.truth.filter((b) => Math.max(b.width, b.height) >= MIN_FACE).length, 0)} ≥ ${MIN_FACE} px)\n`);
-console.log(`| detector | recall (faces ≥ ${MIN_FACE} px) | recall (all faces) | precision | mean IoU of matches | ms / photo | halves: recall ≥ ${MIN_FACE} px / precision |`);
+console.log(
+  `${photos.length} photos, ${photos.reduce((n, p) => n + p.truth.length, 0)} faces (${photos.reduce((n, p) => n + p.truth.filter((b) => Math.max(b.width, b.height) >= MIN_FACE).length, 0)} ≥ ${MIN_FACE} px)\n`,
+);
+console.log(
+  `| detector | recall (faces ≥ ${MIN_FACE} px) | recall (all faces) | precision | mean IoU of matches | ms / photo | halves: recall ≥ ${MIN_FACE} px / precision |`,
+);
 console.log('|---|---|---|---|---|---|---|');
 for (const detector of detectors) {
   // Per half of the set (even, odd photos): detections, true positives, faces found, faces ≥ MIN_FACE found and in all.
@@ -86,7 +94,9 @@ for (const detector of detectors) {
     });
   }
   const [even, odd] = halves as [(typeof halves)[0], (typeof halves)[0]];
-  const total = Object.fromEntries(Object.keys(even).map((key) => [key, even[key as keyof typeof even] + odd[key as keyof typeof odd]])) as typeof even;
+  const total = Object.fromEntries(
+    Object.keys(even).map((key) => [key, even[key as keyof typeof even] + odd[key as keyof typeof odd]]),
+  ) as typeof even;
   const pct = (a: number, b: number): string => `${((100 * a) / Math.max(1, b)).toFixed(1)} %`;
   const split = halves.map((h) => `${pct(h.foundLarge, h.large)} / ${pct(h.truePositives, h.detections)}`).join(' · ');
   console.log(

@@ -17,8 +17,9 @@ import { datasetSize, faceAt, subset } from '../src/data/dataset.js';
 import { loadFaces, Rng } from '../src/data/index.js';
 import { createFaceDetector, type DnnFace } from '../src/detect/index.js';
 import { evaluatePredictions } from '../src/eval/metrics.js';
-import { EXPRESSIONS, FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../src/labels.js';
-import { cropFace, iou, type Box, type Framing } from '../src/recognize/crop.js';
+import { EXPRESSIONS, FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../src/core/labels.js';
+import { iou, type Box } from '../src/core/geometry.js';
+import { cropFace, type Framing } from '../src/recognize/crop.js';
 import { loadExpressionModel } from '../src/recognize/expression-model.js';
 import { DEFAULT_FRAMING } from '../src/recognize/recognizer.js';
 import type { RgbImage } from '../src/recognize/image.js';
@@ -54,7 +55,12 @@ interface Scene {
 function background(rng: Rng): Float32Array {
   const px = new Float32Array(SCENE_WIDTH * SCENE_HEIGHT);
   const [a, bx, by] = [rng.uniform(40, 200), rng.uniform(-0.15, 0.15), rng.uniform(-0.15, 0.15)];
-  const blobs = Array.from({ length: 6 }, () => ({ x: rng.uniform(0, SCENE_WIDTH), y: rng.uniform(0, SCENE_HEIGHT), r: rng.uniform(30, 160), v: rng.uniform(-60, 60) }));
+  const blobs = Array.from({ length: 6 }, () => ({
+    x: rng.uniform(0, SCENE_WIDTH),
+    y: rng.uniform(0, SCENE_HEIGHT),
+    r: rng.uniform(30, 160),
+    v: rng.uniform(-60, 60),
+  }));
   for (let y = 0; y < SCENE_HEIGHT; y++) {
     for (let x = 0; x < SCENE_WIDTH; x++) {
       let v = a + bx * x + by * y;
@@ -107,7 +113,9 @@ const n = datasetSize(faces);
 
 const model = await loadExpressionModel(args.model);
 const detector = await createFaceDetector();
-console.log(`${n} val faces from ${args.data} pasted into ${SCENE_WIDTH}×${SCENE_HEIGHT} scenes (side ${MIN_SIDE}–${MAX_SIDE} px, ±12°); model ${model.path}`);
+console.log(
+  `${n} val faces from ${args.data} pasted into ${SCENE_WIDTH}×${SCENE_HEIGHT} scenes (side ${MIN_SIDE}–${MAX_SIDE} px, ±12°); model ${model.path}`,
+);
 
 // Crop-only: the model on the faces as they are in the data set.
 const original = new Float32Array(n * FACE_PIXELS);
@@ -143,7 +151,9 @@ const shifts = detections
   .sort((a, b) => a - b);
 const median = (xs: number[]) => xs[xs.length >> 1] ?? NaN;
 console.log(`detected ${detected}/${n} pasted faces (${((100 * detected) / n).toFixed(1)} %)`);
-console.log(`geometry: pasted side / box side median ${median(ratios).toFixed(3)}, centre offset / side median ${median(shifts).toFixed(3)}\n`);
+console.log(
+  `geometry: pasted side / box side median ${median(ratios).toFixed(3)}, centre offset / side median ${median(shifts).toFixed(3)}\n`,
+);
 
 /** Accuracy over all n scenes (missed faces wrong) and over the detected ones, for one framing. */
 async function scoreFraming(framing: Framing): Promise<{ all: number; detectedOnly: number }> {
@@ -175,7 +185,13 @@ for (const scale of SCALES) {
 const current = await scoreFraming(DEFAULT_FRAMING);
 const chosen = await scoreFraming(best.framing);
 console.log(`\n(accuracy on the ${detected} detected faces; ${NUM_CLASSES} classes)`);
-console.log(`best framing: scale ${best.framing.scale}, shiftY ${best.framing.shiftY}: ${(100 * chosen.detectedOnly).toFixed(2)} % on detected faces, ${(100 * chosen.all).toFixed(2)} % on all scenes`);
-console.log(`mien's default framing (scale ${DEFAULT_FRAMING.scale}, shiftY ${DEFAULT_FRAMING.shiftY}): ${(100 * current.detectedOnly).toFixed(2)} % on detected faces, ${(100 * current.all).toFixed(2)} % on all scenes (missed faces wrong)`);
+console.log(
+  `best framing: scale ${best.framing.scale}, shiftY ${best.framing.shiftY}: ${(100 * chosen.detectedOnly).toFixed(2)} % on detected faces, ${(100 * chosen.all).toFixed(2)} % on all scenes`,
+);
+console.log(
+  `mien's default framing (scale ${DEFAULT_FRAMING.scale}, shiftY ${DEFAULT_FRAMING.shiftY}): ${(100 * current.detectedOnly).toFixed(2)} % on detected faces, ${(100 * current.all).toFixed(2)} % on all scenes (missed faces wrong)`,
+);
 console.log(`crop-only: ${(100 * cropOnly.accuracy).toFixed(2)} %`);
-console.log(`wrote ${n} scenes to ${args.out}/val/<class>/ — score the whole pipeline with: npx mien eval --detector dnn --data ${args.out}`);
+console.log(
+  `wrote ${n} scenes to ${args.out}/val/<class>/ — score the whole pipeline with: npx mien eval --detector dnn --data ${args.out}`,
+);

@@ -17,7 +17,9 @@ try {
     const started = performance.now();
     const loaded = await loadFaces(source);
     const seconds = (performance.now() - started) / 1000;
-    const sizes = Object.entries(loaded.splits).map(([name, d]) => `${name} ${datasetSize(d)}`).join(', ');
+    const sizes = Object.entries(loaded.splits)
+      .map(([name, d]) => `${name} ${datasetSize(d)}`)
+      .join(', ');
     console.log(`${label}: ${seconds.toFixed(2)} s (${sizes}; from cache: ${loaded.fromCache}; problems: ${loaded.problems.length})`);
   }
 } finally {

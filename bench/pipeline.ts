@@ -23,8 +23,8 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
+import { FACE_PIXELS } from '../src/core/labels.js';
 import { createFaceDetector } from '../src/detect/dnn-node.js';
-import { FACE_PIXELS } from '../src/labels.js';
 import { loadExpressionModel } from '../src/recognize/expression-model.js';
 import type { RgbImage } from '../src/recognize/image.js';
 import { createRecognizer, type Recognizer } from '../src/recognize/recognizer.js';
@@ -76,7 +76,8 @@ async function fiveFaceFrame(folder: string): Promise<RgbImage> {
     const [x, y, w, h] = boxes[0] as [number, number, number, number];
     const context = 1.6 * Math.max(w, h);
     const [cx, cy] = [x + w / 2, y + h / 2];
-    if (h < 100 || cx - context / 2 < 0 || cy - context / 2 < 0 || cx + context / 2 > meta.width! || cy + context / 2 > meta.height!) continue;
+    if (h < 100 || cx - context / 2 < 0 || cy - context / 2 < 0 || cx + context / 2 > meta.width! || cy + context / 2 > meta.height!)
+      continue;
     const side = Math.round(context);
     const region = { left: Math.round(cx - side / 2), top: Math.round(cy - side / 2), width: side, height: side };
     tiles.push(await sharp(join(folder, file)).extract(region).resize(150, 150).removeAlpha().png().toBuffer());
@@ -145,7 +146,17 @@ async function loadHuman(): Promise<{ run: (frame: RgbImage) => Promise<number>;
     warmup: 'none',
     // Every frame is analysed afresh: no reuse of the previous frame's results.
     cacheSensitivity: 0,
-    face: { enabled: true, detector: { rotation: false, maxDetected: 10 }, mesh: off, iris: off, description: off, emotion: { enabled: true }, antispoof: off, liveness: off, attention: off },
+    face: {
+      enabled: true,
+      detector: { rotation: false, maxDetected: 10 },
+      mesh: off,
+      iris: off,
+      description: off,
+      emotion: { enabled: true },
+      antispoof: off,
+      liveness: off,
+      attention: off,
+    },
     body: off,
     hand: off,
     object: off,
@@ -191,7 +202,9 @@ const rows: { name: string; frames: RgbImage[] }[] = [
 console.log(`model ${model.path}, ${threads} onnxruntime threads; Human on tfjs-backend-cpu`);
 const oneThread = classifyOneThread === undefined ? '' : ` (1 thread: ${classifyOneThread.toFixed(2)} ms/face)`;
 console.log(`classification, batch 1: ${classify.toFixed(2)} ms/face${oneThread}, 300 calls\n`);
-console.log(`| frames | ${recognizers.map(([name]) => name).join(' | ')} | Human | ${recognizers.map(([name]) => `${name.split(',')[1]!.trim()} / Human`).join(' | ')} |`);
+console.log(
+  `| frames | ${recognizers.map(([name]) => name).join(' | ')} | Human | ${recognizers.map(([name]) => `${name.split(',')[1]!.trim()} / Human`).join(' | ')} |`,
+);
 console.log(`|---|${'---|'.repeat(2 * recognizers.length + 1)}`);
 for (const { name, frames } of rows) {
   const mien = [];
@@ -200,6 +213,8 @@ for (const { name, frames } of rows) {
   }
   const humanTiming = await timeFrames(frames, Number(values['human-timed']), human.run);
   const cell = (t: Timing): string => `${t.fps.toFixed(t.fps < 10 ? 2 : 1)} fps (${t.faces} found)`;
-  console.log(`| ${name} | ${mien.map(cell).join(' | ')} | ${cell(humanTiming)} | ${mien.map((t) => `${(t.fps / humanTiming.fps).toFixed(0)}×`).join(' | ')} |`);
+  console.log(
+    `| ${name} | ${mien.map(cell).join(' | ')} | ${cell(humanTiming)} | ${mien.map((t) => `${(t.fps / humanTiming.fps).toFixed(0)}×`).join(' | ')} |`,
+  );
 }
 human.close();

@@ -33,7 +33,20 @@ const RSS_INTERVAL = 250;
 const photo = await readFile(args.photo);
 const server = spawn(
   process.execPath,
-  ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--model', args.model, '--concurrency', args.concurrency, '--queue', args.queue],
+  [
+    '--import',
+    'tsx',
+    'src/cli/main.ts',
+    'serve',
+    '--port',
+    '0',
+    '--model',
+    args.model,
+    '--concurrency',
+    args.concurrency,
+    '--queue',
+    args.queue,
+  ],
   { stdio: ['ignore', 'pipe', 'pipe'] },
 );
 let stdout = '';
@@ -67,9 +80,24 @@ interface Phase {
 
 async function load(name: string, connections: number, seconds: number): Promise<Phase> {
   let peakRss = await rssMiB();
-  const sampler = setInterval(() => void rssMiB().then((r) => (peakRss = Math.max(peakRss, r)), () => {}), RSS_INTERVAL);
+  const sampler = setInterval(
+    () =>
+      void rssMiB().then(
+        (r) => (peakRss = Math.max(peakRss, r)),
+        () => {},
+      ),
+    RSS_INTERVAL,
+  );
   const times = new Map<number, number[]>();
-  const run = autocannon({ url: `${url}/v1/recognize`, method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: photo, connections, duration: seconds, timeout: 30 });
+  const run = autocannon({
+    url: `${url}/v1/recognize`,
+    method: 'POST',
+    headers: { 'content-type': 'image/jpeg' },
+    body: photo,
+    connections,
+    duration: seconds,
+    timeout: 30,
+  });
   run.on('response', (_client, status, _bytes, ms) => {
     if (!times.has(status)) times.set(status, []);
     times.get(status)!.push(ms);
@@ -88,16 +116,26 @@ const latencies = (times: number[] | undefined): string => {
 
 const loadAtStart = loadavg()[0]!;
 const idleRss = await rssMiB();
-const phases = [await load('one client', 1, BASELINE_SECONDS), await load(`${args.connections} clients`, Number(args.connections), Number(args.duration))];
-const health = await fetch(`${url}/healthz`).then((r) => r.status, (err: Error) => err.message);
+const phases = [
+  await load('one client', 1, BASELINE_SECONDS),
+  await load(`${args.connections} clients`, Number(args.connections), Number(args.duration)),
+];
+const health = await fetch(`${url}/healthz`).then(
+  (r) => r.status,
+  (err: Error) => err.message,
+);
 const afterRss = await rssMiB();
 server.kill('SIGTERM');
 const [exitCode, signal] = await exited;
 
-console.log(`mien serve --model ${args.model} --concurrency ${args.concurrency} --queue ${args.queue}; POST ${args.photo} (${(photo.length / 1024).toFixed(1)} KiB) to ${url}/v1/recognize`);
+console.log(
+  `mien serve --model ${args.model} --concurrency ${args.concurrency} --queue ${args.queue}; POST ${args.photo} (${(photo.length / 1024).toFixed(1)} KiB) to ${url}/v1/recognize`,
+);
 console.log(`${availableParallelism()} cores, load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end`);
 console.log('');
-console.log('| clients | seconds | answers | 200 | 503 (queue full) | other / errors / timeouts | answers/s | recognitions/s | ms p50 / p99, 200s | ms p50 / p99, 503s | peak RSS |');
+console.log(
+  '| clients | seconds | answers | 200 | 503 (queue full) | other / errors / timeouts | answers/s | recognitions/s | ms p50 / p99, 200s | ms p50 / p99, 503s | peak RSS |',
+);
 console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 const failures: string[] = [];
 for (const p of phases) {
@@ -107,7 +145,10 @@ for (const p of phases) {
   const other = Object.entries(counts).filter(([status]) => status !== '200' && status !== '503');
   const answers = Object.values(counts).reduce((sum, c) => sum + c.count, 0);
   const problems = other.reduce((sum, [, c]) => sum + c.count, 0) + p.result.errors + p.result.timeouts;
-  if (problems > 0) failures.push(`${p.name}: ${JSON.stringify({ other: Object.fromEntries(other), errors: p.result.errors, timeouts: p.result.timeouts })}`);
+  if (problems > 0)
+    failures.push(
+      `${p.name}: ${JSON.stringify({ other: Object.fromEntries(other), errors: p.result.errors, timeouts: p.result.timeouts })}`,
+    );
   if (ok === 0) failures.push(`${p.name}: no image was recognized`);
   const seconds = p.result.duration;
   console.log(
@@ -116,7 +157,9 @@ for (const p of phases) {
 }
 console.log('');
 const [single, loaded] = phases as [Phase, Phase];
-console.log(`resident memory: ${idleRss.toFixed(0)} MiB idle, peak ${single.peakRss.toFixed(0)} MiB with one client, ${loaded.peakRss.toFixed(0)} MiB with ${loaded.connections} (${(loaded.peakRss / single.peakRss).toFixed(2)}×), ${afterRss.toFixed(0)} MiB after`);
+console.log(
+  `resident memory: ${idleRss.toFixed(0)} MiB idle, peak ${single.peakRss.toFixed(0)} MiB with one client, ${loaded.peakRss.toFixed(0)} MiB with ${loaded.connections} (${(loaded.peakRss / single.peakRss).toFixed(2)}×), ${afterRss.toFixed(0)} MiB after`,
+);
 const recognitionRate = (p: Phase) => (p.result.statusCodeStats['200']?.count ?? 0) / p.result.duration;
 console.log(`recognitions/s under load vs one client: ${(recognitionRate(loaded) / recognitionRate(single)).toFixed(2)}×`);
 console.log(`after the load: GET /healthz ${health}; SIGTERM → exit code ${exitCode ?? signal}`);

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FACE_PIXELS } from '../src/labels.js';
+import { FACE_PIXELS } from '../src/core/labels.js';
 import { getArchitecture } from '../src/models/zoo.js';
 import { type ModelSpec, tensorLayout, tensorSize } from '../src/models/spec.js';
 import { createNetwork, engineInfo, setThreads } from '../src/train/engine.js';
@@ -66,7 +66,11 @@ const rate = (x: number): string => `${x.toFixed(1)} img/s`;
 
 function main(): void {
   const { values } = parseArgs({
-    options: { arch: { type: 'string', default: 'vgg-b' }, batches: { type: 'string', default: '40' }, rounds: { type: 'string', default: '2' } },
+    options: {
+      arch: { type: 'string', default: 'vgg-b' },
+      batches: { type: 'string', default: '40' },
+      rounds: { type: 'string', default: '2' },
+    },
   });
   const batches = positiveInt('batches', values.batches);
   const rounds = positiveInt('rounds', values.rounds);
@@ -75,14 +79,20 @@ function main(): void {
   if (!info.available) throw new Error(info.reason);
   const withPytorch = hasPytorch();
   if (!withPytorch) {
-    console.log(`PyTorch not found for ${PYTHON}: install Debian's python3-torch (sudo apt-get install -y python3-torch). Timing mien alone.`);
+    console.log(
+      `PyTorch not found for ${PYTHON}: install Debian's python3-torch (sudo apt-get install -y python3-torch). Timing mien alone.`,
+    );
   }
   setThreads(THREADS);
 
   const spec = getArchitecture(values.arch);
-  const params = tensorLayout(spec).filter((t) => t.trainable).reduce((sum, t) => sum + tensorSize(t), 0);
+  const params = tensorLayout(spec)
+    .filter((t) => t.trainable)
+    .reduce((sum, t) => sum + tensorSize(t), 0);
   console.log(`${spec.name}, ${(params / 1000).toFixed(0)} k trainable parameters: ${spec.description}`);
-  console.log(`batch ${BATCH_SIZE}, ${batches} timed batches after ${WARMUP_BATCHES} warm-up, Adam, ${THREADS} threads, OMP_WAIT_POLICY=PASSIVE`);
+  console.log(
+    `batch ${BATCH_SIZE}, ${batches} timed batches after ${WARMUP_BATCHES} warm-up, Adam, ${THREADS} threads, OMP_WAIT_POLICY=PASSIVE`,
+  );
   console.log(`mien: libtorch ${info.torchVersion} (${info.libtorch})`);
 
   const dir = mkdtempSync(join(tmpdir(), 'mien-bench-'));

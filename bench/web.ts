@@ -102,7 +102,9 @@ const browser = await launchWithFakeCamera(fakeCameraClip(dir, 2, 60));
 try {
   console.log(`webcam page in headless Chromium ${browser.version()}: fake camera 640×360 at 60 fps, one face; model ${values.model}`);
   console.log(`the page: ${await backendOf(browser, server.url)}`);
-  console.log(`${availableParallelism()} cores, load average ${loadavg()[0]!.toFixed(1)} at the start; warm-up ${warmupMs / 1000} s, then ${measureMs / 1000} s measured per run`);
+  console.log(
+    `${availableParallelism()} cores, load average ${loadavg()[0]!.toFixed(1)} at the start; warm-up ${warmupMs / 1000} s, then ${measureMs / 1000} s measured per run`,
+  );
   const results = new Map<Configuration, Measurement[]>(CONFIGURATIONS.map((c) => [c, []]));
   for (let round = 1; round <= rounds; round++) {
     for (const configuration of CONFIGURATIONS) {
@@ -115,12 +117,17 @@ try {
   const means = new Map<Configuration, Measurement>();
   for (const [configuration, runs] of results) {
     const avg = (f: (m: Measurement) => number) => runs.reduce((sum, m) => sum + f(m), 0) / runs.length;
-    const m = { fps: avg((r) => r.fps), stages: Object.fromEntries(STAGES.map((s) => [s, avg((r) => r.stages[s])])) as Measurement['stages'] };
+    const m = {
+      fps: avg((r) => r.fps),
+      stages: Object.fromEntries(STAGES.map((s) => [s, avg((r) => r.stages[s])])) as Measurement['stages'],
+    };
     means.set(configuration, m);
     console.log(`mean: ${configuration.name}: ${format(m)}`);
   }
   const [defaults, twoThreads, far] = CONFIGURATIONS.map((c) => means.get(c)!.fps);
-  console.log(`frames per second against the default: 2 threads ${(twoThreads! / defaults!).toFixed(2)}×, far faces too ${(far! / defaults!).toFixed(2)}×`);
+  console.log(
+    `frames per second against the default: 2 threads ${(twoThreads! / defaults!).toFixed(2)}×, far faces too ${(far! / defaults!).toFixed(2)}×`,
+  );
   console.log(`load average ${loadavg()[0]!.toFixed(1)} at the end`);
   if (values.screenshot) console.log(`wrote ${values.screenshot}`);
 } finally {

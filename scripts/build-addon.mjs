@@ -44,9 +44,7 @@ function customLibtorch(root) {
   const include = join(root, 'include', 'torch', 'csrc', 'api', 'include');
   const libDir = join(root, 'lib');
   if (!existsSync(include) || !hasLibrary(libDir, 'torch_cpu')) {
-    throw new LibtorchError(
-      `MIEN_LIBTORCH=${root} is not a libtorch root: expected ${include} and ${join(libDir, 'libtorch_cpu.so')}`,
-    );
+    throw new LibtorchError(`MIEN_LIBTORCH=${root} is not a libtorch root: expected ${include} and ${join(libDir, 'libtorch_cpu.so')}`);
   }
   const abi = process.env.MIEN_TORCH_CXX11_ABI ?? '1';
   if (abi !== '0' && abi !== '1') throw new LibtorchError(`MIEN_TORCH_CXX11_ABI must be 0 or 1, got "${abi}"`);

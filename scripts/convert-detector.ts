@@ -22,9 +22,9 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import onnxProto from 'onnx-proto';
+import { writeFileAtomic } from '../src/core/atomic-write.js';
+import { packageRoot } from '../src/core/package-root.js';
 import { bytesOf, intAttr, intsAttr, tensorValueInfo } from '../src/export/onnx.js';
-import { writeFileAtomic } from '../src/util/atomic-write.js';
-import { packageRoot } from '../src/util/package-root.js';
 import onnx = onnxProto.onnx;
 
 const OPSET = 13;
@@ -100,7 +100,11 @@ export async function readTfjsModel(jsonPath: string): Promise<{ model: TfjsGrap
 }
 
 const decode = (s: string | undefined): string => Buffer.from(s ?? '', 'base64').toString();
-const stringAttr = (name: string, value: string): onnx.IAttributeProto => ({ name, type: AttributeType.STRING, s: new TextEncoder().encode(value) });
+const stringAttr = (name: string, value: string): onnx.IAttributeProto => ({
+  name,
+  type: AttributeType.STRING,
+  s: new TextEncoder().encode(value),
+});
 /** TF names outputs `node:0`; control inputs start with `^`. */
 const producerOf = (input: string): string => input.replace(/:\d+$/, '');
 
@@ -216,12 +220,17 @@ class Converter {
         const [, sh, sw] = attr.strides!.list!.i!.map(Number) as [number, number, number];
         const padding = decode(attr.padding?.s);
         const [n, h, w, c] = x.shape as [number, number, number, number];
-        this.emit('MaxPool', name, [x.name], [
-          intsAttr('kernel_shape', [kh, kw]),
-          intsAttr('strides', [sh, sw]),
-          // SAME_UPPER puts the odd padding pixel after, as TF's SAME does.
-          stringAttr('auto_pad', padding === 'SAME' ? 'SAME_UPPER' : 'VALID'),
-        ]);
+        this.emit(
+          'MaxPool',
+          name,
+          [x.name],
+          [
+            intsAttr('kernel_shape', [kh, kw]),
+            intsAttr('strides', [sh, sw]),
+            // SAME_UPPER puts the odd padding pixel after, as TF's SAME does.
+            stringAttr('auto_pad', padding === 'SAME' ? 'SAME_UPPER' : 'VALID'),
+          ],
+        );
         return { name, shape: [n, convOutput(h, kh, sh, padding), convOutput(w, kw, sw, padding), c], nchw: true };
       }
       case 'Pad': {
@@ -237,7 +246,8 @@ class Converter {
       case 'Add':
       case 'AddV2': {
         const [a, b] = [this.value(inputs[0]!), this.value(inputs[1]!)];
-        if (a.nchw !== b.nchw || a.shape.join() !== b.shape.join()) throw new Error(`${name}: Add of differently shaped tensors is not supported`);
+        if (a.nchw !== b.nchw || a.shape.join() !== b.shape.join())
+          throw new Error(`${name}: Add of differently shaped tensors is not supported`);
         return { ...a, name: this.emit('Add', name, [a.name, b.name]) };
       }
       case 'Relu':
@@ -266,7 +276,10 @@ class Converter {
         const x = this.value(inputs[0]!);
         const target = this.reshapeTarget(inputs[1]!);
         const size = x.shape.slice(1).reduce((a, b) => a * b, 1);
-        const known = target.slice(1).filter((d) => d > 0).reduce((a, b) => a * b, 1);
+        const known = target
+          .slice(1)
+          .filter((d) => d > 0)
+          .reduce((a, b) => a * b, 1);
         this.emit('Reshape', name, [this.toNhwc(x), this.int64Weight(`${name}/shape`, target)]);
         return { name, shape: [-1, ...target.slice(1).map((d) => (d === -1 ? size / known : d))], nchw: false };
       }
@@ -277,7 +290,12 @@ class Converter {
         if (axis < 0) axis += rank;
         if (parts.some((p) => p.nchw !== parts[0]!.nchw)) throw new Error(`${name}: ConcatV2 of mixed layouts is not supported`);
         const onnxAxis = parts[0]!.nchw ? [0, 2, 3, 1][axis]! : axis;
-        this.emit('Concat', name, parts.map((p) => p.name), [intAttr('axis', onnxAxis)]);
+        this.emit(
+          'Concat',
+          name,
+          parts.map((p) => p.name),
+          [intAttr('axis', onnxAxis)],
+        );
         const shape = [...parts[0]!.shape];
         shape[axis] = parts.reduce((sum, p) => sum + p.shape[axis]!, 0);
         return { name, shape, nchw: parts[0]!.nchw };
@@ -295,7 +313,8 @@ class Converter {
     const node = this.byName.get(producerOf(shapeInput));
     if (node?.op === 'Pack') {
       const [batch, ...rest] = (node.input ?? []).map(producerOf);
-      if (this.byName.get(batch!)?.op !== 'StridedSlice') throw new Error(`${node.name}: only a Pack of the batch size and constants is supported`);
+      if (this.byName.get(batch!)?.op !== 'StridedSlice')
+        throw new Error(`${node.name}: only a Pack of the batch size and constants is supported`);
       return [0, ...rest.map((r) => this.ints(r)[0]!)];
     }
     return this.ints(shapeInput);
@@ -334,7 +353,11 @@ class Converter {
     ]);
     if (activation === 'Relu') this.emit('Relu', name, [convName]);
     else if (activation === 'Relu6') {
-      this.emit('Clip', name, [convName, this.floatWeight(`${name}/min`, Float32Array.of(0), []), this.floatWeight(`${name}/max`, Float32Array.of(6), [])]);
+      this.emit('Clip', name, [
+        convName,
+        this.floatWeight(`${name}/min`, Float32Array.of(0), []),
+        this.floatWeight(`${name}/max`, Float32Array.of(6), []),
+      ]);
     } else if (activation !== undefined) throw new Error(`${name}: fused activation ${activation} is not supported`);
     const [n, h, w] = x.shape as [number, number, number];
     return { name, shape: [n, convOutput(h, kh, sh, padding), convOutput(w, kw, sw, padding), outC], nchw: true };
@@ -370,8 +393,15 @@ export async function convertDetector(source: DetectorSource): Promise<Uint8Arra
       output: [tensorValueInfo(OUTPUT, ['N', 'anchors', fields])],
     },
     metadataProps: Object.entries({
-      'mien.detector.input': JSON.stringify({ layout: 'NHWC', height: source.inputSize, width: source.inputSize, color: 'RGB', formula: 'x = rgb / 127.5 - 1' }),
-      'mien.detector.output': 'detections [N, anchors, 17]: face logit; box cx, cy offsets from the anchor, w, h; 6 keypoints x, y offsets (input pixels)',
+      'mien.detector.input': JSON.stringify({
+        layout: 'NHWC',
+        height: source.inputSize,
+        width: source.inputSize,
+        color: 'RGB',
+        formula: 'x = rgb / 127.5 - 1',
+      }),
+      'mien.detector.output':
+        'detections [N, anchors, 17]: face logit; box cx, cy offsets from the anchor, w, h; 6 keypoints x, y offsets (input pixels)',
       'mien.detector.source': source.json.slice(source.json.lastIndexOf('node_modules/') + 'node_modules/'.length),
     }).map(([key, value]) => ({ key, value })),
   });
@@ -401,7 +431,7 @@ export function shippedDetectors(): DetectorSource[] {
   ];
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   for (const source of shippedDetectors()) {
     const bytes = await convertDetector(source);
     await writeFileAtomic(source.out, bytes);

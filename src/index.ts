@@ -1,7 +1,7 @@
 /**
  * mien — facial expression recognition for Node and the browser.
  *
- * The stages, each its own module (and sub-path export):
+ * The stages, each its own module (and sub-path export), over src/core (labels, geometry, errors; see docs/architecture.md):
  *   data    FER2013 CSVs and image folders → 48×48 gray faces, splits, cache, augmentation   (`mien/data`)
  *   models  the architecture definitions, summaries and diagrams                            (`mien/models`)
  *   train   the native libtorch engine and the training loop                                (`mien/train`)
@@ -13,7 +13,8 @@
  *   video   ffmpeg decode/encode, face tracking and smoothing                                (`mien/video`)
  *   server  the HTTP API of `mien serve` (fastify): recognition, models, health, OpenAPI docs  (`mien/server`)
  */
-export { EXPRESSIONS, FACE_PIXELS, FACE_SIZE, NUM_CLASSES, type Expression } from './labels.js';
+export { EXPRESSIONS, FACE_PIXELS, FACE_SIZE, NUM_CLASSES, type Expression } from './core/labels.js';
+export { MienError, type MienErrorOptions } from './core/errors.js';
 export * from './data/index.js';
 export * from './models/index.js';
 export * from './train/index.js';

@@ -28,7 +28,8 @@ describe('mien CLI', () => {
   test('models lists every architecture', async () => {
     const r = await runCli(['models']);
     assert.equal(r.code, 0, r.stderr);
-    for (const name of ['seed-tf', 'shallow', 'deep', 'vgg-b', 'mienet-s', 'mienet-m']) assert.match(r.stdout, new RegExp(`^${name} `, 'm'));
+    for (const name of ['seed-tf', 'shallow', 'deep', 'vgg-b', 'mienet-s', 'mienet-m'])
+      assert.match(r.stdout, new RegExp(`^${name} `, 'm'));
   });
 
   test('user mistakes get one clear line and a non-zero exit, never a stack trace', async () => {
@@ -56,7 +57,12 @@ describe('mien CLI', () => {
       csv = join(dir, 'bad.csv');
       await writeFer2013Csv(csv, syntheticFaces(140, 3), (i) => (i % 5 === 0 ? 'PublicTest' : 'Training'));
       // append one bad row of each kind after 140 good ones (data rows start on line 2)
-      const bad = [`3,${'1 '.repeat(2302)}1,Training`, `9,${'1 '.repeat(2303)}1,Training`, `2,${'1 '.repeat(2303)}x,Training`, `2,${'1 '.repeat(2303)}1,Nope`];
+      const bad = [
+        `3,${'1 '.repeat(2302)}1,Training`,
+        `9,${'1 '.repeat(2303)}1,Training`,
+        `2,${'1 '.repeat(2303)}x,Training`,
+        `2,${'1 '.repeat(2303)}1,Nope`,
+      ];
       await writeFile(csv, bad.join('\n') + '\n', { flag: 'a' });
       arch = join(dir, 'tiny.json');
       await writeFile(arch, JSON.stringify(tinySpec()));
@@ -64,7 +70,10 @@ describe('mien CLI', () => {
 
     test('bad rows are skipped and counted in one summary line; training and export still work', async () => {
       const run = join(dir, 'run');
-      const r = await runCli(['train', '--data', csv, '--arch', arch, '--epochs', '1', '--batch', '16', '--threads', '1', '--out', run], env());
+      const r = await runCli(
+        ['train', '--data', csv, '--arch', arch, '--epochs', '1', '--batch', '16', '--threads', '1', '--out', run],
+        env(),
+      );
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /skipped 4 bad rows.*bad\.csv:142/);
       assert.match(r.stdout, /epoch 1\/1 .*val_acc/);
@@ -75,14 +84,20 @@ describe('mien CLI', () => {
     });
 
     test('--strict fails on the first bad row, naming its line', async () => {
-      const r = await runCli(['train', '--data', csv, '--arch', arch, '--epochs', '1', '--strict', '--no-cache', '--out', join(dir, 'strict')], env());
+      const r = await runCli(
+        ['train', '--data', csv, '--arch', arch, '--epochs', '1', '--strict', '--no-cache', '--out', join(dir, 'strict')],
+        env(),
+      );
       assert.equal(r.code, 1);
       assert.match(r.stderr, /bad\.csv:142: .*2303 pixels/);
       noStack(r.stderr);
     });
 
     test('--device cuda on a CPU-only build says so clearly', { skip: engineInfo().cuda ? 'this build has CUDA' : false }, async () => {
-      const r = await runCli(['train', '--data', csv, '--arch', arch, '--epochs', '1', '--device', 'cuda', '--out', join(dir, 'cuda')], env());
+      const r = await runCli(
+        ['train', '--data', csv, '--arch', arch, '--epochs', '1', '--device', 'cuda', '--out', join(dir, 'cuda')],
+        env(),
+      );
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /no CUDA/);
       noStack(r.stderr);

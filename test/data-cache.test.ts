@@ -50,7 +50,10 @@ describe('binary cache', () => {
     const second = await loadFaces(root);
     assert.equal(second.fromCache, true);
     sameFaces(first, second);
-    await assert.rejects(loadFaces(root, { strict: true }), { name: 'DataError', message: `${join(root, 'train', 'sad', 'broken.png')}: empty file (0 bytes)` });
+    await assert.rejects(loadFaces(root, { strict: true }), {
+      name: 'DataError',
+      message: `${join(root, 'train', 'sad', 'broken.png')}: empty file (0 bytes)`,
+    });
   });
 
   test('touching one file invalidates the cache', async () => {

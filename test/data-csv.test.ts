@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { FACE_PIXELS } from '../src/core/labels.js';
 import { DataError, faceAt, loadFaces, summarizeProblems } from '../src/data/index.js';
-import { FACE_PIXELS } from '../src/labels.js';
 import { patternFace, pixelsText, useTempDir } from './helpers/data-fixtures.js';
 
 const tempDir = useTempDir('csv');

@@ -3,8 +3,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
+import { FACE_PIXELS, FACE_SIZE } from '../src/core/labels.js';
 import { DataError, decodeFaceImage, faceAt, loadFaces, parseClassName, resizeArea, summarizeProblems } from '../src/data/index.js';
-import { FACE_PIXELS, FACE_SIZE } from '../src/labels.js';
 import { patternFace, useTempDir, writeFacePng } from './helpers/data-fixtures.js';
 
 const tempDir = useTempDir('folder');
@@ -15,9 +15,26 @@ const rows = (face: Uint8Array, from: number, to: number) => face.subarray(from 
 describe('class names', () => {
   test('synonyms in any case, FER2013 ids and sorting prefixes map to label ids', () => {
     const cases: [string, number | undefined][] = [
-      ['Angry', 0], ['anger', 0], ['DISGUSTED', 1], ['fearful', 2], ['scared', 2], ['happiness', 3], ['joy', 3],
-      ['Sadness', 4], ['surprised', 5], ['suprise', 5], ['neutral', 6], ['calm', 6], ['0', 0], ['6', 6],
-      ['3_happy', 3], ['01-Happy', 3], ['7', undefined], ['contempt', undefined], ['happy sad', undefined], ['', undefined],
+      ['Angry', 0],
+      ['anger', 0],
+      ['DISGUSTED', 1],
+      ['fearful', 2],
+      ['scared', 2],
+      ['happiness', 3],
+      ['joy', 3],
+      ['Sadness', 4],
+      ['surprised', 5],
+      ['suprise', 5],
+      ['neutral', 6],
+      ['calm', 6],
+      ['0', 0],
+      ['6', 6],
+      ['3_happy', 3],
+      ['01-Happy', 3],
+      ['7', undefined],
+      ['contempt', undefined],
+      ['happy sad', undefined],
+      ['', undefined],
     ];
     for (const [name, id] of cases) assert.equal(parseClassName(name), id, name);
   });
@@ -43,7 +60,10 @@ describe('area resize', () => {
   test('a checkerboard shrinks to flat gray instead of aliasing', () => {
     const board = new Uint8Array(96 * 96).map((_, i) => (((i % 96) + Math.floor(i / 96)) % 2 ? 255 : 0));
     const out = resizeArea(board, 96, 96, FACE_SIZE, FACE_SIZE);
-    assert.ok(out.every((v) => v === 128), 'every 2×2 block averages to 127.5 → 128');
+    assert.ok(
+      out.every((v) => v === 128),
+      'every 2×2 block averages to 127.5 → 128',
+    );
   });
 });
 
@@ -55,7 +75,9 @@ describe('image decoding', () => {
       for (let x = 0; x < 96; x++) rgba.set(x < 24 ? [255, 0, 0, y < 24 ? 255 : 0] : [0, 0, 255, y < 24 ? 255 : 0], (y * 96 + x) * 4);
     }
     const path = join(tempDir(), 'colour.png');
-    await sharp(rgba, { raw: { width: 96, height: 48, channels: 4 } }).png().toFile(path);
+    await sharp(rgba, { raw: { width: 96, height: 48, channels: 4 } })
+      .png()
+      .toFile(path);
     const face = await decodeFaceImage(path);
     assert.equal(face.length, FACE_PIXELS);
     const at = (x: number, y: number) => face[y * FACE_SIZE + x]!;
@@ -64,7 +86,10 @@ describe('image decoding', () => {
     assert.equal(at(12, 0), at(47, 23));
     assert.notEqual(at(0, 0), at(12, 0));
     assert.ok(at(0, 0) > 20 && at(12, 0) > 5, 'red and blue are not black');
-    assert.ok(rows(face, 24, 48).every((v) => v === 0), 'the transparent half is black');
+    assert.ok(
+      rows(face, 24, 48).every((v) => v === 0),
+      'the transparent half is black',
+    );
   });
 
   test('an EXIF-rotated JPEG is turned upright', async () => {
@@ -72,7 +97,10 @@ describe('image decoding', () => {
     // which puts the dark half on top.
     const stored = new Uint8Array(64 * 32).map((_, i) => (i % 64 < 32 ? 30 : 220));
     const path = join(tempDir(), 'rotated.jpg');
-    await sharp(stored, { raw: { width: 64, height: 32, channels: 1 } }).jpeg({ quality: 95 }).withMetadata({ orientation: 6 }).toFile(path);
+    await sharp(stored, { raw: { width: 64, height: 32, channels: 1 } })
+      .jpeg({ quality: 95 })
+      .withMetadata({ orientation: 6 })
+      .toFile(path);
     assert.equal((await sharp(path).metadata()).orientation, 6);
     const face = await decodeFaceImage(path);
     assert.ok(mean(rows(face, 0, 22)) < 50, `top is dark: ${mean(rows(face, 0, 22))}`);
@@ -98,7 +126,12 @@ describe('image folders', () => {
     assert.deepEqual(Object.keys(loaded.splits), ['all']);
     const all = loaded.splits['all']!;
     assert.deepEqual(Array.from(all.labels), [0, 0, 3, 6]);
-    assert.deepEqual(all.ids, [join(root, 'Angry', 'a1.png'), join(root, 'Angry', 'a2.png'), join(root, 'happiness', 'h1.png'), join(root, '6', 'n1.png')]);
+    assert.deepEqual(all.ids, [
+      join(root, 'Angry', 'a1.png'),
+      join(root, 'Angry', 'a2.png'),
+      join(root, 'happiness', 'h1.png'),
+      join(root, '6', 'n1.png'),
+    ]);
     [1, 2, 3, 4].forEach((seed, i) => assert.deepEqual(faceAt(all, i), patternFace(seed), `face ${i} decoded exactly`));
     const problems = new Map(loaded.problems.map((p) => [p.where, p.message]));
     assert.equal(loaded.problems.length, 4);
@@ -140,7 +173,10 @@ describe('image folders', () => {
   test('a folder without class folders, or a missing path, is a DataError', async () => {
     const root = join(tempDir(), 'no-classes');
     await mkdir(join(root, 'pictures'), { recursive: true });
-    await assert.rejects(loadFaces(root, { cache: false }), (err: unknown) => err instanceof DataError && /no-classes has no class folders/.test(err.message));
+    await assert.rejects(
+      loadFaces(root, { cache: false }),
+      (err: unknown) => err instanceof DataError && /no-classes has no class folders/.test(err.message),
+    );
     await assert.rejects(loadFaces(join(tempDir(), 'missing'), { cache: false }), DataError);
   });
 });

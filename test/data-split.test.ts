@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { FACE_PIXELS, NUM_CLASSES } from '../src/core/labels.js';
 import { classCounts, DataError, Rng, splitStratified, type FaceDataset } from '../src/data/index.js';
-import { FACE_PIXELS, NUM_CLASSES } from '../src/labels.js';
 
 describe('Rng', () => {
   test('the same seed gives the same stream, another seed another', () => {
@@ -33,7 +33,10 @@ describe('Rng', () => {
     assert.ok(Math.abs(uniforms.reduce((a, b) => a + b) / n - 0.5) < 0.01);
     const ints = new Array(7).fill(0);
     for (let i = 0; i < n; i++) ints[rng.int(7)]++;
-    assert.ok(ints.every((c) => Math.abs(c - n / 7) < n / 7 / 10), `int(7) is uniform: ${ints}`);
+    assert.ok(
+      ints.every((c) => Math.abs(c - n / 7) < n / 7 / 10),
+      `int(7) is uniform: ${ints}`,
+    );
     const normals = Array.from({ length: n }, () => rng.normal());
     const mean = normals.reduce((a, b) => a + b) / n;
     const variance = normals.reduce((a, b) => a + (b - mean) ** 2, 0) / n;
@@ -46,7 +49,10 @@ describe('Rng', () => {
       new Rng(seed).shuffle(a);
       return Array.from(a);
     };
-    assert.deepEqual([...shuffled(1)].sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i));
+    assert.deepEqual(
+      [...shuffled(1)].sort((a, b) => a - b),
+      Array.from({ length: 100 }, (_, i) => i),
+    );
     assert.deepEqual(shuffled(1), shuffled(1));
     assert.notDeepEqual(shuffled(1), shuffled(2));
   });
@@ -73,15 +79,29 @@ describe('splitStratified', () => {
       assert.ok(Math.abs(perPart[0]![c]! - 0.8 * n) < 1, `class ${c}: train ${perPart[0]![c]} of ${n}`);
       assert.ok(Math.abs(perPart[1]![c]! - 0.1 * n) < 1, `class ${c}: val ${perPart[1]![c]} of ${n}`);
     });
-    assert.deepEqual(parts.map((p) => p.labels.filter((l) => l === -1).length), [16, 2, 2], 'unlabelled faces are split too');
-    const ids = parts.flatMap((p) => p.ids).map(Number).sort((a, b) => a - b);
-    assert.deepEqual(ids, Array.from({ length: d.labels.length }, (_, i) => i));
+    assert.deepEqual(
+      parts.map((p) => p.labels.filter((l) => l === -1).length),
+      [16, 2, 2],
+      'unlabelled faces are split too',
+    );
+    const ids = parts
+      .flatMap((p) => p.ids)
+      .map(Number)
+      .sort((a, b) => a - b);
+    assert.deepEqual(
+      ids,
+      Array.from({ length: d.labels.length }, (_, i) => i),
+    );
     for (const p of parts) {
       p.ids.forEach((id, k) => {
         assert.equal(p.images[k * FACE_PIXELS], Number(id) % 256, 'images travel with their ids');
         assert.equal(p.labels[k], d.labels[Number(id)]);
       });
-      assert.deepEqual(p.ids.map(Number), p.ids.map(Number).sort((a, b) => a - b), 'original order kept');
+      assert.deepEqual(
+        p.ids.map(Number),
+        p.ids.map(Number).sort((a, b) => a - b),
+        'original order kept',
+      );
     }
   });
 

@@ -44,7 +44,10 @@ describe('dnn face detector', () => {
       assert.equal(faces.length, 1, `${channels} channels`);
       // Gray loses colour, so the box may move a little; RGBA only adds alpha, so it must not move at all.
       const tolerance = channels === 1 ? 6 : 1e-3;
-      assert.ok(Math.abs(faces[0]!.box.x - rgb!.box.x) < tolerance && Math.abs(faces[0]!.box.y - rgb!.box.y) < tolerance, `${channels} channels`);
+      assert.ok(
+        Math.abs(faces[0]!.box.x - rgb!.box.x) < tolerance && Math.abs(faces[0]!.box.y - rgb!.box.y) < tolerance,
+        `${channels} channels`,
+      );
     }
   });
 
@@ -133,13 +136,16 @@ describe('short-range pyramid', () => {
     assert.equal(pyramidLevels(400, 300, 100).length, 1);
   });
 
-  test('a big photo\'s large levels are cut into parts of at most 1024 px that cover them and overlap by 128', () => {
+  test("a big photo's large levels are cut into parts of at most 1024 px that cover them and overlap by 128", () => {
     const parts = pyramidLevels(6000, 4000, 48);
     const finest = parts.filter((p) => p.step === 1.5);
     assert.ok(finest.length > 4, `${finest.length} parts`);
     for (const part of parts) assert.ok(part.width <= 1024 && part.height <= 1024 && part.width % 16 === 0 && part.height % 16 === 0);
     // Along x (then y): the parts of the first row (column) start at 0, end at the level's edge, overlap by ≥ 128 px.
-    for (const [start, length, extent] of [['x', 'width', 6000], ['y', 'height', 4000]] as const) {
+    for (const [start, length, extent] of [
+      ['x', 'width', 6000],
+      ['y', 'height', 4000],
+    ] as const) {
       const other = start === 'x' ? 'y' : 'x';
       const row = finest.filter((p) => p[other] === 0).sort((a, b) => a[start] - b[start]);
       assert.equal(row[0]![start], 0);
@@ -180,7 +186,12 @@ describe('window sampling', () => {
   });
 
   test('overlapping windows sampled together read what each reads alone', () => {
-    const photo = { data: Uint8Array.from({ length: 40 * 30 * 3 }, (_, i) => (i * 7919) % 251), width: 40, height: 30, channels: 3 as const };
+    const photo = {
+      data: Uint8Array.from({ length: 40 * 30 * 3 }, (_, i) => (i * 7919) % 251),
+      width: 40,
+      height: 30,
+      channels: 3 as const,
+    };
     const table = summedAreaTable(photo);
     // Side 12 at size 8: a 1.5-px grid; the last window lies on another grid, the first two share one.
     const windows = [

@@ -4,24 +4,24 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
+import { iou, type Box } from '../src/core/geometry.js';
 import { Rng } from '../src/data/random.js';
 import { loadHaarCascade } from '../src/detect/haar-cascade.js';
 import { cvRound, groupRectangles } from '../src/detect/haar-group.js';
 import { integralImages, resizeBilinear, tiltedIntegral, toGray } from '../src/detect/haar-image.js';
-import { createHaarDetector, findShippedCascade, HaarDetectorError, MISSING_OPENCV_DATA, parseHaarCascade, type HaarDetector } from '../src/detect/haar.js';
-import type { Box } from '../src/recognize/crop.js';
+import {
+  createHaarDetector,
+  findShippedCascade,
+  HaarDetectorError,
+  MISSING_OPENCV_DATA,
+  parseHaarCascade,
+  type HaarDetector,
+} from '../src/detect/haar.js';
 import { useTempDir } from './helpers/data-fixtures.js';
 
 const defaultCascade = findShippedCascade('default');
 const needsOpencvData = defaultCascade ? {} : { skip: MISSING_OPENCV_DATA };
 const tempDir = useTempDir('haar');
-
-function iou(a: Box, b: Box): number {
-  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
-  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
-  const inter = Math.max(0, w) * Math.max(0, h);
-  return inter / (a.width * a.height + b.width * b.height - inter);
-}
 
 /** A minimal valid cascade: one stage, one stump on a two-rectangle feature; `patch` edits the XML text. */
 function tinyCascade(patch: (xml: string) => string = (x) => x): string {
@@ -63,15 +63,30 @@ describe('Haar cascade XML', () => {
     const trees = cascade.stages.flatMap((s) => s.trees);
     assert.equal(trees.length, (xml.match(/<internalNodes>/g) ?? []).length);
     assert.equal(trees.length, 2913);
-    assert.ok(trees.every((t) => t.nodes.length === 1 && t.leaves.length === 2), 'default is a cascade of stumps');
+    assert.ok(
+      trees.every((t) => t.nodes.length === 1 && t.leaves.length === 2),
+      'default is a cascade of stumps',
+    );
     // The first and last stages, read off the file.
     assert.equal(cascade.stages[0]!.trees.length, 9);
     assert.equal(cascade.stages[0]!.threshold, -5.0425500869750977);
-    assert.deepEqual(cascade.stages[0]!.trees[0], { nodes: [{ left: 0, right: -1, feature: 0, threshold: -3.1511999666690826e-2 }], leaves: [2.0875380039215088, -2.2172100543975830] });
+    assert.deepEqual(cascade.stages[0]!.trees[0], {
+      nodes: [{ left: 0, right: -1, feature: 0, threshold: -3.1511999666690826e-2 }],
+      leaves: [2.0875380039215088, -2.217210054397583],
+    });
     assert.equal(cascade.stages[24]!.trees.length, 200);
     assert.equal(Math.max(...cascade.stages.map((s) => s.trees.length)), 211); // <stageParams><maxWeakCount>
-    assert.deepEqual(cascade.features[0], { rects: [{ x: 6, y: 4, width: 12, height: 9, weight: -1 }, { x: 6, y: 7, width: 12, height: 3, weight: 3 }], tilted: false });
-    assert.deepEqual(cascade.features[2912]!.rects.map((r) => r.weight), [-1, 2, 2]);
+    assert.deepEqual(cascade.features[0], {
+      rects: [
+        { x: 6, y: 4, width: 12, height: 9, weight: -1 },
+        { x: 6, y: 7, width: 12, height: 3, weight: 3 },
+      ],
+      tilted: false,
+    });
+    assert.deepEqual(
+      cascade.features[2912]!.rects.map((r) => r.weight),
+      [-1, 2, 2],
+    );
     assert.ok(!cascade.features.some((f) => f.tilted));
   });
 
@@ -104,11 +119,17 @@ describe('Haar cascade XML', () => {
       ['{"not": "xml"}', /not an OpenCV cascade file/],
     ];
     for (const [xml, message] of cases) {
-      assert.throws(() => parseHaarCascade(xml), (err: Error) => err instanceof HaarDetectorError && message.test(err.message) && !err.message.includes('\n'));
+      assert.throws(
+        () => parseHaarCascade(xml),
+        (err: Error) => err instanceof HaarDetectorError && message.test(err.message) && !err.message.includes('\n'),
+      );
     }
     const file = join(tempDir(), 'broken.xml');
     await writeFile(file, cases[0]![0]);
-    await assert.rejects(loadHaarCascade(file), { name: 'HaarDetectorError', message: `${file}: malformed XML: <features> is never closed (truncated file?)` });
+    await assert.rejects(loadHaarCascade(file), {
+      name: 'HaarDetectorError',
+      message: `${file}: malformed XML: <features> is never closed (truncated file?)`,
+    });
     await assert.rejects(loadHaarCascade(join(tempDir(), 'none.xml')), { message: /none\.xml: no such cascade file$/ });
   });
 
@@ -189,7 +210,10 @@ describe('rectangle grouping (cv::groupRectangles)', () => {
   test('a weaker face inside a stronger one is dropped; minNeighbors 0 returns the windows', () => {
     const large = Array.from({ length: 8 }, () => box(100, 100, 100));
     const inner = Array.from({ length: 4 }, () => box(130, 130, 30));
-    assert.deepEqual(groupRectangles([...large, ...inner], 3, 0.2).map((g) => g.neighbors), [8]);
+    assert.deepEqual(
+      groupRectangles([...large, ...inner], 3, 0.2).map((g) => g.neighbors),
+      [8],
+    );
     assert.equal(groupRectangles(inner, 0, 0.2).length, 4);
   });
 
@@ -221,7 +245,9 @@ describe('Haar face detector', needsOpencvData, () => {
 
   test('alt2 (two-node trees) finds the same face', { skip: findShippedCascade('alt2') ? false : MISSING_OPENCV_DATA }, async () => {
     const { data, info } = await sharp(fixture).raw().toBuffer({ resolveWithObject: true });
-    const faces = await (await createHaarDetector({ cascade: 'alt2' })).detect({ data, width: info.width, height: info.height, channels: 3 });
+    const faces = await (
+      await createHaarDetector({ cascade: 'alt2' })
+    ).detect({ data, width: info.width, height: info.height, channels: 3 });
     assert.equal(faces.length, 1, JSON.stringify(faces));
     assert.ok(iou(faces[0]!.box, pasted) >= 0.4, JSON.stringify(faces[0]!.box));
   });
@@ -244,7 +270,10 @@ describe('Haar face detector', needsOpencvData, () => {
   });
 
   test('bad options and pixels are one-line errors', async () => {
-    await assert.rejects(createHaarDetector({ scaleFactor: 1 }), { name: 'HaarDetectorError', message: 'scaleFactor must be a number above 1, got 1' });
+    await assert.rejects(createHaarDetector({ scaleFactor: 1 }), {
+      name: 'HaarDetectorError',
+      message: 'scaleFactor must be a number above 1, got 1',
+    });
     await assert.rejects(createHaarDetector({ minNeighbors: -1 }), { message: /minNeighbors must be an integer ≥ 0/ });
     await assert.rejects(detector.detect({ data: new Uint8Array(10), width: 4, height: 4 }), {
       name: 'HaarDetectorError',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
+import { FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../src/core/labels.js';
 import { Rng } from '../src/data/random.js';
-import { FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../src/labels.js';
 import { makeSpec, type ModelSpec, tensorLayout, tensorSize } from '../src/models/spec.js';
 import { createNetwork, engineInfo, type Network, setThreads } from '../src/train/engine.js';
 
@@ -76,21 +76,21 @@ const oneHot = (labels: Int32Array, on = 1): Float32Array => {
   return targets;
 };
 
-function withNetwork<T>(spec: ModelSpec, seed: number, use: (net: Network) => T): T {
+async function withNetwork<T>(spec: ModelSpec, seed: number, use: (net: Network) => T | Promise<T>): Promise<T> {
   const net = createNetwork(spec, { seed });
   try {
     net.setOptimizer({ type: 'adam', lr: 1e-2 });
-    return use(net);
+    return await use(net);
   } finally {
     net.dispose();
   }
 }
 
-const trainedWeights = (spec: ModelSpec, seed: number, steps: number): Float32Array[] =>
-  withNetwork(spec, seed, (net) => {
+const trainedWeights = (spec: ModelSpec, seed: number, steps: number): Promise<Float32Array[]> =>
+  withNetwork(spec, seed, async (net) => {
     for (let step = 0; step < steps; step++) {
       const { images, labels } = quadrantBatch(8, step);
-      net.trainStep(images, labels);
+      await net.trainStep(images, labels);
     }
     return net.getWeights();
   });
@@ -104,9 +104,9 @@ describe('native engine', { skip }, () => {
   });
 
   for (const makeTestSpec of [everyLayerSpec, flatSpec]) {
-    test(`${makeTestSpec().name}: getWeights follows tensorLayout, batch norm starting at identity`, () => {
+    test(`${makeTestSpec().name}: getWeights follows tensorLayout, batch norm starting at identity`, async () => {
       const spec = makeTestSpec();
-      withNetwork(spec, 1, (net) => {
+      await withNetwork(spec, 1, (net) => {
         const weights = net.getWeights();
         const layout = tensorLayout(spec);
         assert.deepEqual(
@@ -118,15 +118,23 @@ describe('native engine', { skip }, () => {
         layout.forEach((info, i) => {
           const field = info.name.split('.').at(-1)!;
           const isBatchNorm = layout.some((other) => other.name === info.name.replace(/[^.]+$/, 'running_mean'));
-          if (isBatchNorm) assert.ok(weights[i]!.every((v) => v === bnStart[field]), `${info.name} starts at ${bnStart[field]}`);
-          else if (field === 'weight') assert.ok(weights[i]!.some((v) => v !== 0), `${info.name} is initialised`);
+          if (isBatchNorm)
+            assert.ok(
+              weights[i]!.every((v) => v === bnStart[field]),
+              `${info.name} starts at ${bnStart[field]}`,
+            );
+          else if (field === 'weight')
+            assert.ok(
+              weights[i]!.some((v) => v !== 0),
+              `${info.name} is initialised`,
+            );
         });
       });
     });
   }
 
-  test('setWeights then getWeights gives the same tensors', () => {
-    withNetwork(everyLayerSpec(), 1, (net) => {
+  test('setWeights then getWeights gives the same tensors', async () => {
+    await withNetwork(everyLayerSpec(), 1, (net) => {
       const rng = new Rng(3);
       const weights = net.getWeights().map((w) => w.map(() => rng.uniform(0.5, 1.5)));
       net.setWeights(weights);
@@ -134,70 +142,113 @@ describe('native engine', { skip }, () => {
     });
   });
 
-  test('forward gives n × classes logits, the same each call (eval mode)', () => {
-    withNetwork(everyLayerSpec(), 1, (net) => {
+  test('forward gives n × classes logits, the same each call (eval mode)', async () => {
+    await withNetwork(everyLayerSpec(), 1, async (net) => {
       const { images } = quadrantBatch(3, 1);
-      const logits = net.forward(images);
+      const logits = await net.forward(images);
       assert.equal(logits.length, 3 * NUM_CLASSES);
       assert.ok(logits.every(Number.isFinite));
-      assert.deepEqual(net.forward(images), logits);
+      assert.deepEqual(await net.forward(images), logits);
     });
   });
 
-  test('training on a separable set lowers the loss', () => {
-    withNetwork(everyLayerSpec(), 2, (net) => {
+  test('training on a separable set lowers the loss', async () => {
+    await withNetwork(everyLayerSpec(), 2, async (net) => {
       const { images, labels } = quadrantBatch(16, 5);
-      const losses = Array.from({ length: 12 }, () => net.trainStep(images, labels).loss);
+      const losses: number[] = [];
+      for (let i = 0; i < 12; i++) losses.push((await net.trainStep(images, labels)).loss);
       assert.ok(losses.at(-1)! < 0.5 * losses[0]!, `loss went ${losses[0]} → ${losses.at(-1)}`);
-      const { correct } = net.trainStep(images, labels);
+      const { correct } = await net.trainStep(images, labels);
       assert.ok(correct >= 12, `${correct}/16 correct after training`);
     });
   });
 
-  test('soft targets: one-hot equals hard labels, smoothed equals labelSmoothing', () => {
+  test('soft targets: one-hot equals hard labels, smoothed equals labelSmoothing', async () => {
     const { images, labels } = quadrantBatch(8, 7);
     const loss = (options: Parameters<Network['trainStep']>[2]) =>
-      withNetwork(flatSpec(), 4, (net) => net.trainStep(images, labels, options).loss);
-    const hard = loss({});
-    assert.ok(Math.abs(loss({ softTargets: oneHot(labels) }) - hard) < 1e-6);
-    const smoothed = loss({ labelSmoothing: 0.2 });
+      withNetwork(flatSpec(), 4, async (net) => (await net.trainStep(images, labels, options)).loss);
+    const hard = await loss({});
+    assert.ok(Math.abs((await loss({ softTargets: oneHot(labels) })) - hard) < 1e-6);
+    const smoothed = await loss({ labelSmoothing: 0.2 });
     assert.ok(Math.abs(smoothed - hard) > 1e-3, 'smoothing changes the loss');
-    assert.ok(Math.abs(loss({ softTargets: oneHot(labels, 0.8) }) - smoothed) < 1e-6);
+    assert.ok(Math.abs((await loss({ softTargets: oneHot(labels, 0.8) })) - smoothed) < 1e-6);
   });
 
-  test('optimizer state (and the dropout RNG) survives bytes → another network', () => {
+  test('distillation loss: (1 − w) · CE(labels) + w · T² · CE(logits / T, soft)', async () => {
+    const { images, labels } = quadrantBatch(8, 7);
+    const soft = oneHot(labels, 0.6);
+    // No batch norm or dropout, so train mode (the step) and eval mode (the reference's forward) compute the same logits.
+    const plain = makeSpec('plain', 'test net', [
+      { type: 'conv', out: 4, kernel: 5, stride: 2, padding: 'valid' },
+      { type: 'relu' },
+      { type: 'flatten' },
+      { type: 'dense', out: NUM_CLASSES },
+    ]);
+    const loss = (options: Parameters<Network['trainStep']>[2]) =>
+      withNetwork(plain, 4, async (net) => (await net.trainStep(images, labels, options)).loss);
+    const logits = await withNetwork(plain, 4, (net) => net.forward(images));
+    const ce = (t: number, targets: Float32Array) => {
+      let sum = 0;
+      for (let r = 0; r < labels.length; r++) {
+        const row = logits.subarray(r * NUM_CLASSES, (r + 1) * NUM_CLASSES).map((v) => v / t);
+        const max = Math.max(...row);
+        const logZ = Math.log(row.reduce((a, v) => a + Math.exp(v - max), 0)) + max;
+        for (let c = 0; c < NUM_CLASSES; c++) sum -= targets[r * NUM_CLASSES + c]! * (row[c]! - logZ);
+      }
+      return sum / labels.length;
+    };
+    const expected = 0.3 * ce(1, oneHot(labels)) + 0.7 * 16 * ce(4, soft);
+    const got = await loss({ softTargets: soft, softWeight: 0.7, temperature: 4 });
+    assert.ok(Math.abs(got - expected) < 1e-4 * expected, `loss ${got}, expected ${expected}`);
+  });
+
+  test('steps run off the JavaScript thread: the event loop turns while a step computes', async () => {
+    await withNetwork(everyLayerSpec(), 1, async (net) => {
+      const { images, labels } = quadrantBatch(64, 3);
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 0);
+      const step = net.trainStep(images, labels);
+      assert.throws(() => net.getWeights(), /busy/, 'the network refuses other calls while a step runs');
+      await step;
+      for (let i = 0; i < 3; i++) await net.trainStep(images, labels);
+      clearInterval(timer);
+      assert.ok(ticks > 0, 'timers fired during the steps');
+    });
+  });
+
+  test('optimizer state (and the dropout RNG) survives bytes → another network', async () => {
     const spec = everyLayerSpec();
     const first = quadrantBatch(8, 1);
     const next = quadrantBatch(8, 2);
-    const [weights, state, expected] = withNetwork(spec, 1, (net) => {
-      net.trainStep(first.images, first.labels);
-      net.trainStep(first.images, first.labels);
+    const [weights, state, expected] = await withNetwork(spec, 1, async (net) => {
+      await net.trainStep(first.images, first.labels);
+      await net.trainStep(first.images, first.labels);
       const saved = [net.getWeights(), net.getOptimizerState()] as const;
-      net.trainStep(next.images, next.labels);
+      await net.trainStep(next.images, next.labels);
       return [...saved, net.getWeights()] as const;
     });
     const resumedStep = (withState: boolean) =>
-      withNetwork(spec, 99, (net) => {
+      withNetwork(spec, 99, async (net) => {
         net.setWeights(weights);
         if (withState) net.setOptimizerState(state);
-        net.trainStep(next.images, next.labels);
+        await net.trainStep(next.images, next.labels);
         return net.getWeights();
       });
-    assert.deepEqual(resumedStep(true), expected);
-    assert.notDeepEqual(resumedStep(false), expected, 'without the state, Adam takes a different step');
+    assert.deepEqual(await resumedStep(true), expected);
+    assert.notDeepEqual(await resumedStep(false), expected, 'without the state, Adam takes a different step');
   });
 
-  test('setLearningRate keeps the optimizer: lr 0 leaves trainable weights alone', () => {
+  test('setLearningRate keeps the optimizer: lr 0 leaves trainable weights alone', async () => {
     const spec = flatSpec();
     const trainable = tensorLayout(spec).map((t) => t.trainable);
     for (const type of ['adam', 'adamw', 'sgd'] as const) {
-      withNetwork(spec, 1, (net) => {
+      await withNetwork(spec, 1, async (net) => {
         net.setOptimizer({ type, lr: 0.1, weightDecay: 1e-4 });
         const { images, labels } = quadrantBatch(8, 1);
-        net.trainStep(images, labels);
+        await net.trainStep(images, labels);
         net.setLearningRate(0);
         const before = net.getWeights();
-        net.trainStep(images, labels);
+        await net.trainStep(images, labels);
         net.getWeights().forEach((w, i) => {
           if (trainable[i]) assert.deepEqual(w, before[i], `${type}: tensor ${i} moved at lr 0`);
         });
@@ -205,13 +256,14 @@ describe('native engine', { skip }, () => {
     }
   });
 
-  test('mismatched sizes throw errors instead of crashing', () => {
-    withNetwork(flatSpec(), 1, (net) => {
+  test('mismatched sizes throw errors instead of crashing', async () => {
+    await withNetwork(flatSpec(), 1, async (net) => {
       const { images, labels } = quadrantBatch(4, 1);
-      assert.throws(() => net.trainStep(images.subarray(FACE_PIXELS), labels), /expected 9216/);
-      assert.throws(() => net.trainStep(images, Int32Array.of(0, 1, 2, 7)), /label 7 is outside/);
-      assert.throws(() => net.trainStep(images, labels, { softTargets: new Float32Array(5) }), /softTargets has 5 values/);
-      assert.throws(() => net.forward(images.subarray(1)), /not a positive multiple of 2304/);
+      await assert.rejects(net.trainStep(images.subarray(FACE_PIXELS), labels), /expected 9216/);
+      await assert.rejects(net.trainStep(images, Int32Array.of(0, 1, 2, 7)), /label 7 is outside/);
+      await assert.rejects(net.trainStep(images, labels, { softTargets: new Float32Array(5) }), /softTargets has 5 values/);
+      await assert.rejects(net.trainStep(images, labels, { softTargets: oneHot(labels), temperature: 0 }), /temperature must be positive/);
+      await assert.rejects(net.forward(images.subarray(1)), /not a positive multiple of 2304/);
       const weights = net.getWeights();
       assert.throws(() => net.setWeights(weights.slice(1)), /got 7 tensors, the network has 8/);
       weights[1] = new Float32Array(3);
@@ -223,16 +275,16 @@ describe('native engine', { skip }, () => {
     });
   });
 
-  test('the same seed gives the same weights after 3 steps, another seed does not', () => {
+  test('the same seed gives the same weights after 3 steps, another seed does not', async () => {
     const spec = everyLayerSpec();
-    assert.deepEqual(trainedWeights(spec, 5, 3), trainedWeights(spec, 5, 3));
-    assert.notDeepEqual(trainedWeights(spec, 5, 3), trainedWeights(spec, 6, 3));
+    assert.deepEqual(await trainedWeights(spec, 5, 3), await trainedWeights(spec, 5, 3));
+    assert.notDeepEqual(await trainedWeights(spec, 5, 3), await trainedWeights(spec, 6, 3));
   });
 
-  test('a disposed network refuses work', () => {
+  test('a disposed network refuses work', async () => {
     const net = createNetwork(flatSpec());
     net.dispose();
-    assert.throws(() => net.forward(new Float32Array(FACE_PIXELS)), /disposed/);
+    await assert.rejects(net.forward(new Float32Array(FACE_PIXELS)), /disposed/);
     net.dispose();
   });
 });

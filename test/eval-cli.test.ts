@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { EXPRESSIONS, FACE_PIXELS, NUM_CLASSES } from '../src/labels.js';
+import { EXPRESSIONS, FACE_PIXELS, NUM_CLASSES } from '../src/core/labels.js';
 import { REPORT_SECTIONS } from '../src/eval/index.js';
 import { shippedModelPath } from '../src/recognize/expression-model.js';
 import type { EpochRecord } from '../src/train/config.js';
@@ -88,7 +88,7 @@ describe('mien eval and predict-csv', () => {
     const report = path('report');
     const r = await runCli(['eval', '--data', path('fer.csv'), '--model', path('band.onnx'), '--tta', '--report', report]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^accuracy 90\.00%  macro-F1 0\.9000  ECE 0\.\d{4} \(15 bins\)  70 faces$/m);
+    assert.match(r.stdout, /^accuracy 90\.00% {2}macro-F1 0\.9000 {2}ECE 0\.\d{4} \(15 bins\) {2}70 faces$/m);
     assert.match(r.stdout, /^happy\s+0\.9000\s+0\.9000\s+0\.9000\s+10$/m);
     assert.match(r.stdout, /confusion matrix \(rows: true class, columns: predicted\)/);
     assert.match(r.stderr, /with mirror TTA/);
@@ -125,11 +125,15 @@ describe('mien eval and predict-csv', () => {
     assert.match(r.stderr, /required option '--out <predictions.csv>' not specified/);
   });
 
-  test('without --model it asks for one while no model ships', { skip: existsSync(shippedModelPath('fast')) && 'a fast model ships' }, async () => {
-    const r = await runCli(['eval', '--data', path('fer.csv')]);
-    assert.equal(r.code, 1);
-    assert.equal(r.stderr, "mien: mien has no shipped model 'fast' yet; pass --model <file.onnx>\n");
-  });
+  test(
+    'without --model it asks for one while no model ships',
+    { skip: existsSync(shippedModelPath('fast')) && 'a fast model ships' },
+    async () => {
+      const r = await runCli(['eval', '--data', path('fer.csv')]);
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr, "mien: mien has no shipped model 'fast' yet; pass --model <file.onnx>\n");
+    },
+  );
 
   test('unlabelled data points to predict-csv', async () => {
     const r = await runCli(['eval', '--data', path('test.csv'), '--model', path('band.onnx')]);

@@ -9,7 +9,7 @@ import {
   expectedCalibrationError,
   formatPredictionsCsv,
 } from '../src/eval/index.js';
-import { EXPRESSIONS, NUM_CLASSES } from '../src/labels.js';
+import { EXPRESSIONS, NUM_CLASSES } from '../src/core/labels.js';
 
 const close = (actual: number, expected: number, what: string) =>
   assert.ok(Math.abs(actual - expected) < 1e-9, `${what}: ${actual}, expected ${expected}`);

@@ -3,9 +3,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { facesToInput } from '../src/train/trainer.js';
+import { FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../src/core/labels.js';
+import { facesToInput } from '../src/data/dataset.js';
 import { LOGITS_NAME, PROBABILITIES_NAME } from '../src/export/index.js';
-import { FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../src/labels.js';
 import { loadExpressionModel, ModelError, resolveModelPath, shippedModelPath } from '../src/recognize/expression-model.js';
 import { useTempDir } from './helpers/data-fixtures.js';
 import { bandClassifierOnnx, randomLinearOnnx, withMetadata } from './helpers/expression-models.js';
@@ -50,7 +50,10 @@ describe('expression model', () => {
     test('a shipped model that is not there yet says so and what to pass instead', async () => {
       const root = path('package');
       await mkdir(join(root, 'models'), { recursive: true });
-      assert.throws(() => resolveModelPath('fast', root), { name: 'ModelError', message: "mien has no shipped model 'fast' yet; pass --model <file.onnx>" });
+      assert.throws(() => resolveModelPath('fast', root), {
+        name: 'ModelError',
+        message: "mien has no shipped model 'fast' yet; pass --model <file.onnx>",
+      });
       assert.throws(() => resolveModelPath(undefined, root), /no shipped model 'fast'/, 'fast is the default');
       await writeFile(shippedModelPath('accurate', root), bandClassifierOnnx());
       assert.deepEqual(resolveModelPath('accurate', root), { name: 'accurate', path: join(root, 'models', 'accurate.onnx') });
@@ -71,14 +74,17 @@ describe('expression model', () => {
         message: `${path('reordered.onnx')} predicts the classes ["happy","sad"]; mien needs angry, disgust, fear, happy, sad, surprise, neutral in that order`,
       });
       await writeFile(path('foreign.onnx'), withMetadata(bandClassifierOnnx(), { 'mien.classes': undefined }));
-      await assert.rejects(loadExpressionModel(path('foreign.onnx')), /is not a mien expression model \(its metadata has no mien.classes\)/);
+      await assert.rejects(
+        loadExpressionModel(path('foreign.onnx')),
+        /is not a mien expression model \(its metadata has no mien.classes\)/,
+      );
       await writeFile(path('cold.onnx'), randomLinearOnnx(3, { 'mien.temperature': '-1' }));
       await assert.rejects(loadExpressionModel(path('cold.onnx')), /mien.temperature is "-1", not a positive number/);
     });
   });
 
   describe('classify', () => {
-    test('gives the model\'s probabilities across several batches, in order', async () => {
+    test("gives the model's probabilities across several batches, in order", async () => {
       const model = await loadExpressionModel(path('random.onnx'), { threads: 1 });
       assert.equal(model.name, 'random');
       assert.equal(model.metadata['mien.architecture'], 'linear-test');
@@ -103,8 +109,16 @@ describe('expression model', () => {
       const flipped = await reference(path('random.onnx'), PROBABILITIES_NAME, mirrored(input));
       const progress: number[] = [];
       const tta = await model.classify(input, { tta: true, onProgress: (done) => progress.push(done) });
-      assertClose(tta, plain.map((x, i) => (x + flipped[i]!) / 2), 1e-6, 'tta');
-      assert.ok(tta.some((x, i) => Math.abs(x - plain[i]!) > 1e-3), 'mirroring must matter for this model');
+      assertClose(
+        tta,
+        plain.map((x, i) => (x + flipped[i]!) / 2),
+        1e-6,
+        'tta',
+      );
+      assert.ok(
+        tta.some((x, i) => Math.abs(x - plain[i]!) > 1e-3),
+        'mirroring must matter for this model',
+      );
       assert.deepEqual(progress, [256, 300]);
     });
 
@@ -121,7 +135,10 @@ describe('expression model', () => {
       const probabilities = await model.classify(input);
       assertClose(probabilities, expected, 1e-6, 'tempered probabilities');
       const untempered = await reference(path('warm.onnx'), PROBABILITIES_NAME);
-      assert.ok(probabilities.some((x, i) => Math.abs(x - untempered[i]!) > 1e-3), 'the temperature must change the probabilities');
+      assert.ok(
+        probabilities.some((x, i) => Math.abs(x - untempered[i]!) > 1e-3),
+        'the temperature must change the probabilities',
+      );
     });
 
     test('rejects input that is not whole faces', async () => {

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { EXPRESSIONS, FACE_PIXELS, NUM_CLASSES } from '../src/core/labels.js';
 import { evaluatePredictions } from '../src/eval/index.js';
 import { buildOnnx } from '../src/export/index.js';
-import { EXPRESSIONS, FACE_PIXELS, NUM_CLASSES } from '../src/labels.js';
 import { runCli } from './helpers/cli.js';
 import { useTempDir } from './helpers/data-fixtures.js';
 import { LINEAR_SPEC } from './helpers/expression-models.js';
@@ -36,7 +36,10 @@ test('evaluatePredictions: photos without a face count as wrong, outside the con
   assert.equal(e.perClass[0]!.support, 2);
   assert.equal(e.noFace![HAPPY], 1);
   assert.equal(e.noFace![0], 1);
-  assert.equal(e.confusion.flat().reduce((a, b) => a + b, 0), 2);
+  assert.equal(
+    e.confusion.flat().reduce((a, b) => a + b, 0),
+    2,
+  );
 });
 
 describe('mien eval --detector', () => {
@@ -45,7 +48,9 @@ describe('mien eval --detector', () => {
     await mkdir(path('photos', 'sad'), { recursive: true });
     await copyFile(FACE_PHOTO, path('photos', 'happy', 'face.jpg'));
     // a photo with no face in it, and a file that is not an image at all
-    await sharp({ create: { width: 320, height: 240, channels: 3, background: '#808080' } }).png().toFile(path('photos', 'sad', 'wall.png'));
+    await sharp({ create: { width: 320, height: 240, channels: 3, background: '#808080' } })
+      .png()
+      .toFile(path('photos', 'sad', 'wall.png'));
     await writeFile(path('photos', 'sad', 'broken.jpg'), 'not a jpeg');
     await writeFile(path('happy.onnx'), alwaysHappy());
   });
@@ -74,7 +79,17 @@ describe('mien eval --detector', () => {
     const csv = await runCli(['eval', '--data', path('faces.csv'), '--detector', 'dnn', '--model', path('happy.onnx')]);
     assert.equal(csv.code, 2);
     assert.match(csv.stderr, /--detector needs class folders of photos; .*faces\.csv is not a folder/);
-    const report = await runCli(['eval', '--data', path('photos'), '--detector', 'haar', '--model', path('happy.onnx'), '--report', path('r')]);
+    const report = await runCli([
+      'eval',
+      '--data',
+      path('photos'),
+      '--detector',
+      'haar',
+      '--model',
+      path('happy.onnx'),
+      '--report',
+      path('r'),
+    ]);
     assert.equal(report.code, 2);
     assert.doesNotMatch(csv.stderr + report.stderr, /\n\s+at /);
   });

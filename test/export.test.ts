@@ -6,19 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { buildOnnx, INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME, readOnnxMetadata, writeOnnx } from '../src/export/index.js';
-import { blurFace, gaussianTaps } from '../src/data/blur.js';
 import { Rng } from '../src/data/random.js';
-import { EXPRESSIONS, FACE_PIXELS } from '../src/labels.js';
-import {
-  convPadding,
-  makeSpec,
-  poolStride,
-  seHidden,
-  tensorLayout,
-  tensorSize,
-  type Layer,
-  type ModelSpec,
-} from '../src/models/spec.js';
+import { EXPRESSIONS, FACE_PIXELS } from '../src/core/labels.js';
+import { convPadding, makeSpec, poolStride, seHidden, tensorLayout, tensorSize, type Layer, type ModelSpec } from '../src/models/spec.js';
 import onnx = onnxProto.onnx;
 
 /** Every layer type, both batch-norm ranks, biased and unbiased conv/dense, all padding forms, both residual kinds. */
@@ -268,7 +258,20 @@ describe('ONNX export', () => {
     for (const t of tensorLayout(EVERY_LAYER)) assert.ok(initializers.has(t.name), `initializer ${t.name} missing`);
     const ops = new Set(graph.node.map((n) => n.opType));
     assert.ok(!ops.has('Dropout'));
-    const expectedOps = ['Conv', 'BatchNormalization', 'Relu', 'MaxPool', 'Flatten', 'Gemm', 'Add', 'GlobalAveragePool', 'Sigmoid', 'Reshape', 'Mul', 'Softmax'];
+    const expectedOps = [
+      'Conv',
+      'BatchNormalization',
+      'Relu',
+      'MaxPool',
+      'Flatten',
+      'Gemm',
+      'Add',
+      'GlobalAveragePool',
+      'Sigmoid',
+      'Reshape',
+      'Mul',
+      'Softmax',
+    ];
     for (const op of expectedOps) {
       assert.ok(ops.has(op), `no ${op} node`);
     }
@@ -306,29 +309,6 @@ describe('ONNX export', () => {
       await writeFile(path, new Uint8Array(16).fill(0xff));
       await assert.rejects(readOnnxMetadata(path), /is not an ONNX model/);
     });
-  });
-
-  test('an input blur in the graph matches blurFace on the pixels, and is recorded in the metadata', async () => {
-    const weights = randomWeights(GAP_HEAD, 7);
-    const plain = await ort.InferenceSession.create(buildOnnx(GAP_HEAD, weights));
-    const blurred = await ort.InferenceSession.create(buildOnnx(GAP_HEAD, weights, {}, { inputBlur: 2.5 }));
-    const random = new Rng(9);
-    // integer gray levels, so that blurFace's rounding to 0–255 is the only difference between the two routes
-    const face = Uint8Array.from({ length: FACE_PIXELS }, () => Math.floor(random.uniform(0, 256)));
-    const run = async (session: ort.InferenceSession, pixels: Uint8Array) =>
-      (await session.run({ [INPUT_NAME]: new ort.Tensor('float32', Float32Array.from(pixels, (v) => v / 255), [1, 1, 48, 48]) }))[LOGITS_NAME]!
-        .data as Float32Array;
-    const inGraph = await run(blurred, face);
-    const onPixels = await run(plain, blurFace(face, 2.5));
-    const unblurred = await run(plain, face);
-    const diff = Math.max(...inGraph.map((v, i) => Math.abs(v - onPixels[i]!)));
-    const effect = Math.max(...inGraph.map((v, i) => Math.abs(v - unblurred[i]!)));
-    assert.ok(diff < 0.01 && effect > 10 * diff, `blur in graph vs on pixels differ by ${diff}; the blur itself changes logits by ${effect}`);
-    const model = onnx.ModelProto.decode(buildOnnx(GAP_HEAD, weights, {}, { inputBlur: 2.5 }));
-    assert.equal(model.metadataProps.find((p) => p.key === 'mien.input_blur')?.value, '2.5');
-    assert.equal(gaussianTaps(2.5).length, 17);
-    assert.ok(Math.abs(gaussianTaps(2.5).reduce((a, b) => a + b, 0) - 1) < 1e-6);
-    for (const s of [plain, blurred]) await s.release();
   });
 
   test('mismatched weights and reserved metadata keys are rejected with a clear error', () => {

@@ -32,19 +32,25 @@ describe('zoo', () => {
   });
 
   test('an unknown name is a SpecError that lists the known names', () => {
-    assert.throws(() => getArchitecture('resnet-9000'), (err: Error) => {
-      assert.ok(err instanceof SpecError);
-      assert.match(err.message, /resnet-9000/);
-      for (const name of ARCHITECTURE_NAMES) assert.ok(err.message.includes(name), `message lists ${name}`);
-      return true;
-    });
+    assert.throws(
+      () => getArchitecture('resnet-9000'),
+      (err: Error) => {
+        assert.ok(err instanceof SpecError);
+        assert.match(err.message, /resnet-9000/);
+        for (const name of ARCHITECTURE_NAMES) assert.ok(err.message.includes(name), `message lists ${name}`);
+        return true;
+      },
+    );
     // Object.prototype members must not pass for architectures.
     assert.throws(() => getArchitecture('constructor'), SpecError);
   });
 
   test('listArchitectures reports the summary figures', () => {
     const list = listArchitectures();
-    assert.deepEqual(list.map((a) => a.name), ARCHITECTURE_NAMES);
+    assert.deepEqual(
+      list.map((a) => a.name),
+      ARCHITECTURE_NAMES,
+    );
     for (const a of list) {
       const summary = summarize(getArchitecture(a.name));
       assert.equal(a.params, summary.totalParams);
@@ -97,8 +103,7 @@ describe('summarize', () => {
       const spec = getArchitecture(name);
       const summary = summarize(spec);
       const tensors = tensorLayout(spec);
-      const sum = (trainable: boolean): number =>
-        tensors.filter((t) => t.trainable === trainable).reduce((s, t) => s + tensorSize(t), 0);
+      const sum = (trainable: boolean): number => tensors.filter((t) => t.trainable === trainable).reduce((s, t) => s + tensorSize(t), 0);
       assert.equal(summary.trainableParams, sum(true), `${name} trainable`);
       assert.equal(summary.nonTrainableParams, sum(false), `${name} non-trainable`);
     }
@@ -111,7 +116,10 @@ describe('summarize', () => {
       {
         type: 'residual',
         // 24·24·8·4·9 + SE 8·2 + 2·8
-        body: [{ type: 'conv', out: 8, kernel: 3, padding: 'same', bias: false }, { type: 'se', reduction: 4 }],
+        body: [
+          { type: 'conv', out: 8, kernel: 3, padding: 'same', bias: false },
+          { type: 'se', reduction: 4 },
+        ],
         // 24·24·8·4
         shortcut: [{ type: 'conv', out: 8, kernel: 1, bias: false }],
       },
@@ -122,11 +130,20 @@ describe('summarize', () => {
     assert.equal(summary.multiplyAdds, 576 * 4 * 9 + 576 * 8 * 4 * 9 + 32 + 576 * 8 * 4 + 56);
     const residual = summary.rows.find((r) => r.label === 'residual')!;
     const children = summary.rows.filter((r) => r.depth === 1);
-    assert.deepEqual(children.map((r) => r.name), ['body.0', 'body.1', 'shortcut.0']);
-    assert.equal(residual.params, children.reduce((s, r) => s + r.params, 0));
+    assert.deepEqual(
+      children.map((r) => r.name),
+      ['body.0', 'body.1', 'shortcut.0'],
+    );
+    assert.equal(
+      residual.params,
+      children.reduce((s, r) => s + r.params, 0),
+    );
     const se = summary.rows.find((r) => r.label === 'se /4')!;
     assert.equal(se.params, 8 * 2 + 2 + 2 * 8 + 8);
-    assert.deepEqual(summary.rows.filter((r) => r.depth === 2).map((r) => r.path), ['layers.1.body.1.fc1', 'layers.1.body.1.fc2']);
+    assert.deepEqual(
+      summary.rows.filter((r) => r.depth === 2).map((r) => r.path),
+      ['layers.1.body.1.fc1', 'layers.1.body.1.fc2'],
+    );
     assert.equal(summary.rows.at(-1)!.params, 56);
   });
 
@@ -161,8 +178,22 @@ describe('renderArchitecture', () => {
     assert.match(svg, /^<\?xml[^]*<svg /);
     // Graphviz writes some characters (the hyphen among them) as numeric entities.
     const text = svg.replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code)));
-    for (const label of ['mienet-s', 'conv 3×3', 'conv 1×1', '16 filters, same, no bias', 'se /8', 'squeeze-excite 48→6→48',
-      'maxpool 2×2', 'globalavgpool', 'dropout 0.3', 'residual', 'identity', 'shortcut', '192×6×6', '88.4 M']) {
+    for (const label of [
+      'mienet-s',
+      'conv 3×3',
+      'conv 1×1',
+      '16 filters, same, no bias',
+      'se /8',
+      'squeeze-excite 48→6→48',
+      'maxpool 2×2',
+      'globalavgpool',
+      'dropout 0.3',
+      'residual',
+      'identity',
+      'shortcut',
+      '192×6×6',
+      '88.4 M',
+    ]) {
       assert.ok(text.includes(label), `SVG shows "${label}"`);
     }
     assert.equal(svg.match(/class="cluster"/g)?.length, 5, 'one cluster per residual block');

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { buildOnnx, INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME } from '../src/export/index.js';
 import { Rng } from '../src/data/random.js';
-import { FACE_PIXELS, NUM_CLASSES } from '../src/labels.js';
+import { FACE_PIXELS, NUM_CLASSES } from '../src/core/labels.js';
 import { getArchitecture, listArchitectures, tensorLayout, type ModelSpec, type TensorInfo } from '../src/models/index.js';
 import { createNetwork, engineInfo } from '../src/train/engine.js';
 
@@ -91,9 +91,9 @@ for (const { name } of listArchitectures()) {
       const images = uniform(new Rng(13), BATCH * FACE_PIXELS, 0, 1);
       const randomized = randomizeBatchNorm(network.getWeights(), tensorLayout(spec), 11);
       network.setWeights(randomized);
-      const weights = stretchClassifier(spec, randomized, network.forward(images));
+      const weights = stretchClassifier(spec, randomized, await network.forward(images));
       network.setWeights(weights);
-      const torchLogits = network.forward(images);
+      const torchLogits = await network.forward(images);
       const torchProbabilities = softmaxRows(torchLogits);
 
       const session = await ort.InferenceSession.create(buildOnnx(spec, weights));

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
-import { FACE_PIXELS, FACE_SIZE } from '../src/labels.js';
+import { FACE_PIXELS, FACE_SIZE } from '../src/core/labels.js';
 import { cropFace } from '../src/recognize/crop.js';
 import { decodeImage, ImageError } from '../src/recognize/image.js';
 import { createRecognizer, type FaceDetector } from '../src/recognize/recognizer.js';
@@ -15,7 +15,10 @@ import { syntheticFaces } from './helpers/synthetic.js';
 
 const HAAR_CASCADE = '/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml';
 
-const grayPng = (face: Uint8Array, size = FACE_SIZE) => sharp(Buffer.from(face), { raw: { width: size, height: size, channels: 1 } }).png().toBuffer();
+const grayPng = (face: Uint8Array, size = FACE_SIZE) =>
+  sharp(Buffer.from(face), { raw: { width: size, height: size, channels: 1 } })
+    .png()
+    .toBuffer();
 
 describe('recognition pipeline', () => {
   let dir: string;
@@ -30,9 +33,16 @@ describe('recognition pipeline', () => {
   test('bad inputs get one clear error naming them, before any decoding', async () => {
     await writeFile(join(dir, 'empty.jpg'), '');
     await writeFile(join(dir, 'text.jpg'), 'not an image at all');
-    const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#808080' } }).jpeg().toBuffer();
+    const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#808080' } })
+      .jpeg()
+      .toBuffer();
     await writeFile(join(dir, 'truncated.jpg'), jpeg.subarray(0, jpeg.length / 2));
-    await writeFile(join(dir, 'big.png'), await sharp({ create: { width: 4000, height: 3000, channels: 3, background: '#000000' } }).png().toBuffer());
+    await writeFile(
+      join(dir, 'big.png'),
+      await sharp({ create: { width: 4000, height: 3000, channels: 3, background: '#000000' } })
+        .png()
+        .toBuffer(),
+    );
     const cases: [Parameters<typeof decodeImage>, RegExp][] = [
       [[join(dir, 'missing.jpg')], /missing\.jpg: no such file/],
       [[join(dir, 'empty.jpg')], /empty\.jpg: file is empty/],
@@ -51,10 +61,18 @@ describe('recognition pipeline', () => {
   });
 
   test('gray, alpha, 16-bit and EXIF-rotated images decode to upright 8-bit RGB', async () => {
-    const gray16 = await sharp({ create: { width: 6, height: 4, channels: 3, background: '#c8c8c8' } }).toColourspace('grey16').png().toBuffer();
-    const rgba = await sharp({ create: { width: 6, height: 4, channels: 4, background: { r: 255, g: 0, b: 0, alpha: 0.5 } } }).png().toBuffer();
+    const gray16 = await sharp({ create: { width: 6, height: 4, channels: 3, background: '#c8c8c8' } })
+      .toColourspace('grey16')
+      .png()
+      .toBuffer();
+    const rgba = await sharp({ create: { width: 6, height: 4, channels: 4, background: { r: 255, g: 0, b: 0, alpha: 0.5 } } })
+      .png()
+      .toBuffer();
     // 6×4 stored, orientation 6 (rotate 90° clockwise to view): upright it is 4×6
-    const rotated = await sharp({ create: { width: 6, height: 4, channels: 3, background: '#00ff00' } }).withMetadata({ orientation: 6 }).jpeg().toBuffer();
+    const rotated = await sharp({ create: { width: 6, height: 4, channels: 3, background: '#00ff00' } })
+      .withMetadata({ orientation: 6 })
+      .jpeg()
+      .toBuffer();
     const g = await decodeImage(gray16);
     assert.deepEqual([g.width, g.height, g.data.length], [6, 4, 72]);
     assert.ok(Math.abs(g.data[0]! - 200) <= 1);
@@ -69,14 +87,17 @@ describe('recognition pipeline', () => {
     const size = 200;
     const data = new Uint8Array(size * size * 3).fill(255);
     const dot = (x: number, y: number) => {
-      for (let dy = -2; dy <= 2; dy++) for (let dx = -2; dx <= 2; dx++) data.fill(0, ((y + dy) * size + x + dx) * 3, ((y + dy) * size + x + dx) * 3 + 3);
+      for (let dy = -2; dy <= 2; dy++)
+        for (let dx = -2; dx <= 2; dx++) data.fill(0, ((y + dy) * size + x + dx) * 3, ((y + dy) * size + x + dx) * 3 + 3);
     };
     dot(130, 100); // right of the centre (100,100)
     const image = { data, width: size, height: size };
     const box = { x: 52, y: 52, width: 96, height: 96 };
     // where the dot landed: the darkness-weighted centroid, in crop pixel indices
     const centroid = (face: Uint8Array) => {
-      let sx = 0, sy = 0, sw = 0;
+      let sx = 0,
+        sy = 0,
+        sw = 0;
       face.forEach((v, i) => {
         const w = 255 - v;
         sx += w * (i % 48);
@@ -86,15 +107,22 @@ describe('recognition pipeline', () => {
       return [sx / sw, sy / sw];
     };
     const near = (got: number[], want: number[], what: string) =>
-      assert.ok(Math.hypot(got[0]! - want[0]!, got[1]! - want[1]!) < 0.5, `${what}: dot at ${got.map((v) => v.toFixed(2))}, expected ${want}`);
+      assert.ok(
+        Math.hypot(got[0]! - want[0]!, got[1]! - want[1]!) < 0.5,
+        `${what}: dot at ${got.map((v) => v.toFixed(2))}, expected ${want}`,
+      );
     // the dot's centre is 30.5 px right of the box centre; the 96-px box maps to 48 px
     near(centroid(cropFace(image, box, { scale: 1, shiftY: 0 })), [38.75, 23.75], 'unrotated');
     // eyes one above the other (+90°): the crop turns with them, so "right of centre" becomes "above centre"
-    near(centroid(cropFace(image, box, { scale: 1, shiftY: 0 }, { right: { x: 100, y: 50 }, left: { x: 100, y: 150 } })), [23.75, 8.25], 'rotated');
+    near(
+      centroid(cropFace(image, box, { scale: 1, shiftY: 0 }, { right: { x: 100, y: 50 }, left: { x: 100, y: 150 } })),
+      [23.75, 8.25],
+      'rotated',
+    );
     near(centroid(cropFace(image, box, { scale: 2, shiftY: 0 })), [31.125, 23.625], 'framed twice as wide');
   });
 
-  test('recognize: whole-image faces, a detector\'s faces left to right, empty when there is none', async () => {
+  test("recognize: whole-image faces, a detector's faces left to right, empty when there is none", async () => {
     const faces = syntheticFaces(7, 9);
     const none = await createRecognizer({ model, detector: 'none' });
     for (let c = 0; c < 7; c++) {
@@ -119,7 +147,13 @@ describe('recognition pipeline', () => {
     // the synthetic faces fill their boxes exactly, so the crop must be the box itself, not the photo framing
     const two = await createRecognizer({ model, detector, framing: { scale: 1, shiftY: 0 } });
     const found = await two.recognize({ data: scene, width: 96, height: 48, channels: 3 });
-    assert.deepEqual(found.map((f) => [f.box.x, f.expression]), [[0, 'happy'], [48, 'surprise']]);
+    assert.deepEqual(
+      found.map((f) => [f.box.x, f.expression]),
+      [
+        [0, 'happy'],
+        [48, 'surprise'],
+      ],
+    );
     const small = await createRecognizer({ model, detector, minFaceSize: 64 });
     assert.deepEqual(await small.recognize({ data: scene, width: 96, height: 48 }), []);
   });
@@ -133,7 +167,10 @@ describe('recognition pipeline', () => {
     const out = join(dir, 'annotated');
     const r = await runCli(['predict', photos, '--detector', 'none', '--model', model, '--json', '--annotate', out]);
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(lines.length, 1);
     assert.equal(lines[0].faces[0].expression, 'happy');
     assert.deepEqual(Object.keys(lines[0]), ['file', 'width', 'height', 'faces']);
@@ -146,13 +183,20 @@ describe('recognition pipeline', () => {
     assert.doesNotMatch(allBad.stderr, /\n\s+at /);
   });
 
-  test('mien predict --detector haar finds the face in a photo', { skip: existsSync(HAAR_CASCADE) ? false : 'needs Debian opencv-data' }, async () => {
-    const r = await runCli(['predict', 'test/fixtures/haar-face.jpg', '--detector', 'haar', '--model', model, '--json']);
-    assert.equal(r.code, 0, r.stderr);
-    const [line] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    assert.equal(line.faces.length, 1);
-    const { x, y, width } = line.faces[0].box;
-    // the fixture's face was pasted at (110, 60), 120 px wide
-    assert.ok(Math.abs(x + width / 2 - 170) < 20 && Math.abs(y + width / 2 - 120) < 25, JSON.stringify(line.faces[0].box));
-  });
+  test(
+    'mien predict --detector haar finds the face in a photo',
+    { skip: existsSync(HAAR_CASCADE) ? false : 'needs Debian opencv-data' },
+    async () => {
+      const r = await runCli(['predict', 'test/fixtures/haar-face.jpg', '--detector', 'haar', '--model', model, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const [line] = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      assert.equal(line.faces.length, 1);
+      const { x, y, width } = line.faces[0].box;
+      // the fixture's face was pasted at (110, 60), 120 px wide
+      assert.ok(Math.abs(x + width / 2 - 170) < 20 && Math.abs(y + width / 2 - 120) < 25, JSON.stringify(line.faces[0].box));
+    },
+  );
 });

@@ -21,7 +21,22 @@ describe('mien train --resume after kill -9', { skip }, () => {
     dir = await mkdtemp(join(tmpdir(), 'mien-resume-'));
     await writeFer2013Csv(join(dir, 'fer.csv'), syntheticFaces(420, 5), (i) => (i % 6 === 0 ? 'PublicTest' : 'Training'));
     await writeFile(join(dir, 'tiny.json'), JSON.stringify(tinySpec()));
-    common = ['--arch', join(dir, 'tiny.json'), '--batch', '16', '--lr', '0.003', '--seed', '7', '--threads', '1', '--augment', 'shift=2,flip,erase=0.3', '--early-stop', '0'];
+    common = [
+      '--arch',
+      join(dir, 'tiny.json'),
+      '--batch',
+      '16',
+      '--lr',
+      '0.003',
+      '--seed',
+      '7',
+      '--threads',
+      '1',
+      '--augment',
+      'shift=2,flip,erase=0.3',
+      '--early-stop',
+      '0',
+    ];
   });
   after(async () => rm(dir, { recursive: true, force: true }));
 
@@ -34,7 +49,8 @@ describe('mien train --resume after kill -9', { skip }, () => {
     let stderr = '';
     child.stderr!.on('data', (b: Buffer) => (stderr += b));
     // Kill as soon as two epochs are on disk: mid-epoch, possibly mid-write.
-    for (let i = 0; i < 600 && !(existsSync(join(run, 'history.json')) && (await history(run).catch(() => [])).length >= 2); i++) await sleep(50);
+    for (let i = 0; i < 600 && !(existsSync(join(run, 'history.json')) && (await history(run).catch(() => [])).length >= 2); i++)
+      await sleep(50);
     child.kill('SIGKILL');
     await new Promise((r) => child.on('close', r));
     assert.ok(existsSync(join(run, 'last.ckpt')), `training wrote checkpoints before the kill: ${stderr}`);
@@ -43,23 +59,36 @@ describe('mien train --resume after kill -9', { skip }, () => {
     const before = await history(run);
     assert.ok(killedAt >= 2 && killedAt < 500);
     assert.ok(before.length === killedAt || before.length === killedAt - 1, 'history.json is at most one epoch behind the checkpoint');
-    assert.deepEqual((await readdir(run)).filter((f) => f.endsWith('.tmp')), [], 'no half-written files left visible');
+    assert.deepEqual(
+      (await readdir(run)).filter((f) => f.endsWith('.tmp')),
+      [],
+      'no half-written files left visible',
+    );
 
     const target = killedAt + 2;
     const resumed = await runCli(['train', '--resume', run, '--epochs', String(target)], env());
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stdout, new RegExp(`resuming .* after epoch ${killedAt}`));
     const after = await history(run);
-    assert.deepEqual(after.map((r) => r.epoch), Array.from({ length: target }, (_, i) => i + 1));
+    assert.deepEqual(
+      after.map((r) => r.epoch),
+      Array.from({ length: target }, (_, i) => i + 1),
+    );
     assert.deepEqual(after.slice(0, before.length), before, 'finished epochs are kept as they were');
 
     // The resumed run matches one that was never interrupted: same shuffles, augmentation, weights and optimizer state.
     const straight = join(dir, 'straight');
-    const uninterrupted = await runCli(['train', '--data', join(dir, 'fer.csv'), '--epochs', String(target), '--out', straight, ...common], env());
+    const uninterrupted = await runCli(
+      ['train', '--data', join(dir, 'fer.csv'), '--epochs', String(target), '--out', straight, ...common],
+      env(),
+    );
     assert.equal(uninterrupted.code, 0, uninterrupted.stderr);
     const reference = await history(straight);
     for (let e = 0; e < target; e++) {
-      assert.ok(Math.abs(reference[e]!.trainLoss - after[e]!.trainLoss) < 1e-4, `epoch ${e + 1}: ${reference[e]!.trainLoss} vs ${after[e]!.trainLoss}`);
+      assert.ok(
+        Math.abs(reference[e]!.trainLoss - after[e]!.trainLoss) < 1e-4,
+        `epoch ${e + 1}: ${reference[e]!.trainLoss} vs ${after[e]!.trainLoss}`,
+      );
       assert.equal(reference[e]!.valAccuracy.toFixed(3), after[e]!.valAccuracy.toFixed(3));
     }
     assert.ok(existsSync(join(run, 'best.onnx')));

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { InjectOptions } from 'fastify';
 import sharp from 'sharp';
-import { EXPRESSIONS } from '../src/labels.js';
+import { EXPRESSIONS } from '../src/core/labels.js';
 import { createServer, QueueFullError, WorkQueue, type MienServer } from '../src/server/index.js';
 import { runCli, startCli } from './helpers/cli.js';
 import { bandClassifierOnnx } from './helpers/expression-models.js';
@@ -74,7 +74,10 @@ describe('mien serve', () => {
 
   test('query options work as in mien predict, and bad ones are 400', async () => {
     const whole = (await postImage(server, photo, 'image/jpeg', '?detector=none')).json();
-    assert.deepEqual(whole.faces.map((f: { box: unknown }) => f.box), [{ x: 0, y: 0, width: 480, height: 360 }]);
+    assert.deepEqual(
+      whole.faces.map((f: { box: unknown }) => f.box),
+      [{ x: 0, y: 0, width: 480, height: 360 }],
+    );
     assert.equal(whole.faces[0].landmarks, undefined);
     const tooBig = (await postImage(server, photo, 'image/jpeg', '?min-face=400&tta=true')).json();
     assert.deepEqual(tooBig.faces, [], 'a 400-px minimum leaves out the ~150-px face');
@@ -93,21 +96,89 @@ describe('mien serve', () => {
 
   test('each bad request gets its status and a JSON {error, message}', async () => {
     const truncated = photo.subarray(0, photo.length / 2);
-    const huge = await sharp({ create: { width: 2000, height: 1000, channels: 3, background: '#808080' } }).png().toBuffer();
+    const huge = await sharp({ create: { width: 2000, height: 1000, channels: 3, background: '#808080' } })
+      .png()
+      .toBuffer();
     assert.ok(huge.length < 200_000, 'the 2-megapixel PNG is under the body limit, so the pixel limit is what stops it');
     const oversized = Buffer.concat([photo, Buffer.alloc(200_000)]);
     const cases: { name: string; request: InjectOptions; status: number; error: string; message: RegExp }[] = [
-      { name: 'body over the limit', request: { method: 'POST', url: '/v1/recognize', headers: { 'content-type': 'image/jpeg' }, payload: oversized }, status: 413, error: 'body_too_large', message: /over the 0\.2 MiB body limit/ },
-      { name: 'multipart file over the limit', request: { method: 'POST', url: '/v1/recognize', ...(await multipartBody({ image: new Blob([oversized]) })) }, status: 413, error: 'body_too_large', message: /body limit/ },
-      { name: 'JSON body', request: { method: 'POST', url: '/v1/recognize', headers: { 'content-type': 'application/json' }, payload: '{"image":"x"}' }, status: 415, error: 'unsupported_media_type', message: /image\/jpeg.*multipart\/form-data/ },
-      { name: 'text body', request: { method: 'POST', url: '/v1/recognize', headers: { 'content-type': 'text/plain' }, payload: 'hello' }, status: 415, error: 'unsupported_media_type', message: /Content-Type/ },
-      { name: 'no body', request: { method: 'POST', url: '/v1/recognize' }, status: 415, error: 'unsupported_media_type', message: /Content-Type/ },
-      { name: 'multipart without a file', request: { method: 'POST', url: '/v1/recognize', ...(await multipartBody({ note: 'no file here' })) }, status: 400, error: 'no_file', message: /file field/ },
-      { name: 'not an image', request: { method: 'POST', url: '/v1/recognize', headers: { 'content-type': 'image/png' }, payload: 'not an image at all' }, status: 400, error: 'bad_image', message: /not an image/ },
-      { name: 'truncated JPEG', request: { method: 'POST', url: '/v1/recognize', headers: { 'content-type': 'image/jpeg' }, payload: truncated }, status: 400, error: 'bad_image', message: /cannot decode|not an image/ },
-      { name: 'empty image', request: { method: 'POST', url: '/v1/recognize', headers: { 'content-type': 'image/jpeg' }, payload: Buffer.alloc(0) }, status: 400, error: 'bad_image', message: /empty/ },
-      { name: 'over the pixel limit', request: { method: 'POST', url: '/v1/recognize', headers: { 'content-type': 'image/png' }, payload: huge }, status: 413, error: 'too_many_pixels', message: /2\.0 megapixels is over the 1 megapixel limit/ },
-      { name: 'unknown path', request: { method: 'GET', url: '/v2/recognize' }, status: 404, error: 'not_found', message: /no GET \/v2\/recognize/ },
+      {
+        name: 'body over the limit',
+        request: { method: 'POST', url: '/v1/recognize', headers: { 'content-type': 'image/jpeg' }, payload: oversized },
+        status: 413,
+        error: 'body_too_large',
+        message: /over the 0\.2 MiB body limit/,
+      },
+      {
+        name: 'multipart file over the limit',
+        request: { method: 'POST', url: '/v1/recognize', ...(await multipartBody({ image: new Blob([oversized]) })) },
+        status: 413,
+        error: 'body_too_large',
+        message: /body limit/,
+      },
+      {
+        name: 'JSON body',
+        request: { method: 'POST', url: '/v1/recognize', headers: { 'content-type': 'application/json' }, payload: '{"image":"x"}' },
+        status: 415,
+        error: 'unsupported_media_type',
+        message: /image\/jpeg.*multipart\/form-data/,
+      },
+      {
+        name: 'text body',
+        request: { method: 'POST', url: '/v1/recognize', headers: { 'content-type': 'text/plain' }, payload: 'hello' },
+        status: 415,
+        error: 'unsupported_media_type',
+        message: /Content-Type/,
+      },
+      {
+        name: 'no body',
+        request: { method: 'POST', url: '/v1/recognize' },
+        status: 415,
+        error: 'unsupported_media_type',
+        message: /Content-Type/,
+      },
+      {
+        name: 'multipart without a file',
+        request: { method: 'POST', url: '/v1/recognize', ...(await multipartBody({ note: 'no file here' })) },
+        status: 400,
+        error: 'no_file',
+        message: /file field/,
+      },
+      {
+        name: 'not an image',
+        request: { method: 'POST', url: '/v1/recognize', headers: { 'content-type': 'image/png' }, payload: 'not an image at all' },
+        status: 400,
+        error: 'bad_image',
+        message: /not an image/,
+      },
+      {
+        name: 'truncated JPEG',
+        request: { method: 'POST', url: '/v1/recognize', headers: { 'content-type': 'image/jpeg' }, payload: truncated },
+        status: 400,
+        error: 'bad_image',
+        message: /cannot decode|not an image/,
+      },
+      {
+        name: 'empty image',
+        request: { method: 'POST', url: '/v1/recognize', headers: { 'content-type': 'image/jpeg' }, payload: Buffer.alloc(0) },
+        status: 400,
+        error: 'bad_image',
+        message: /empty/,
+      },
+      {
+        name: 'over the pixel limit',
+        request: { method: 'POST', url: '/v1/recognize', headers: { 'content-type': 'image/png' }, payload: huge },
+        status: 413,
+        error: 'too_many_pixels',
+        message: /2\.0 megapixels is over the 1 megapixel limit/,
+      },
+      {
+        name: 'unknown path',
+        request: { method: 'GET', url: '/v2/recognize' },
+        status: 404,
+        error: 'not_found',
+        message: /no GET \/v2\/recognize/,
+      },
     ];
     for (const c of cases) {
       const r = await server.fastify.inject(c.request);
@@ -122,9 +193,14 @@ describe('mien serve', () => {
   test('GET /v1/models describes the model from its file and metadata; GET /healthz says it is up', async () => {
     const models = await server.fastify.inject({ method: 'GET', url: '/v1/models' });
     assert.equal(models.statusCode, 200);
-    const version = createHash('sha256').update(await readFile(model)).digest('hex').slice(0, 12);
+    const version = createHash('sha256')
+      .update(await readFile(model))
+      .digest('hex')
+      .slice(0, 12);
     assert.deepEqual(models.json(), {
-      models: [{ name: 'band', version, architecture: 'linear-test', classes: [...EXPRESSIONS], input: { width: 48, height: 48, channels: 1 } }],
+      models: [
+        { name: 'band', version, architecture: 'linear-test', classes: [...EXPRESSIONS], input: { width: 48, height: 48, channels: 1 } },
+      ],
     });
     const health = await server.fastify.inject({ method: 'GET', url: '/healthz' });
     assert.deepEqual(health.json(), { status: 'ok', model: 'band', queue: { running: 0, waiting: 0, concurrency: 1, maxWaiting: 32 } });
@@ -204,7 +280,10 @@ describe('mien serve', () => {
         status: 'HTTP/1.1 431 Request Header Fields Too Large',
         body: { error: 'headers_too_large', message: 'the request headers are too large' },
       });
-      assert.deepEqual(await exchange('HELLO\r\n\r\n'), { status: 'HTTP/1.1 400 Bad Request', body: { error: 'bad_request', message: 'malformed HTTP request' } });
+      assert.deepEqual(await exchange('HELLO\r\n\r\n'), {
+        status: 'HTTP/1.1 400 Bad Request',
+        body: { error: 'bad_request', message: 'malformed HTTP request' },
+      });
     } finally {
       await impatient.close();
     }
@@ -222,7 +301,10 @@ describe('mien serve', () => {
       await once(child.stdout!, 'data');
     }
     const url = new URL(/(http:\/\/\S+) /.exec(stdout)![1]!);
-    assert.match(stdout, /^mien: serving band on http:\/\/127\.0\.0\.1:\d+ \(detector dnn\); API docs at http:\/\/127\.0\.0\.1:\d+\/docs\n$/);
+    assert.match(
+      stdout,
+      /^mien: serving band on http:\/\/127\.0\.0\.1:\d+ \(detector dnn\); API docs at http:\/\/127\.0\.0\.1:\d+\/docs\n$/,
+    );
 
     // a request whose body is half sent when the signal comes
     const socket = connect(Number(url.port), url.hostname);

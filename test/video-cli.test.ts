@@ -16,7 +16,30 @@ describe('mien video', () => {
     dir = await mkdtemp(join(tmpdir(), 'mien-video-'));
     clip = join(dir, 'face.mp4');
     // one second of the face fixture at 5 fps, with a tone, so tracking and audio passthrough are both exercised
-    execFileSync('ffmpeg', ['-v', 'error', '-loop', '1', '-i', 'test/fixtures/dnn-face.jpg', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', '-t', '1', '-r', '5', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-c:a', 'aac', '-shortest', clip]);
+    execFileSync('ffmpeg', [
+      '-v',
+      'error',
+      '-loop',
+      '1',
+      '-i',
+      'test/fixtures/dnn-face.jpg',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine=frequency=440:duration=1',
+      '-t',
+      '1',
+      '-r',
+      '5',
+      '-pix_fmt',
+      'yuv420p',
+      '-c:v',
+      'libx264',
+      '-c:a',
+      'aac',
+      '-shortest',
+      clip,
+    ]);
     model = join(dir, 'band.onnx');
     await writeFile(model, bandClassifierOnnx());
   });
@@ -28,7 +51,10 @@ describe('mien video', () => {
     const r = await runCli(['video', clip, '--model', model, '--out', out, '--json', jsonl]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /5 frames \(5 analysed\), 5 face detections in 1 tracks/);
-    const lines = (await readFile(jsonl, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (await readFile(jsonl, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(lines.length, 5);
     for (const line of lines) {
       assert.equal(line.faces.length, 1);

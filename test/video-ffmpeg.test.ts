@@ -5,7 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { createVideoWriter, NEEDS_FFMPEG, probeVideo, processVideo, readFrames, VideoError, type FrameRecord, type VideoFrame } from '../src/video/index.js';
+import {
+  createVideoWriter,
+  NEEDS_FFMPEG,
+  probeVideo,
+  processVideo,
+  readFrames,
+  VideoError,
+  type FrameRecord,
+  type VideoFrame,
+} from '../src/video/index.js';
 
 const run = promisify(execFile);
 const ffmpeg = (...args: string[]) => run('ffmpeg', ['-v', 'error', '-y', ...args]);
@@ -21,7 +30,25 @@ before(async () => {
   clip = join(dir, 'clip.mp4');
   red = join(dir, 'red.mp4');
   await Promise.all([
-    ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', '-t', '1', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-c:a', 'aac', clip),
+    ffmpeg(
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc=size=160x120:rate=10',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine=frequency=440:duration=1',
+      '-t',
+      '1',
+      '-c:v',
+      'libx264',
+      '-pix_fmt',
+      'yuv420p',
+      '-c:a',
+      'aac',
+      clip,
+    ),
     ffmpeg('-f', 'lavfi', '-i', 'color=c=red:size=64x48:rate=10', '-t', '1', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', red),
   ]);
 });
@@ -52,8 +79,14 @@ test('probeVideo: size, frame rate, length, audio', async () => {
 test('readFrames: every frame, right size and colour; every N picks frames 0, N, 2N', async () => {
   const frames = await collect(readFrames(clip));
   assert.equal(frames.length, 10);
-  assert.deepEqual(frames.map((f) => f.index), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-  assert.deepEqual(frames.map((f) => f.timeSeconds), [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]);
+  assert.deepEqual(
+    frames.map((f) => f.index),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
+  assert.deepEqual(
+    frames.map((f) => f.timeSeconds),
+    [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+  );
   for (const f of frames) {
     assert.equal(f.width, 160);
     assert.equal(f.height, 120);
@@ -62,7 +95,10 @@ test('readFrames: every frame, right size and colour; every N picks frames 0, N,
   assert.notDeepEqual(frames[0]!.data, frames[5]!.data, 'testsrc moves: each frame is its own picture');
 
   const every3 = await collect(readFrames(clip, { every: 3 }));
-  assert.deepEqual(every3.map((f) => f.index), [0, 3, 6, 9]);
+  assert.deepEqual(
+    every3.map((f) => f.index),
+    [0, 3, 6, 9],
+  );
   assert.deepEqual(every3[2]!.data, frames[6]!.data, 'the same pixels as frame 6 read in full');
 
   const [first] = await collect(readFrames(red));
@@ -107,9 +143,23 @@ test('createVideoWriter: H.264 with the audio of another file; probing the resul
   await writer.close();
   const info = await probeVideo(out);
   assert.deepEqual([info.width, info.height, info.fps, info.frameCount, info.hasAudio], [160, 120, 10, 10, true]);
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,pix_fmt', '-of', 'csv=p=0', out]);
+  const { stdout } = await run('ffprobe', [
+    '-v',
+    'error',
+    '-select_streams',
+    'v:0',
+    '-show_entries',
+    'stream=codec_name,pix_fmt',
+    '-of',
+    'csv=p=0',
+    out,
+  ]);
   assert.equal(stdout.trim(), 'h264,yuv420p');
-  assert.deepEqual((await readdir(dir)).filter((n) => n.includes('.tmp')), [], 'no temporary file left');
+  assert.deepEqual(
+    (await readdir(dir)).filter((n) => n.includes('.tmp')),
+    [],
+    'no temporary file left',
+  );
 
   const silent = join(dir, 'silent.mp4');
   const noAudio = await createVideoWriter(silent, { width: 160, height: 120, fps: 10, audioFrom: red });
@@ -136,7 +186,11 @@ test('createVideoWriter: an output folder that does not exist is a one-line Vide
     for (let i = 0; i < 50; i++) await writer.write(frame);
     await writer.close();
   })();
-  await assert.rejects(failure, (err: Error) => err instanceof VideoError && err.message.startsWith(`${out}: ffmpeg could not write it (`) && !err.message.includes('\n'));
+  await assert.rejects(
+    failure,
+    (err: Error) =>
+      err instanceof VideoError && err.message.startsWith(`${out}: ffmpeg could not write it (`) && !err.message.includes('\n'),
+  );
 });
 
 test('processVideo: tracks a moving face, smooths, annotates, keeps the audio, writes JSON Lines', async () => {
@@ -173,13 +227,25 @@ test('processVideo: tracks a moving face, smooths, annotates, keeps the audio, w
   assert.deepEqual(progress.at(-1), [10, 10]);
   assert.equal(progress.length, 10);
 
-  const records = (await readFile(jsonl, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as FrameRecord);
-  assert.deepEqual(records.map((r) => r.frame), [0, 2, 4, 6, 8]);
-  assert.deepEqual(records.map((r) => r.time), [0, 0.2, 0.4, 0.6, 0.8]);
+  const records = (await readFile(jsonl, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as FrameRecord);
+  assert.deepEqual(
+    records.map((r) => r.frame),
+    [0, 2, 4, 6, 8],
+  );
+  assert.deepEqual(
+    records.map((r) => r.time),
+    [0, 0.2, 0.4, 0.6, 0.8],
+  );
   assert.ok(records.every((r) => r.faces.length === 1 && r.faces[0]!.trackId === 1));
   // happy 0.94 for frames 0, 2, 4, then sad 0.94. At frame 6 the EMA still says happy (0.4·0.01 + 0.6·0.94 = 0.568
   // against sad 0.4·0.94 + 0.6·0.01 = 0.382); at frame 8 sad 0.4·0.94 + 0.6·0.382 = 0.6052 wins: a little lag, no flicker.
-  assert.deepEqual(records.map((r) => r.faces[0]!.expression), ['happy', 'happy', 'happy', 'happy', 'sad']);
+  assert.deepEqual(
+    records.map((r) => r.faces[0]!.expression),
+    ['happy', 'happy', 'happy', 'happy', 'sad'],
+  );
   const frame6 = records[3]!.faces[0]!.probabilities;
   assert.deepEqual([frame6[3], frame6[4]], [0.568, 0.382]);
   assert.equal(records[4]!.faces[0]!.probabilities[4], 0.6052);
@@ -204,7 +270,10 @@ test('processVideo: a failing analysis leaves no output behind', async () => {
     }),
     /detector crashed/,
   );
-  assert.deepEqual((await readdir(dir)).filter((n) => n.includes('never')), []);
+  assert.deepEqual(
+    (await readdir(dir)).filter((n) => n.includes('never')),
+    [],
+  );
 });
 
 test('bad inputs are one-line VideoErrors naming the file', async () => {

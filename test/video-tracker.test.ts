@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EXPRESSIONS } from '../src/labels.js';
-import { iou } from '../src/recognize/crop.js';
+import { iou } from '../src/core/geometry.js';
+import { EXPRESSIONS } from '../src/core/labels.js';
 import { FaceTracker, type Detection } from '../src/video/index.js';
 
 /** Probabilities with `p` on one class and the rest spread evenly. */
 const peaked = (cls: number, p = 0.7): number[] => Array.from({ length: 7 }, (_, i) => (i === cls ? p : (1 - p) / 6));
-const face = (x: number, y: number, probabilities = peaked(3), size = 100): Detection => ({ box: { x, y, width: size, height: size }, probabilities });
+const face = (x: number, y: number, probabilities = peaked(3), size = 100): Detection => ({
+  box: { x, y, width: size, height: size },
+  probabilities,
+});
 
 test('iou: identical, apart, half-overlapping boxes', () => {
   const a = { x: 0, y: 0, width: 10, height: 10 };
@@ -26,10 +29,16 @@ test('a moving face keeps its id; a new face gets a new one; order follows the d
   assert.deepEqual(ids, Array(10).fill(1));
   // a second face far away appears, listed first: it gets id 2, the old face stays 1
   const both = tracker.update([face(600, 400), face(100 + 10 * 15, 100)]);
-  assert.deepEqual(both.map((f) => f.trackId), [2, 1]);
+  assert.deepEqual(
+    both.map((f) => f.trackId),
+    [2, 1],
+  );
   // the faces cross paths step by step: each stays matched to its own track
   const next = tracker.update([face(255, 105), face(590, 395)]);
-  assert.deepEqual(next.map((f) => f.trackId), [1, 2]);
+  assert.deepEqual(
+    next.map((f) => f.trackId),
+    [1, 2],
+  );
   assert.deepEqual(tracker.trackIds, [1, 2]);
 });
 
@@ -92,11 +101,18 @@ test('each track is matched at most once: two detections on one track make one m
   const tracker = new FaceTracker();
   tracker.update([face(0, 0)]);
   const out = tracker.update([face(30, 0), face(5, 0)]);
-  assert.deepEqual(out.map((f) => f.trackId), [2, 1], 'the better overlap wins the existing track');
+  assert.deepEqual(
+    out.map((f) => f.trackId),
+    [2, 1],
+    'the better overlap wins the existing track',
+  );
 });
 
 test('bad options and detections are refused', () => {
   assert.throws(() => new FaceTracker({ alpha: 0 }), /alpha must be in \(0, 1\]/);
   assert.throws(() => new FaceTracker({ maxMissed: -1 }), /maxMissed/);
-  assert.throws(() => new FaceTracker().update([{ box: { x: 0, y: 0, width: 1, height: 1 }, probabilities: [1, 0] }]), /2 probabilities, expected 7/);
+  assert.throws(
+    () => new FaceTracker().update([{ box: { x: 0, y: 0, width: 1, height: 1 }, probabilities: [1, 0] }]),
+    /2 probabilities, expected 7/,
+  );
 });

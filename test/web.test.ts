@@ -6,11 +6,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Download, Page } from 'playwright-core';
-import { EXPRESSIONS } from '../src/labels.js';
+import { EXPRESSIONS } from '../src/core/labels.js';
 import { shippedModelPath } from '../src/recognize/expression-model.js';
 import { runCli } from './helpers/cli.js';
 import { bandClassifierOnnx } from './helpers/expression-models.js';
-import { buildWebApp, chromiumMissing, fakeCameraClip, launchWithFakeCamera, startWebServer, type RunningWebServer } from './helpers/web-page.js';
+import {
+  buildWebApp,
+  chromiumMissing,
+  fakeCameraClip,
+  launchWithFakeCamera,
+  startWebServer,
+  type RunningWebServer,
+} from './helpers/web-page.js';
 
 const LABEL = new RegExp(`^Face 1: (${EXPRESSIONS.join('|')}) \\d+%`);
 /** Where the test leaves its screenshot of the live page. */
@@ -93,7 +100,8 @@ describe('mien web', { skip: chromiumMissing() }, () => {
     assert.equal(labels.length, 1, `one face in the clip: ${labels.join(' | ')}`);
     assert.match(labels[0]!, LABEL);
     assert.ok(Number(await page.textContent('#fps')) > 0);
-    for (const stage of ['detect', 'classify', 'draw', 'capture']) assert.match((await page.textContent(`#t-${stage}`))!, /^\d+\.\d ms$/, stage);
+    for (const stage of ['detect', 'classify', 'draw', 'capture'])
+      assert.match((await page.textContent(`#t-${stage}`))!, /^\d+\.\d ms$/, stage);
     await page.screenshot({ path: SCREENSHOT });
   });
 
@@ -137,7 +145,9 @@ describe('mien web', { skip: chromiumMissing() }, () => {
   test('a picked photo is analysed too', async () => {
     await page.setInputFiles('#file', 'test/fixtures/dnn-face.jpg');
     await page.waitForSelector('body[data-state="photo"]');
-    await page.waitForFunction('/face/.test(document.getElementById("status").textContent) && !/Looking/.test(document.getElementById("status").textContent)');
+    await page.waitForFunction(
+      '/face/.test(document.getElementById("status").textContent) && !/Looking/.test(document.getElementById("status").textContent)',
+    );
     assert.match((await page.textContent('#status'))!, /dnn-face\.jpg: 1 face\./);
     assert.match((await page.locator('#faces li .label').allTextContents())[0]!, LABEL);
   });

@@ -12,11 +12,11 @@ import {
   summarizeProblems,
   type FaceDataset,
 } from '../data/index.js';
-import { EXPRESSIONS, NUM_CLASSES } from '../labels.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { EXPRESSIONS, NUM_CLASSES } from '../core/labels.js';
 import { classDistributionChart, faceGrid, writeChart, type FaceGridRow } from '../plot/index.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
 import { int, positiveInt } from './parse.js';
-import { progressPrinter } from './train.js';
+import { progressPrinter } from './progress.js';
 
 /** Files `mien data stats` writes into its output folder. */
 const STATS_FILES = {
@@ -36,7 +36,10 @@ function orderedSplits(splits: Record<string, FaceDataset>): string[] {
 /** Faces per class (rows) and split (columns) with totals, right-aligned; unlabelled faces get their own row. */
 function formatCountsTable(counts: Record<string, number[]>, unlabelled: Record<string, number>): string {
   const splits = Object.keys(counts);
-  const rows: Array<{ name: string; values: number[] }> = EXPRESSIONS.map((name, c) => ({ name, values: splits.map((s) => counts[s]![c]!) }));
+  const rows: Array<{ name: string; values: number[] }> = EXPRESSIONS.map((name, c) => ({
+    name,
+    values: splits.map((s) => counts[s]![c]!),
+  }));
   if (splits.some((s) => unlabelled[s]! > 0)) rows.push({ name: 'unlabelled', values: splits.map((s) => unlabelled[s]!) });
   const total = rows.reduce((sum, r) => sum + r.values.reduce((a, b) => a + b, 0), 0);
   const withTotals = [...rows, { name: 'total', values: splits.map((_, i) => rows.reduce((sum, r) => sum + r.values[i]!, 0)) }];
@@ -46,7 +49,8 @@ function formatCountsTable(counts: Record<string, number[]>, unlabelled: Record<
     return [r.name, ...r.values.map(String), String(rowTotal), total > 0 ? `${((100 * rowTotal) / total).toFixed(1)}%` : '-'];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => cells[i]!.length)));
-  const line = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]): string =>
+    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   return [line(header), ...body.map(line)].join('\n');
 }
 
@@ -107,7 +111,9 @@ dataCommand
     console.log(`${source}: ${faces} faces (${loaded.format}${loaded.fromCache ? ', from the cache' : ''})`);
     console.log(formatCountsTable(counts, unlabelled));
     const sharpness = names.map((s) => ({ split: s, median: medianSharpness(loaded.splits[s]!) }));
-    console.log(`sharpness (median |Laplacian|, sharp faces ≈ 20–40): ${sharpness.map((x) => `${x.split} ${x.median.toFixed(1)}`).join(', ')}`);
+    console.log(
+      `sharpness (median |Laplacian|, sharp faces ≈ 20–40): ${sharpness.map((x) => `${x.split} ${x.median.toFixed(1)}`).join(', ')}`,
+    );
     const bySharpness = [...sharpness].sort((a, b) => a.median - b.median);
     const blurriest = bySharpness[0]!;
     const sharpest = bySharpness[bySharpness.length - 1]!;
@@ -120,7 +126,11 @@ dataCommand
 
     await mkdir(flags.out, { recursive: true });
     const chart = classDistributionChart(counts, EXPRESSIONS);
-    const paths = [join(flags.out, STATS_FILES.distributionSvg), join(flags.out, STATS_FILES.distributionPng), join(flags.out, STATS_FILES.samples)];
+    const paths = [
+      join(flags.out, STATS_FILES.distributionSvg),
+      join(flags.out, STATS_FILES.distributionPng),
+      join(flags.out, STATS_FILES.samples),
+    ];
     await writeChart(chart, paths[0]!);
     await writeChart(chart, paths[1]!);
     const grid = await faceGrid(sampleFaces(loaded.splits, names, flags.perClass, flags.seed), {

@@ -2,7 +2,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Command, Option } from 'commander';
 import { scanFolder } from '../data/folder.js';
-import { loadFaces, summarizeProblems, type LoadedFaces } from '../data/index.js';
+import { summarizeProblems } from '../data/index.js';
 import {
   allFaces,
   chooseSplit,
@@ -15,23 +15,16 @@ import {
   pickSplit,
   writeEvalReport,
 } from '../eval/index.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
 import { DETECTOR_NAMES, detectorByName, type DetectorName } from '../recognize/detectors.js';
 import { DEFAULT_MODEL, loadExpressionModel, SHIPPED_MODELS, type ExpressionModel } from '../recognize/expression-model.js';
 import { createRecognizer } from '../recognize/recognizer.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
 import { UsageError } from './errors.js';
+import { loadForPrediction } from './load.js';
 import { positiveInt } from './parse.js';
-import { progressPrinter } from './train.js';
+import { progressPrinter } from './progress.js';
 
 const MODEL_HELP = `${SHIPPED_MODELS.join(' or ')} (a model shipped with mien; default ${DEFAULT_MODEL}) or an .onnx file`;
-
-/** Loads the data and reports skipped rows on stderr, where they never mix with --json or CSV output. */
-async function loadForPrediction(source: string): Promise<LoadedFaces> {
-  const loaded = await loadFaces(source, { onProgress: progressPrinter('loading images') });
-  const skipped = summarizeProblems(loaded.problems);
-  if (skipped) process.stderr.write(`${skipped}\n`);
-  return loaded;
-}
 
 interface EvalFlags {
   data: string;
@@ -53,7 +46,10 @@ export const evalCommand = new Command('eval')
   .option('--report <dir>', 'also write a self-contained HTML report to <dir>/index.html')
   .option('--tta', 'test-time augmentation: average each face with its mirror image')
   .addOption(
-    new Option('--detector <name>', 'whole photos (class folders): find the face first, with this detector; none = the images are face crops')
+    new Option(
+      '--detector <name>',
+      'whole photos (class folders): find the face first, with this detector; none = the images are face crops',
+    )
       .choices([...DETECTOR_NAMES])
       .default('none'),
   )
@@ -65,13 +61,24 @@ export const evalCommand = new Command('eval')
     const loaded = await loadForPrediction(flags.data);
     const split = chooseSplit(flags.data, loaded.splits, flags.split);
     if (split.data.labels.some((l) => l < 0)) {
-      throw new UsageError(`${flags.data} has no labels (Kaggle test.csv?), so there is nothing to score; \`mien predict-csv\` predicts them`);
+      throw new UsageError(
+        `${flags.data} has no labels (Kaggle test.csv?), so there is nothing to score; \`mien predict-csv\` predicts them`,
+      );
     }
-    process.stderr.write(`evaluating ${model.path} on the ${split.name} split of ${flags.data}: ${split.data.labels.length} faces${flags.tta ? ', with mirror TTA' : ''}\n`);
+    process.stderr.write(
+      `evaluating ${model.path} on the ${split.name} split of ${flags.data}: ${split.data.labels.length} faces${flags.tta ? ', with mirror TTA' : ''}\n`,
+    );
     const evaluation = await evaluateModel(model, split.data, { tta: flags.tta, onProgress: progressPrinter('classifying') });
     process.stdout.write(flags.json ? `${JSON.stringify(evaluationJson(evaluation))}\n` : formatEvaluation(evaluation));
     if (flags.report) {
-      const file = await writeEvalReport(flags.report, { evaluation, data: split.data, model, source: flags.data, split: split.name, tta: !!flags.tta });
+      const file = await writeEvalReport(flags.report, {
+        evaluation,
+        data: split.data,
+        model,
+        source: flags.data,
+        split: split.name,
+        tta: !!flags.tta,
+      });
       process.stderr.write(`wrote ${file}\n`);
     }
   });
@@ -79,7 +86,8 @@ export const evalCommand = new Command('eval')
 /** `mien eval --detector`: class folders of whole photos through the full pipeline. */
 async function evalPhotos(model: ExpressionModel, flags: EvalFlags): Promise<void> {
   if (flags.report) throw new UsageError('--report shows face crops; with --detector use --json for the figures');
-  if (!(await stat(flags.data).catch(() => undefined))?.isDirectory()) throw new UsageError(`--detector needs class folders of photos; ${flags.data} is not a folder`);
+  if (!(await stat(flags.data).catch(() => undefined))?.isDirectory())
+    throw new UsageError(`--detector needs class folders of photos; ${flags.data} is not a folder`);
   const scan = await scanFolder(flags.data);
   const splits = Object.fromEntries([...scan.splits].map(([name, files]) => [name, files.map(({ path, label }) => ({ path, label }))]));
   const split = pickSplit(flags.data, splits, flags.split, (all) => Object.values(all).flat());
@@ -97,10 +105,14 @@ async function evalPhotos(model: ExpressionModel, flags: EvalFlags): Promise<voi
   if (skipped) process.stderr.write(`${skipped}\n`);
   if (result.noFace.length > 0) {
     const shown = result.noFace.slice(0, 10);
-    process.stderr.write(`no face found in ${result.noFace.length} photos (counted as wrong): ${shown.join(', ')}${result.noFace.length > shown.length ? ', …' : ''}\n`);
+    process.stderr.write(
+      `no face found in ${result.noFace.length} photos (counted as wrong): ${shown.join(', ')}${result.noFace.length > shown.length ? ', …' : ''}\n`,
+    );
   }
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ ...evaluationJson(result.evaluation), detector: flags.detector, noFaceFiles: result.noFace })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ ...evaluationJson(result.evaluation), detector: flags.detector, noFaceFiles: result.noFace })}\n`,
+    );
   } else {
     process.stdout.write(formatEvaluation(result.evaluation));
   }

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { formatSummary, listArchitectures, renderArchitecture, summarize } from '../models/index.js';
 import { engineInfo } from '../train/engine.js';
-import { RUN_FILES, exportRun } from '../train/trainer.js';
+import { exportRun } from '../export/index.js';
+import { RUN_FILES } from '../train/trainer.js';
+import { calibrateCommand } from './calibrate.js';
 import { dataCommand } from './data.js';
 import { reportError, UsageError } from './errors.js';
 import { plotCommand } from './plot.js';
@@ -21,7 +23,18 @@ const program = new Command('mien')
   .exitOverride();
 
 // Commands built in their own modules need the program's exit override and help hint, or commander exits by itself.
-for (const command of [trainCommand, predictCommand, videoCommand, serveCommand, webCommand, evalCommand, predictCsvCommand, plotCommand, dataCommand]) {
+for (const command of [
+  trainCommand,
+  predictCommand,
+  videoCommand,
+  serveCommand,
+  webCommand,
+  evalCommand,
+  calibrateCommand,
+  predictCsvCommand,
+  plotCommand,
+  dataCommand,
+]) {
   program.addCommand(command.copyInheritedSettings(program));
 }
 

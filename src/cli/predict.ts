@@ -2,7 +2,7 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
-import { EXPRESSIONS } from '../labels.js';
+import { EXPRESSIONS } from '../core/labels.js';
 import { annotateImage } from '../recognize/annotate.js';
 import { DETECTOR_NAMES, detectorByName, type DetectorName } from '../recognize/detectors.js';
 import { faceJson } from '../recognize/face-json.js';
@@ -85,7 +85,9 @@ export const predictCommand = new Command('predict')
   .argument('<inputs...>', 'image files, folders (searched recursively) or quoted globs')
   .option('--json', 'one JSON line per image: {file, width, height, faces: [...]}')
   .option('--annotate <dir>', 'write each image with its faces drawn into this folder')
-  .addOption(new Option('--detector <name>', 'face detector; none = each image is one face crop').choices([...DETECTOR_NAMES]).default('dnn'))
+  .addOption(
+    new Option('--detector <name>', 'face detector; none = each image is one face crop').choices([...DETECTOR_NAMES]).default('dnn'),
+  )
   .option('--min-face <px>', 'ignore faces smaller than this (box side, pixels)', positiveInt, 0)
   .option('--tta', 'average each face with its mirror image')
   .option('--model <name|file.onnx>', 'expression model: fast (default), accurate, or an .onnx file')
@@ -105,7 +107,15 @@ export const predictCommand = new Command('predict')
     const annotatedNames = new Set<string>();
     const bar =
       files.length > 1 && process.stderr.isTTY
-        ? new cliProgress.SingleBar({ format: 'images {bar} {value}/{total}  {fps} img/s  ETA {eta_formatted}', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
+        ? new cliProgress.SingleBar(
+            {
+              format: 'images {bar} {value}/{total}  {fps} img/s  ETA {eta_formatted}',
+              stream: process.stderr,
+              hideCursor: true,
+              clearOnComplete: true,
+            },
+            cliProgress.Presets.shades_classic,
+          )
         : undefined;
     bar?.start(files.length, 0, { fps: '-' });
     const started = performance.now();

@@ -56,7 +56,9 @@ export const serveCommand = new Command('serve')
       }
       stopping = true;
       const n = server.inFlight;
-      process.stderr.write(`mien: ${signal}: finishing ${n} request${n === 1 ? '' : 's'} in flight, then stopping (${signal} again stops at once)\n`);
+      process.stderr.write(
+        `mien: ${signal}: finishing ${n} request${n === 1 ? '' : 's'} in flight, then stopping (${signal} again stops at once)\n`,
+      );
       server.close().then(
         () => process.stderr.write('mien: stopped\n'),
         (err: Error) => {

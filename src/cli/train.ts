@@ -1,18 +1,20 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { DEFAULT_AUGMENT, formatAugment, parseAugment, summarizeProblems } from '../data/index.js';
+import { OnnxExport } from '../export/index.js';
 import { getArchitecture } from '../models/index.js';
 import { CurvesCallback } from '../plot/index.js';
 import { SpecError, validateSpec, type ModelSpec } from '../models/spec.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../train/config.js';
-import { ConsoleReporter, formatDuration } from '../train/progress.js';
+import { ConsoleProgress, formatDuration } from '../train/progress.js';
 import { RUN_FILES, train } from '../train/trainer.js';
 import { loadTrainingData } from '../train/training-data.js';
 import { UsageError } from './errors.js';
 import { float, int, positiveInt } from './parse.js';
+import { progressPrinter } from './progress.js';
 
 /** An architecture by zoo name, or a ModelSpec JSON file of the user's own. */
 export async function resolveArchitecture(arch: string): Promise<ModelSpec> {
@@ -40,7 +42,6 @@ interface TrainFlags {
   momentum?: number;
   weightDecay?: number;
   labelSmoothing?: number;
-  inputBlur?: number;
   seed?: number;
   augment?: string;
   valFraction?: number;
@@ -48,6 +49,12 @@ interface TrainFlags {
   plateauPatience?: number;
   minLr?: number;
   earlyStop?: number;
+  schedule?: TrainConfig['schedule'];
+  warmupEpochs?: number;
+  ema?: number;
+  teacher?: string[];
+  kdTemperature?: number;
+  kdWeight?: number;
   device?: TrainConfig['device'];
   threads?: number;
   maxBatches?: number;
@@ -56,11 +63,13 @@ interface TrainFlags {
 }
 
 const d = DEFAULT_TRAIN_CONFIG;
+/** Hinton et al.'s usual distillation settings: soft targets at T = 4 carry most of the loss. */
+const KD_DEFAULTS = { temperature: 4, weight: 0.7 };
 
 export const trainCommand = new Command('train')
   .description('train an expression network on FER2013 (CSV) or class folders; writes checkpoints, history.json and best.onnx')
   .option('--data <csv|dir>', 'training data: FER2013 CSV (Usage column), Kaggle train.csv, or class folders')
-  .option('--val <csv|dir>', 'validation data (default: the source\'s val split, else a held-out fraction)')
+  .option('--val <csv|dir>', "validation data (default: the source's val split, else a held-out fraction)")
   .option('--arch <name|spec.json>', 'architecture (see `mien models`) or a ModelSpec JSON file')
   .option('--out <dir>', 'run folder (default runs/<arch>)')
   .option('--resume <dir>', 'continue the run in <dir> from its last checkpoint')
@@ -71,13 +80,26 @@ export const trainCommand = new Command('train')
   .option('--momentum <x>', `SGD momentum, Nesterov (default ${d.momentum})`, float)
   .option('--weight-decay <x>', `weight decay (default ${d.weightDecay})`, float)
   .option('--label-smoothing <x>', `label smoothing (default ${d.labelSmoothing})`, float)
-  .option('--input-blur <sigma>', 'training faces blurrier than real ones: blur val faces and the exported model\'s input by a Gaussian of sigma px (default 0; `mien data stats` measures the blur)', float)
   .option('--seed <n>', `seed for init, shuffling and augmentation (default ${d.seed})`, int)
-  .option('--augment <spec>', `"none", "default" or e.g. "shift=4,flip,rotate=10,scale=0.1,brightness=0.2,contrast=0.2,erase=0.25" (default: ${formatAugment(DEFAULT_AUGMENT)})`)
+  .option(
+    '--augment <spec>',
+    `"none", "default", "camera" (default plus webcam/phone effects: blur=1.2,gamma=0.3,jpeg=0.5,noise=6) or e.g. "shift=4,flip,rotate=10,scale=0.1,brightness=0.2,contrast=0.2,erase=0.25,blur=1,gamma=0.3,jpeg=0.5,noise=6"; a list may start with "default" or "camera" (default: ${formatAugment(DEFAULT_AUGMENT)})`,
+  )
   .option('--val-fraction <x>', `held-out fraction when the data has no val split (default ${d.valFraction})`, float)
   .option('--plateau-factor <x>', `reduce-LR-on-plateau factor (default ${d.plateau.factor})`, float)
   .option('--plateau-patience <n>', `epochs without val-loss improvement before reducing LR (default ${d.plateau.patience})`, int)
   .option('--min-lr <x>', `lowest learning rate (default ${d.plateau.minLr})`, float)
+  .addOption(
+    new Option('--schedule <name>', `learning-rate schedule: plateau (reduce on plateau) or cosine (default ${d.schedule})`).choices([
+      'plateau',
+      'cosine',
+    ]),
+  )
+  .option('--warmup-epochs <x>', `linear learning-rate warm-up over x epochs (default ${d.warmupEpochs})`, float)
+  .option('--ema <decay>', `validate and export an exponential moving average of the weights, e.g. 0.999 (default ${d.ema} = off)`, float)
+  .option('--teacher <run...>', 'distil from these trained runs (their best.ckpt; several = an ensemble teacher)')
+  .option('--kd-temperature <x>', `distillation temperature (default ${KD_DEFAULTS.temperature})`, float)
+  .option('--kd-weight <x>', `weight of the distillation term, the labels get 1 − x (default ${KD_DEFAULTS.weight})`, float)
   .option('--early-stop <n>', `stop after n epochs without better val accuracy, 0 = never (default ${d.earlyStopPatience})`, int)
   .addOption(new Option('--device <device>', 'cpu or cuda (default cpu)').choices(['cpu', 'cuda']))
   .option('--threads <n>', 'libtorch threads (default: all cores)', positiveInt)
@@ -86,7 +108,7 @@ export const trainCommand = new Command('train')
   .option('--no-cache', 'do not read or write the decoded-data cache')
   .action(async (flags: TrainFlags) => {
     const { config, spec, resume, outDir } = await planRun(flags);
-    const reporter = new ConsoleReporter();
+    const progress = new ConsoleProgress();
     const data = await loadTrainingData(config, {
       strict: flags.strict,
       cache: flags.cache,
@@ -95,15 +117,25 @@ export const trainCommand = new Command('train')
     const skipped = summarizeProblems(data.problems);
     if (skipped) process.stderr.write(`${skipped}\n`);
     for (const line of data.description) console.log(line);
-    console.log(`arch: ${spec.name}  optimizer: ${config.optimizer} lr ${config.lr}  batch ${config.batchSize}  augment: ${formatAugment(config.augment)}${config.inputBlur ? `  input blur σ ${config.inputBlur}` : ''}  device: ${config.device}`);
+    console.log(
+      `arch: ${spec.name}  optimizer: ${config.optimizer} lr ${config.lr}  batch ${config.batchSize}  augment: ${formatAugment(config.augment)}  device: ${config.device}`,
+    );
+    const extras = [
+      config.schedule === 'cosine' && 'schedule: cosine',
+      config.warmupEpochs > 0 && `warm-up ${config.warmupEpochs} epochs`,
+      config.ema > 0 && `ema ${config.ema}`,
+      config.distillation &&
+        `distilling from ${config.distillation.teachers.join(', ')} (T ${config.distillation.temperature}, weight ${config.distillation.weight})`,
+    ].filter(Boolean);
+    if (extras.length > 0) console.log(extras.join('  '));
     if (resume) console.log(`resuming ${outDir} after epoch ${resume.state.epoch}`);
     const started = performance.now();
-    const curves = new CurvesCallback(outDir, resume?.state.history ?? []);
-    const result = await train({ spec, config, train: data.train, val: data.val, outDir, resume, reporter, callbacks: [curves] });
+    const callbacks = [progress, new CurvesCallback(), new OnnxExport()];
+    const result = await train({ spec, config, train: data.train, val: data.val, outDir, resume, callbacks, log: (m) => progress.log(m) });
     const best = result.history.find((r) => r.epoch === result.bestEpoch);
     console.log(
       `best val accuracy ${best ? (100 * best.valAccuracy).toFixed(2) : '-'}% at epoch ${result.bestEpoch}` +
-        ` · ${formatDuration((performance.now() - started) / 1000)} · ${join(outDir, RUN_FILES.best)} · ${result.bestOnnx}`,
+        ` · ${formatDuration((performance.now() - started) / 1000)} · ${join(outDir, RUN_FILES.best)} · ${join(outDir, RUN_FILES.bestOnnx)}`,
     );
   });
 
@@ -112,7 +144,8 @@ async function planRun(flags: TrainFlags) {
     const path = join(flags.resume, RUN_FILES.last);
     if (!existsSync(path)) throw new UsageError(`${flags.resume} has no ${RUN_FILES.last} to resume from`);
     const resume = await loadCheckpoint(path);
-    const config: TrainConfig = { ...resume.config };
+    // Runs saved before an option existed lack it: they ran with its default.
+    const config: TrainConfig = { ...d, ...resume.config };
     if (flags.epochs !== undefined && flags.epochs > resume.state.epoch) {
       config.epochs = flags.epochs;
       resume.state.finished = false;
@@ -135,7 +168,6 @@ async function planRun(flags: TrainFlags) {
     momentum: flags.momentum ?? d.momentum,
     weightDecay: flags.weightDecay ?? d.weightDecay,
     labelSmoothing: flags.labelSmoothing ?? d.labelSmoothing,
-    inputBlur: flags.inputBlur ?? d.inputBlur,
     seed: flags.seed ?? d.seed,
     augment: flags.augment ? parseAugment(flags.augment) : DEFAULT_AUGMENT,
     plateau: {
@@ -144,28 +176,40 @@ async function planRun(flags: TrainFlags) {
       minLr: flags.minLr ?? d.plateau.minLr,
     },
     earlyStopPatience: flags.earlyStop ?? d.earlyStopPatience,
+    schedule: flags.schedule ?? d.schedule,
+    warmupEpochs: flags.warmupEpochs ?? d.warmupEpochs,
+    ema: flags.ema ?? d.ema,
+    ...(flags.teacher && {
+      distillation: {
+        teachers: flags.teacher,
+        temperature: flags.kdTemperature ?? KD_DEFAULTS.temperature,
+        weight: flags.kdWeight ?? KD_DEFAULTS.weight,
+      },
+    }),
     device: flags.device ?? d.device,
     threads: flags.threads ?? d.threads,
     maxBatches: flags.maxBatches ?? d.maxBatches,
   };
   if (config.labelSmoothing < 0 || config.labelSmoothing >= 1) throw new UsageError('--label-smoothing must be in [0, 1)');
-  if (!(config.inputBlur >= 0 && config.inputBlur <= 8)) throw new UsageError('--input-blur must be between 0 and 8 pixels');
   if (config.lr <= 0) throw new UsageError('--lr must be positive');
+  if (!(config.warmupEpochs >= 0 && config.warmupEpochs < config.epochs))
+    throw new UsageError('--warmup-epochs must be at least 0 and below --epochs');
+  if (!(config.ema === 0 || (config.ema > 0 && config.ema < 1)))
+    throw new UsageError('--ema must be between 0 and 1 (0 = off), e.g. 0.999');
+  if ((flags.kdTemperature !== undefined || flags.kdWeight !== undefined) && !flags.teacher)
+    throw new UsageError('--kd-temperature and --kd-weight need --teacher <run>');
+  if (config.distillation) {
+    const { teachers, temperature, weight } = config.distillation;
+    if (!(temperature > 0)) throw new UsageError('--kd-temperature must be positive');
+    if (!(weight >= 0 && weight <= 1)) throw new UsageError('--kd-weight must be between 0 and 1');
+    for (const t of teachers) {
+      const file = existsSync(t) && statSync(t).isDirectory() ? join(t, RUN_FILES.best) : t;
+      if (!existsSync(file)) throw new UsageError(`--teacher ${t}: no ${file} (give a run folder or a .ckpt file)`);
+    }
+  }
   const outDir = flags.out ?? join('runs', spec.name);
   if (existsSync(join(outDir, RUN_FILES.last))) {
     throw new UsageError(`${outDir} already holds a run: continue it with --resume ${outDir}, or choose another --out`);
   }
   return { config, spec, resume: undefined, outDir };
-}
-
-/** A throttled "loading images 1234/32298" line on a terminal; nothing when output is not a terminal. */
-export function progressPrinter(label: string): ((done: number, total: number) => void) | undefined {
-  if (!process.stderr.isTTY) return undefined;
-  let last = 0;
-  return (done, total) => {
-    const now = Date.now();
-    if (done < total && now - last < 200) return;
-    last = now;
-    process.stderr.write(`\r${label} ${done}/${total}${done === total ? '\n' : ''}`);
-  };
 }

@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
-import { EXPRESSIONS, type Expression } from '../labels.js';
+import { EXPRESSIONS, type Expression } from '../core/labels.js';
 import { drawFaces } from '../recognize/annotate.js';
 import { DETECTOR_NAMES, detectorByName, type DetectorName } from '../recognize/detectors.js';
 import { createRecognizer } from '../recognize/recognizer.js';
@@ -24,10 +24,15 @@ const asRecord = (p: readonly number[]) => Object.fromEntries(EXPRESSIONS.map((e
 export const videoCommand = new Command('video')
   .description('find and track every face in a video file and label its expression; writes an annotated video and/or JSON lines')
   .argument('<video>', 'input video (anything ffmpeg reads)')
-  .option('--out <file.mp4>', 'annotated video (H.264, the input\'s audio kept)')
+  .option('--out <file.mp4>', "annotated video (H.264, the input's audio kept)")
   .option('--json <frames.jsonl>', 'one JSON line per analysed frame: {frame, time, faces: [{trackId, box, expression, probabilities}]}')
   .option('--every <n>', 'analyse every nth frame; the frames between reuse the last faces', positiveInt, 1)
-  .option('--smoothing <alpha>', 'weight of the newest frame in each face\'s moving average of probabilities (1 = no smoothing)', float, DEFAULT_TRACKER_OPTIONS.alpha)
+  .option(
+    '--smoothing <alpha>',
+    "weight of the newest frame in each face's moving average of probabilities (1 = no smoothing)",
+    float,
+    DEFAULT_TRACKER_OPTIONS.alpha,
+  )
   .addOption(new Option('--detector <name>', 'face detector').choices([...DETECTOR_NAMES]).default('dnn'))
   .option('--min-face <px>', 'ignore faces smaller than this (box side, pixels)', positiveInt, 0)
   .option('--tta', 'average each face with its mirror image')
@@ -42,7 +47,15 @@ export const videoCommand = new Command('video')
       tta: flags.tta,
     });
     const bar = process.stderr.isTTY
-      ? new cliProgress.SingleBar({ format: 'frames {bar} {value}/{total}  {fps} fps  ETA {eta_formatted}', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
+      ? new cliProgress.SingleBar(
+          {
+            format: 'frames {bar} {value}/{total}  {fps} fps  ETA {eta_formatted}',
+            stream: process.stderr,
+            hideCursor: true,
+            clearOnComplete: true,
+          },
+          cliProgress.Presets.shades_classic,
+        )
       : undefined;
     let started = false;
     const summary = await processVideo(input, {
@@ -53,7 +66,10 @@ export const videoCommand = new Command('video')
       analyze: async (frame) =>
         (await recognizer.recognizeImage(frame)).map((f) => ({ box: f.box, probabilities: EXPRESSIONS.map((e) => f.probabilities[e]) })),
       annotate: (frame, faces: readonly TrackedFace[]) =>
-        drawFaces(frame, faces.map((f) => ({ box: f.box, expression: f.expression, probabilities: asRecord(f.probabilities) }))),
+        drawFaces(
+          frame,
+          faces.map((f) => ({ box: f.box, expression: f.expression, probabilities: asRecord(f.probabilities) })),
+        ),
       onProgress: (done, total, fps) => {
         if (!bar) return;
         if (!started) bar.start(Math.max(total, done), 0, { fps: '-' });

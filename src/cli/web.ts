@@ -12,7 +12,11 @@ interface WebFlags {
 export const webCommand = new Command('web')
   .description('serve the live webcam page: faces and expressions in the browser, computed on your machine')
   .option('--port <n>', 'port to listen on (0 = any free port)', port, DEFAULT_WEB_PORT)
-  .option('--host <address>', 'address to listen on (0.0.0.0 = every network; browsers give the camera only to localhost or https)', DEFAULT_HOST)
+  .option(
+    '--host <address>',
+    'address to listen on (0.0.0.0 = every network; browsers give the camera only to localhost or https)',
+    DEFAULT_HOST,
+  )
   .option('--model <name|file.onnx>', 'expression model the page runs: fast (default), accurate, or an .onnx file')
   .action(async (flags: WebFlags) => {
     const server = await createWebServer({ model: flags.model });

@@ -1,8 +1,9 @@
 /**
  * Training-time augmentation of 48×48 gray faces, written straight into the float batch buffer. It runs on every
- * training image, so it works on flat typed arrays with no allocation (a few µs per face).
+ * training image, so it works on flat typed arrays with no allocation (a few µs per face; the camera effects —
+ * blur, tone curve, JPEG, sensor noise — add some tens of µs when they fire).
  */
-import { FACE_PIXELS, FACE_SIZE } from '../labels.js';
+import { FACE_PIXELS, FACE_SIZE } from '../core/labels.js';
 import { DataError } from './problems.js';
 import type { Rng } from './random.js';
 
@@ -22,12 +23,62 @@ export interface AugmentOptions {
   contrast: number;
   /** Probability of erasing one random rectangle (2–20 % of the face, aspect 0.3–3.3) with uniform noise. */
   erase: number;
+  // Camera effects, so that a model trained on FER2013 crops also copes with webcams, phones and compressed photos.
+  // A checkpoint written before they existed has no such keys; augmentFace reads a missing one as 0 (off).
+  /**
+   * Largest Gaussian blur σ in pixels (low-resolution webcams, soft focus, upscaled small faces): with probability
+   * BLUR_PROBABILITY a face is blurred by a σ uniform in (0, blur].
+   */
+  blur: number;
+  /** Largest tone-curve change: pixels x ∈ [0, 1] become x^γ with ln γ uniform in [−gamma, gamma]. */
+  gamma: number;
+  /** Probability of a baseline-JPEG round trip at a quality uniform in JPEG_QUALITY (20–90). */
+  jpeg: number;
+  /** Largest sensor noise: additive Gaussian noise with a standard deviation uniform in [0, noise] gray levels (of 255). */
+  noise: number;
 }
 
-export const NO_AUGMENT: AugmentOptions = { shift: 0, flip: false, rotate: 0, scale: 0, brightness: 0, contrast: 0, erase: 0 };
+export const NO_AUGMENT: AugmentOptions = {
+  shift: 0,
+  flip: false,
+  rotate: 0,
+  scale: 0,
+  brightness: 0,
+  contrast: 0,
+  erase: 0,
+  blur: 0,
+  gamma: 0,
+  jpeg: 0,
+  noise: 0,
+};
 
 /** Moderate settings that suit FER2013's small, roughly aligned crops. */
-export const DEFAULT_AUGMENT: AugmentOptions = { shift: 4, flip: true, rotate: 10, scale: 0.1, brightness: 0.2, contrast: 0.2, erase: 0.25 };
+export const DEFAULT_AUGMENT: AugmentOptions = {
+  ...NO_AUGMENT,
+  shift: 4,
+  flip: true,
+  rotate: 10,
+  scale: 0.1,
+  brightness: 0.2,
+  contrast: 0.2,
+  erase: 0.25,
+};
+
+/**
+ * DEFAULT_AUGMENT plus the camera effects, for models that must also work on faces from other cameras: half the faces
+ * JPEG-compressed, some softly blurred, a little sensor noise and a different tone curve.
+ */
+export const CAMERA_AUGMENT: AugmentOptions = { ...DEFAULT_AUGMENT, blur: 1.2, gamma: 0.3, jpeg: 0.5, noise: 6 };
+
+/**
+ * Share of faces that `blur` blurs. Most faces a model meets are reasonably sharp (and FER2013 itself is already
+ * soft), so blurring every face would shift the whole training set blurrier and teach the model to ignore fine
+ * detail it can use; 0.3 shows it enough soft faces to cope with them while 70 % keep their own sharpness.
+ */
+export const BLUR_PROBABILITY = 0.3;
+
+/** Qualities (libjpeg's 1–100 scale, both ends included) that `jpeg` compresses at: from very blocky to nearly clean. */
+export const JPEG_QUALITY = { min: 20, max: 90 } as const;
 
 type NumericOption = Exclude<keyof AugmentOptions, 'flip'>;
 
@@ -39,22 +90,29 @@ const LIMITS: Record<NumericOption, { max: number; integer?: boolean; below?: bo
   brightness: { max: 1 },
   contrast: { max: 1 },
   erase: { max: 1 },
+  blur: { max: 3 },
+  gamma: { max: 1 },
+  jpeg: { max: 1 },
+  noise: { max: 50 },
 };
 
-const KEYS = ['shift', 'flip', 'rotate', 'scale', 'brightness', 'contrast', 'erase'] as const;
+const KEYS = ['shift', 'flip', 'rotate', 'scale', 'brightness', 'contrast', 'erase', 'blur', 'gamma', 'jpeg', 'noise'] as const;
+
+const PRESETS: Record<string, AugmentOptions> = { none: NO_AUGMENT, default: DEFAULT_AUGMENT, camera: CAMERA_AUGMENT };
 
 /**
- * Parses `none`, `default`, or a comma list such as `shift=4,flip,rotate=10,scale=0.1,brightness=0.2,contrast=0.2,
- * erase=0.5`; a list may start with `default` to change only some settings (`default,erase=0`). Keys not given are
- * off. Throws a DataError with a one-line reason for anything else.
+ * Parses `none`, `default`, `camera`, or a comma list such as `shift=4,flip,rotate=10,scale=0.1,brightness=0.2,
+ * contrast=0.2,erase=0.5,blur=1,gamma=0.3,jpeg=0.5,noise=6`; a list may start with `default` or `camera` to change
+ * only some settings (`default,erase=0`, `camera,jpeg=0.3`). Keys not given are off. Throws a DataError with a
+ * one-line reason for anything else.
  */
 export function parseAugment(text: string): AugmentOptions {
   const fail = (why: string): never => {
     throw new DataError(`bad augmentation ${JSON.stringify(text)}: ${why}`);
   };
   const tokens = text.split(',').map((t) => t.trim().toLowerCase());
-  const base = tokens[0] === 'none' || tokens[0] === 'default' ? tokens.shift() : undefined;
-  const options: AugmentOptions = { ...(base === 'default' ? DEFAULT_AUGMENT : NO_AUGMENT) };
+  const base = Object.hasOwn(PRESETS, tokens[0]!) ? tokens.shift() : undefined;
+  const options: AugmentOptions = { ...(base ? PRESETS[base]! : NO_AUGMENT) };
   if (!base && tokens.length === 1 && tokens[0] === '') fail('empty (use "none" for no augmentation)');
   for (const token of tokens) {
     const [key, value, extra] = token.split('=').map((t) => t.trim());
@@ -65,7 +123,8 @@ export function parseAugment(text: string): AugmentOptions {
       else fail(`flip takes no value, or true/false, got ${JSON.stringify(value)}`);
       continue;
     }
-    if (!Object.hasOwn(LIMITS, key!)) fail(`unknown setting ${JSON.stringify(key)} (known: ${KEYS.join(', ')}, or "none"/"default" first)`);
+    if (!Object.hasOwn(LIMITS, key!))
+      fail(`unknown setting ${JSON.stringify(key)} (known: ${KEYS.join(', ')}, or "none"/"default"/"camera" first)`);
     const name = key as NumericOption;
     const { max, integer, below } = LIMITS[name];
     const n = value === undefined || value === '' ? NaN : Number(value);
@@ -97,7 +156,17 @@ export function faceToFloat(src: Uint8Array, out: Float32Array, offset: number):
 /**
  * Writes one 48×48 face as float [0, 1] into out at offset, augmented with random draws from `rng`: flip, rotation,
  * zoom and shift as ONE affine warp with bilinear sampling (one resampling, not four blurs), brightness and contrast
- * applied in the same pass, then random erasing. With every switch off it equals faceToFloat.
+ * applied in the same pass; then the camera effects in the order a camera applies them, as far as each can be
+ * separated: blur (optics, focus, upscaling), the tone curve, JPEG, and noise; then random erasing. With every
+ * switch off it equals faceToFloat.
+ *
+ * Blur comes after brightness and contrast although the lens acts first: blur is linear and they are affine, so the
+ * two orders differ only where levels clip. Noise comes after JPEG rather than before it (where sensor noise
+ * physically arises) so that its strength is what was asked for: a low-quality JPEG would quantise most of it away,
+ * tying `noise` to the JPEG quality drawn. Erasing stays last, as before: it is a regulariser, not a camera effect.
+ *
+ * Each effect draws from `rng` only when it is on (in the order above, after the geometry and levels draws and
+ * before erasing's), so runs without them see exactly the draws, and faces, they did before these effects existed.
  */
 export function augmentFace(src: Uint8Array, out: Float32Array, offset: number, o: AugmentOptions, rng: Rng): void {
   const flip = o.flip && rng.next() < 0.5;
@@ -109,6 +178,11 @@ export function augmentFace(src: Uint8Array, out: Float32Array, offset: number, 
   if (flip || angle !== 0 || zoom !== 1 || dx !== 0 || dy !== 0) warp(src, out, offset, flip, angle, zoom, dx, dy, gain, bias);
   else if (gain !== IDENTITY.gain) level(src, out, offset, gain, bias);
   else faceToFloat(src, out, offset);
+  // `> 0` is false for a key that is missing (a checkpoint from before it existed): off, and no draw.
+  if (o.blur > 0 && rng.next() < BLUR_PROBABILITY) gaussianBlur(out, offset, o.blur * (1 - rng.next()));
+  if (o.gamma > 0) toneCurve(out, offset, Math.exp(rng.uniform(-o.gamma, o.gamma)));
+  if (o.jpeg > 0 && rng.next() < o.jpeg) jpegRoundTrip(out, offset, JPEG_QUALITY.min + rng.int(JPEG_QUALITY.max - JPEG_QUALITY.min + 1));
+  if (o.noise > 0) addNoise(out, offset, (o.noise * rng.next()) / 255, rng);
   if (o.erase > 0 && rng.next() < o.erase) erase(out, offset, rng);
 }
 
@@ -263,5 +337,307 @@ function erase(out: Float32Array, offset: number, rng: Rng): void {
   for (let y = top; y < top + height; y++) {
     const row = offset + y * FACE_SIZE;
     for (let x = left; x < left + width; x++) out[row + x] = rng.next();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Camera effects. Each works in place on one face of floats in [0, 1] and keeps it there; scratch space is allocated
+// once, at module load, so a face costs no allocation.
+
+/** Largest blur radius in taps: 3σ at blur's largest σ (LIMITS.blur.max = 3). */
+const MAX_RADIUS = 9;
+const blurTaps = new Float64Array(MAX_RADIUS + 1);
+const blurRows = new Float64Array(FACE_PIXELS);
+const blurLine = new Float64Array(FACE_SIZE + 2 * MAX_RADIUS);
+
+/**
+ * Separable Gaussian blur of standard deviation sigma (≤ 3) px, truncated at 3σ; pixels beyond the edge repeat the
+ * edge pixel (clamped). Rows first, then columns, each as a weighted sum of shifted copies of a whole row, so the
+ * inner loops run straight along 48 pixels.
+ */
+export function gaussianBlur(buf: Float32Array, offset: number, sigma: number): void {
+  const radius = Math.min(MAX_RADIUS, Math.max(1, Math.ceil(3 * sigma)));
+  let total = 1;
+  blurTaps[0] = 1;
+  for (let k = 1; k <= radius; k++) {
+    blurTaps[k] = Math.exp((-k * k) / (2 * sigma * sigma));
+    total += 2 * blurTaps[k]!;
+  }
+  for (let k = 0; k <= radius; k++) blurTaps[k] = blurTaps[k]! / total;
+  const w0 = blurTaps[0]!;
+  // Rows: copy each into a line padded by `radius` clamped pixels on both sides, then convolve.
+  for (let y = 0; y < FACE_SIZE; y++) {
+    const row = offset + y * FACE_SIZE;
+    const first = buf[row]!;
+    const last = buf[row + LAST]!;
+    for (let k = 0; k < radius; k++) {
+      blurLine[k] = first;
+      blurLine[radius + FACE_SIZE + k] = last;
+    }
+    for (let x = 0; x < FACE_SIZE; x++) blurLine[radius + x] = buf[row + x]!;
+    const to = y * FACE_SIZE;
+    for (let x = 0; x < FACE_SIZE; x++) blurRows[to + x] = w0 * blurLine[radius + x]!;
+    for (let k = 1; k <= radius; k++) {
+      const w = blurTaps[k]!;
+      const left = radius - k;
+      const right = radius + k;
+      for (let x = 0; x < FACE_SIZE; x++) blurRows[to + x] += w * (blurLine[left + x]! + blurLine[right + x]!);
+    }
+  }
+  // Columns: output row y is the weighted sum of rows y − radius … y + radius, clamped to the face.
+  for (let y = 0; y < FACE_SIZE; y++) {
+    const centre = y * FACE_SIZE;
+    for (let x = 0; x < FACE_SIZE; x++) blurLine[x] = w0 * blurRows[centre + x]!;
+    for (let k = 1; k <= radius; k++) {
+      const w = blurTaps[k]!;
+      const above = (y - k < 0 ? 0 : y - k) * FACE_SIZE;
+      const below = (y + k > LAST ? LAST : y + k) * FACE_SIZE;
+      for (let x = 0; x < FACE_SIZE; x++) blurLine[x] += w * (blurRows[above + x]! + blurRows[below + x]!);
+    }
+    const row = offset + centre;
+    for (let x = 0; x < FACE_SIZE; x++) buf[row + x] = blurLine[x]!;
+  }
+}
+
+/** Segments of the tone curve's lookup table. */
+const CURVE_STEPS = 256;
+const curve = new Float64Array(CURVE_STEPS + 1);
+
+/**
+ * Pixels x ∈ [0, 1] → x^γ, so 0 and 1 stay fixed. Through a 257-entry table of exp(γ · ln x) with linear
+ * interpolation, about five times cheaper than exp and log per pixel (and Math.pow costs more still), except in the
+ * darkest segment, where x^γ for γ < 1 is too steep to interpolate and the exact power is taken. Elsewhere the
+ * interpolation stays within 0.53 gray levels of it (at γ = 1/e, just above the darkest segment; far less elsewhere).
+ */
+export function toneCurve(buf: Float32Array, offset: number, gamma: number): void {
+  curve[0] = 0;
+  for (let i = 1; i <= CURVE_STEPS; i++) curve[i] = Math.exp(gamma * Math.log(i / CURVE_STEPS));
+  for (let i = offset; i < offset + FACE_PIXELS; i++) {
+    const x = buf[i]!;
+    const t = x * CURVE_STEPS;
+    if (t >= 1) {
+      const j = t | 0;
+      buf[i] = j >= CURVE_STEPS ? 1 : curve[j]! + (t - j) * (curve[j + 1]! - curve[j]!);
+    } else if (x > 0) buf[i] = Math.exp(gamma * Math.log(x));
+  }
+}
+
+/** The JPEG standard's luminance quantisation table (ITU-T T.81 Annex K.1, quality 50), row = vertical frequency. */
+const JPEG_LUMINANCE = [
+  16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62, 18, 22,
+  37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+];
+
+/** The quantisation table libjpeg uses at `quality` (1–100): jpeg_quality_scaling, then clamped to 1–255 (baseline). */
+export function jpegQuantTable(quality: number): number[] {
+  const q = Math.min(100, Math.max(1, Math.round(quality)));
+  const scale = q < 50 ? Math.floor(5000 / q) : 200 - 2 * q;
+  return JPEG_LUMINANCE.map((base) => Math.min(255, Math.max(1, Math.floor((base * scale + 50) / 100))));
+}
+
+/** DCT_COS[u·8 + x] = c(u)/2 · cos((2x + 1)uπ/16), c(0) = 1/√2, else 1: the orthonormal 8-point DCT-II. */
+const DCT_COS = Float64Array.from({ length: 64 }, (_, i) => {
+  const u = i >> 3;
+  const x = i & 7;
+  return (u === 0 ? Math.SQRT1_2 : 1) * 0.5 * Math.cos(((2 * x + 1) * u * Math.PI) / 16);
+});
+/** The quantisation tables of every quality in JPEG_QUALITY (and their reciprocals), built once. */
+const QUANT = new Float64Array(101 * 64);
+const QUANT_INV = new Float64Array(101 * 64);
+for (let q = JPEG_QUALITY.min; q <= JPEG_QUALITY.max; q++) {
+  jpegQuantTable(q).forEach((v, i) => {
+    QUANT[q * 64 + i] = v;
+    QUANT_INV[q * 64 + i] = 1 / v;
+  });
+}
+const block = new Float64Array(64);
+
+/**
+ * A baseline JPEG encode and decode of the face at `quality` (an integer; JPEG_QUALITY's range is precomputed, others
+ * are built on the spot): each of the 6×6 8×8 blocks of 0–255 levels, shifted by −128, goes through the 2-D DCT,
+ * is quantised with libjpeg's scaled luminance table and dequantised, transformed back, rounded to whole levels and
+ * clamped — the blocking and ringing that a real encoder leaves. (Gray faces have no chroma to subsample, and the
+ * entropy coding is lossless, so this is the whole of what a gray baseline JPEG does to the pixels.)
+ */
+export function jpegRoundTrip(buf: Float32Array, offset: number, quality: number): void {
+  let qBase = quality * 64;
+  if (!(quality >= JPEG_QUALITY.min && quality <= JPEG_QUALITY.max && Number.isInteger(quality))) {
+    // Rare (tests and tools): build the table into slot 0, which no precomputed quality uses.
+    jpegQuantTable(quality).forEach((v, i) => {
+      QUANT[i] = v;
+      QUANT_INV[i] = 1 / v;
+    });
+    qBase = 0;
+  }
+  for (let by = 0; by < FACE_SIZE; by += 8) {
+    for (let bx = 0; bx < FACE_SIZE; bx += 8) {
+      const origin = offset + by * FACE_SIZE + bx;
+      for (let y = 0; y < 8; y++) {
+        for (let x = 0; x < 8; x++) block[y * 8 + x] = buf[origin + y * FACE_SIZE + x]! * 255 - 128;
+      }
+      for (let k = 0; k < 64; k += 8) forward8(block, k, 1); // rows: block[v·8 + u] = horizontal frequency u
+      for (let k = 0; k < 8; k++) forward8(block, k, 8); // columns: row v = vertical frequency v
+      for (let k = 0; k < 64; k++) block[k] = Math.floor(block[k]! * QUANT_INV[qBase + k]! + 0.5) * QUANT[qBase + k]!;
+      for (let k = 0; k < 8; k++) inverse8(block, k, 8);
+      for (let k = 0; k < 64; k += 8) inverse8(block, k, 1);
+      for (let y = 0; y < 8; y++) {
+        const to = origin + y * FACE_SIZE;
+        for (let x = 0; x < 8; x++) {
+          const level = Math.floor(block[y * 8 + x]! + 128.5);
+          buf[to + x] = level <= 0 ? 0 : level >= 255 ? 1 : TO_UNIT[level]!;
+        }
+      }
+    }
+  }
+}
+
+// The cosines by name for the unrolled transforms, Cui = DCT_COS[u·8 + i], for i < 4 only: C[u][7 − i] = (−1)^u · C[u][i].
+const cos = (u: number, i: number): number => DCT_COS[u * 8 + i]!;
+const C00 = cos(0, 0);
+const C10 = cos(1, 0),
+  C11 = cos(1, 1),
+  C12 = cos(1, 2),
+  C13 = cos(1, 3);
+const C20 = cos(2, 0),
+  C21 = cos(2, 1),
+  C22 = cos(2, 2),
+  C23 = cos(2, 3);
+const C30 = cos(3, 0),
+  C31 = cos(3, 1),
+  C32 = cos(3, 2),
+  C33 = cos(3, 3);
+const C40 = cos(4, 0),
+  C41 = cos(4, 1),
+  C42 = cos(4, 2),
+  C43 = cos(4, 3);
+const C50 = cos(5, 0),
+  C51 = cos(5, 1),
+  C52 = cos(5, 2),
+  C53 = cos(5, 3);
+const C60 = cos(6, 0),
+  C61 = cos(6, 1),
+  C62 = cos(6, 2),
+  C63 = cos(6, 3);
+const C70 = cos(7, 0),
+  C71 = cos(7, 1),
+  C72 = cos(7, 2),
+  C73 = cos(7, 3);
+
+/**
+ * In place: a[o], a[o + s], … a[o + 7s] → their orthonormal DCT-II. The even/odd split (even frequencies see only
+ * x_i + x_{7−i}, odd ones only x_i − x_{7−i}) halves the multiplies of the plain 8×8 product, to 32.
+ */
+function forward8(a: Float64Array, o: number, s: number): void {
+  const x0 = a[o]!;
+  const x1 = a[o + s]!;
+  const x2 = a[o + 2 * s]!;
+  const x3 = a[o + 3 * s]!;
+  const x4 = a[o + 4 * s]!;
+  const x5 = a[o + 5 * s]!;
+  const x6 = a[o + 6 * s]!;
+  const x7 = a[o + 7 * s]!;
+  const s0 = x0 + x7;
+  const s1 = x1 + x6;
+  const s2 = x2 + x5;
+  const s3 = x3 + x4;
+  const d0 = x0 - x7;
+  const d1 = x1 - x6;
+  const d2 = x2 - x5;
+  const d3 = x3 - x4;
+  a[o] = C00 * (s0 + s1 + s2 + s3);
+  a[o + s] = C10 * d0 + C11 * d1 + C12 * d2 + C13 * d3;
+  a[o + 2 * s] = C20 * s0 + C21 * s1 + C22 * s2 + C23 * s3;
+  a[o + 3 * s] = C30 * d0 + C31 * d1 + C32 * d2 + C33 * d3;
+  a[o + 4 * s] = C40 * s0 + C41 * s1 + C42 * s2 + C43 * s3;
+  a[o + 5 * s] = C50 * d0 + C51 * d1 + C52 * d2 + C53 * d3;
+  a[o + 6 * s] = C60 * s0 + C61 * s1 + C62 * s2 + C63 * s3;
+  a[o + 7 * s] = C70 * d0 + C71 * d1 + C72 * d2 + C73 * d3;
+}
+
+/** In place: 8 DCT coefficients a[o], a[o + s], … → the values they came from (the inverse of forward8, by the same split). */
+function inverse8(a: Float64Array, o: number, s: number): void {
+  const X1 = a[o + s]!;
+  const X2 = a[o + 2 * s]!;
+  const X3 = a[o + 3 * s]!;
+  const X4 = a[o + 4 * s]!;
+  const X5 = a[o + 5 * s]!;
+  const X6 = a[o + 6 * s]!;
+  const X7 = a[o + 7 * s]!;
+  const dc = C00 * a[o]!;
+  const e0 = dc + C20 * X2 + C40 * X4 + C60 * X6;
+  const e1 = dc + C21 * X2 + C41 * X4 + C61 * X6;
+  const e2 = dc + C22 * X2 + C42 * X4 + C62 * X6;
+  const e3 = dc + C23 * X2 + C43 * X4 + C63 * X6;
+  const d0 = C10 * X1 + C30 * X3 + C50 * X5 + C70 * X7;
+  const d1 = C11 * X1 + C31 * X3 + C51 * X5 + C71 * X7;
+  const d2 = C12 * X1 + C32 * X3 + C52 * X5 + C72 * X7;
+  const d3 = C13 * X1 + C33 * X3 + C53 * X5 + C73 * X7;
+  a[o] = e0 + d0;
+  a[o + s] = e1 + d1;
+  a[o + 2 * s] = e2 + d2;
+  a[o + 3 * s] = e3 + d3;
+  a[o + 4 * s] = e3 - d3;
+  a[o + 5 * s] = e2 - d2;
+  a[o + 6 * s] = e1 - d1;
+  a[o + 7 * s] = e0 - d0;
+}
+
+/** Bits of each half of a 32-bit draw that index the table of normal quantiles. */
+const NORMAL_BITS = 16;
+let normalQuantiles: Float32Array | undefined;
+
+/**
+ * Standard normal quantiles at the midpoints of 2^16 equal-probability bins, scaled to unit variance: a uniform
+ * 16-bit index picks a normal sample, so one 32-bit draw gives two without a log, root or cosine (Box–Muller costs
+ * several times more per pixel). Tails end at ±4.3σ, which noise augmentation does not miss. Built on first use.
+ */
+function quantiles(): Float32Array {
+  if (normalQuantiles) return normalQuantiles;
+  const n = 1 << NORMAL_BITS;
+  const table = new Float32Array(n);
+  let sumSquares = 0;
+  for (let i = 0; i < n; i++) {
+    const z = inverseNormal((i + 0.5) / n);
+    table[i] = z;
+    sumSquares += z * z;
+  }
+  const unit = Math.sqrt(n / sumSquares);
+  for (let i = 0; i < n; i++) table[i]! *= unit;
+  return (normalQuantiles = table);
+}
+
+/** The standard normal quantile function (Acklam's rational approximation, relative error < 1.2e-9). */
+function inverseNormal(p: number): number {
+  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239];
+  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
+  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const low = 0.02425;
+  if (p < low || p > 1 - low) {
+    const q = Math.sqrt(-2 * Math.log(p < low ? p : 1 - p));
+    const z =
+      (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) /
+      ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+    return p < low ? z : -z;
+  }
+  const q = p - 0.5;
+  const r = q * q;
+  return (
+    ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) /
+    (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1)
+  );
+}
+
+/** Adds Gaussian noise of standard deviation sigma (in [0, 1] units) to every pixel, clamped to [0, 1]. */
+export function addNoise(buf: Float32Array, offset: number, sigma: number, rng: Rng): void {
+  if (!(sigma > 0)) return;
+  const table = quantiles();
+  const mask = (1 << NORMAL_BITS) - 1;
+  for (let i = offset; i < offset + FACE_PIXELS; i += 2) {
+    const bits = rng.uint32();
+    const a = buf[i]! + sigma * table[bits & mask]!;
+    const b = buf[i + 1]! + sigma * table[bits >>> NORMAL_BITS]!;
+    buf[i] = a < 0 ? 0 : a > 1 ? 1 : a;
+    buf[i + 1] = b < 0 ? 0 : b > 1 ? 1 : b;
   }
 }

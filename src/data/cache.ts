@@ -11,8 +11,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { FACE_PIXELS } from '../labels.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { FACE_PIXELS } from '../core/labels.js';
 import type { FaceDataset } from './dataset.js';
 import type { DataProblem } from './problems.js';
 
@@ -41,13 +41,18 @@ export const cacheDir = (): string => process.env['MIEN_CACHE_DIR'] || join(home
  * with it: `data/` and `./data` must not hand each other ids spelled the other way.
  */
 export function cacheFile(source: string): string {
-  const name = createHash('sha256').update(`${resolve(source)}\0${source}`).digest('hex').slice(0, 32);
+  const name = createHash('sha256')
+    .update(`${resolve(source)}\0${source}`)
+    .digest('hex')
+    .slice(0, 32);
   return join(cacheDir(), `${name}.faces`);
 }
 
 /** The key a cache entry must carry to be used: a hash of everything that determines the load's result. */
 export const cacheKey = (signature: readonly string[]): string =>
-  createHash('sha256').update(`v${VERSION}\n${signature.join('\n')}`).digest('hex');
+  createHash('sha256')
+    .update(`v${VERSION}\n${signature.join('\n')}`)
+    .digest('hex');
 
 /** The cached faces for `key`, or undefined when there is no usable entry (missing, stale or damaged). */
 export async function readCache(file: string, key: string): Promise<CachedFaces | undefined> {
@@ -103,8 +108,14 @@ export async function writeCache(file: string, key: string, faces: CachedFaces):
   prefix.writeUInt32LE(VERSION, 8);
   prefix.writeUInt32LE(headerBytes.length, 12);
   prefix.writeUInt32LE(crc32(headerBytes), 16);
-  prefix.writeUInt32LE(body.reduce((crc, part) => crc32(part, crc), 0), 20);
-  prefix.writeDoubleLE(body.reduce((n, part) => n + part.length, 0), 24);
+  prefix.writeUInt32LE(
+    body.reduce((crc, part) => crc32(part, crc), 0),
+    20,
+  );
+  prefix.writeDoubleLE(
+    body.reduce((n, part) => n + part.length, 0),
+    24,
+  );
   try {
     await mkdir(dirname(file), { recursive: true });
     await writeFileAtomic(file, [prefix, headerBytes, ...body]);

@@ -5,7 +5,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { FACE_PIXELS, NUM_CLASSES } from '../labels.js';
+import { FACE_PIXELS, NUM_CLASSES } from '../core/labels.js';
 import type { FaceDataset } from './dataset.js';
 import { parseSplitName } from './names.js';
 import { DataError, type ProblemLog } from './problems.js';

@@ -1,4 +1,5 @@
-import { FACE_PIXELS } from '../labels.js';
+import { FACE_PIXELS } from '../core/labels.js';
+import { faceToFloat } from './augment.js';
 
 /** A set of 48×48 gray faces held in memory: 2304 bytes per face, about 74 MB for all of FER2013. */
 export interface FaceDataset {
@@ -34,4 +35,11 @@ export function classCounts(d: FaceDataset, classes: number): number[] {
   const counts = new Array<number>(classes).fill(0);
   for (const l of d.labels) if (l >= 0) counts[l]!++;
   return counts;
+}
+
+/** Faces start…end as the network takes them: n × 1 × 48 × 48 floats in [0, 1]. */
+export function facesToInput(d: FaceDataset, start: number, end: number): Float32Array {
+  const input = new Float32Array((end - start) * FACE_PIXELS);
+  for (let i = start; i < end; i++) faceToFloat(faceAt(d, i), input, (i - start) * FACE_PIXELS);
+  return input;
 }

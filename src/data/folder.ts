@@ -5,7 +5,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FACE_PIXELS } from '../labels.js';
+import { FACE_PIXELS } from '../core/labels.js';
 import type { FaceDataset } from './dataset.js';
 import { decodeFaceImage } from './image.js';
 import { CLASS_NAME_HINT, parseClassName, parseSplitName } from './names.js';
@@ -59,7 +59,8 @@ async function scanClassFolders(dir: string, split: string, listing: Listing, sc
   scan.splits.set(split, files);
   for (const name of listing.dirs) {
     const label = parseClassName(name);
-    if (label === undefined) skip(scan, join(dir, name), `unknown class folder ${JSON.stringify(name)} (expected ${CLASS_NAME_HINT}), skipped`);
+    if (label === undefined)
+      skip(scan, join(dir, name), `unknown class folder ${JSON.stringify(name)} (expected ${CLASS_NAME_HINT}), skipped`);
     else await collectImages(join(dir, name), label, files, scan);
   }
   for (const name of listing.files) skip(scan, join(dir, name), 'not inside a class folder, skipped');

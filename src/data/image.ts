@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { FACE_SIZE } from '../labels.js';
+import { FACE_SIZE } from '../core/labels.js';
 import { resizeArea } from './resize.js';
 
 /**

@@ -7,5 +7,4 @@ export { DataError, summarizeProblems, type DataProblem } from './problems.js';
 export { Rng } from './random.js';
 export { resizeArea } from './resize.js';
 export { splitStratified } from './split.js';
-export { blurDataset, blurFace, gaussianTaps } from './blur.js';
 export { faceSharpness, medianSharpness, SHARPNESS_RATIO_WARNING } from './quality.js';

@@ -36,7 +36,9 @@ export interface LoadOptions {
 export async function loadFaces(source: string, options: LoadOptions = {}): Promise<LoadedFaces> {
   const { strict = false, cache = true, onProgress } = options;
   const info = await stat(source).catch((err: NodeJS.ErrnoException) => {
-    throw new DataError(err.code === 'ENOENT' ? `${source}: no such file or folder` : `${source}: cannot read (${err.code ?? err.message})`);
+    throw new DataError(
+      err.code === 'ENOENT' ? `${source}: no such file or folder` : `${source}: cannot read (${err.code ?? err.message})`,
+    );
   });
   const log = new ProblemLog(strict);
   let signature: string[];

@@ -1,4 +1,4 @@
-import { EXPRESSIONS, NUM_CLASSES } from '../labels.js';
+import { EXPRESSIONS, NUM_CLASSES } from '../core/labels.js';
 
 /**
  * Folder names people use for each FER2013 class, indexed by label id. Generous (other datasets' spellings, common

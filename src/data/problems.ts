@@ -1,5 +1,7 @@
+import { MienError } from '../core/errors.js';
+
 /** A mistake in the user's data, data path or data options; the CLI shows its message as one line, never as a stack trace. */
-export class DataError extends Error {
+export class DataError extends MienError {
   override name = 'DataError';
 }
 

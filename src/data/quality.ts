@@ -1,4 +1,4 @@
-import { FACE_SIZE } from '../labels.js';
+import { FACE_SIZE } from '../core/labels.js';
 import { datasetSize, faceAt, type FaceDataset } from './dataset.js';
 
 /**

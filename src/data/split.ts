@@ -29,7 +29,12 @@ export function splitStratified(d: FaceDataset, fractions: readonly number[], se
       for (const end = start + count; start < end; start++) parts[p]!.push(group[start]!);
     });
   }
-  return parts.map((indices) => subset(d, indices.sort((a, b) => a - b)));
+  return parts.map((indices) =>
+    subset(
+      d,
+      indices.sort((a, b) => a - b),
+    ),
+  );
 }
 
 /** Divides n items in the given proportions, exactly n in all (largest remainder; ties go to the earlier part). */

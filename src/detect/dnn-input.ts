@@ -86,7 +86,14 @@ export function sampleWindows(table: SummedAreaTable, windows: readonly Window[]
     const key = `${w.side}:${phase(w.x)}:${phase(w.y)}`;
     grids.set(key, [...(grids.get(key) ?? []), i]);
   });
-  for (const members of grids.values()) sampleGrid(table, members.map((i) => windows[i]!), members, size, out);
+  for (const members of grids.values())
+    sampleGrid(
+      table,
+      members.map((i) => windows[i]!),
+      members,
+      size,
+      out,
+    );
 }
 
 /** sampleWindows for windows on one grid: the part of the grid they cover is resampled once, then copied out. */
@@ -99,7 +106,13 @@ function sampleGrid(table: SummedAreaTable, windows: Window[], slots: number[], 
   const startY = windows.map((w) => Math.round((w.y - originY) / step));
   const firstX = Math.min(...startX);
   const firstY = Math.min(...startY);
-  const region = { x: originX + firstX * step, y: originY + firstY * step, step, width: Math.max(...startX) - firstX + size, height: Math.max(...startY) - firstY + size };
+  const region = {
+    x: originX + firstX * step,
+    y: originY + firstY * step,
+    step,
+    width: Math.max(...startX) - firstX + size,
+    height: Math.max(...startY) - firstY + size,
+  };
   const level = sampleRegion(table, region);
   const rowValues = size * 3;
   windows.forEach((_, w) => {
@@ -156,7 +169,8 @@ export function sampleRegion(table: SummedAreaTable, region: Region): Float32Arr
   for (let r = 0, o = 0; r < region.height; r++) {
     let top = r * cols * 3;
     let bottom = top + cols * 3;
-    for (let j = 0; j < region.width * 3; j++, top++, bottom++) pixels[o++] = (corners[bottom + 3]! - corners[bottom]! - corners[top + 3]! + corners[top]!) * scale - 1;
+    for (let j = 0; j < region.width * 3; j++, top++, bottom++)
+      pixels[o++] = (corners[bottom + 3]! - corners[bottom]! - corners[top + 3]! + corners[top]!) * scale - 1;
   }
   return pixels;
 }

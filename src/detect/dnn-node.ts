@@ -3,8 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { nodeSessionOptions } from '../util/onnx-runtime.js';
-import { packageRoot } from '../util/package-root.js';
+import { nodeSessionOptions } from '../core/onnx-runtime.js';
+import { packageRoot } from '../core/package-root.js';
 import { DETECTOR_MODEL_FILES, loadFaceDetector, type DetectionOptions, type DnnFaceDetector } from './dnn.js';
 
 export interface FaceDetectorOptions extends DetectionOptions {

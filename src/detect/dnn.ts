@@ -9,8 +9,8 @@
  * view of a 1000-px group photo shrinks a 48-px face to 9 px, levels of overlapping tiles. The detections of all views
  * are merged with BlazeFace's weighted non-maximum suppression.
  */
-import type { Box, Point } from '../recognize/crop.js';
-import type { InferenceSession, OnnxRuntime } from '../util/onnx-runtime.js';
+import { iou, type Box, type Point } from '../core/geometry.js';
+import type { InferenceSession, OnnxRuntime } from '../core/onnx-runtime.js';
 import { sampleRegion, sampleWindows, summedAreaTable, type Region, type SummedAreaTable, type Window } from './dnn-input.js';
 import type { PixelImage } from './haar-image.js';
 
@@ -169,14 +169,6 @@ export interface Candidate {
   points: Float64Array;
 }
 
-const iou = (a: Candidate, b: Candidate): number => {
-  const w = Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0);
-  const h = Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0);
-  if (w <= 0 || h <= 0) return 0;
-  const inter = w * h;
-  return inter / ((a.x1 - a.x0) * (a.y1 - a.y0) + (b.x1 - b.x0) * (b.y1 - b.y0) - inter);
-};
-
 /**
  * BlazeFace's weighted non-maximum suppression: the best remaining detection and every other one overlapping it by
  * more than `threshold` become one face whose box and keypoints are their score-weighted mean, with the best score.
@@ -184,11 +176,13 @@ const iou = (a: Candidate, b: Candidate): number => {
  */
 export function weightedNms(candidates: Candidate[], threshold: number): Candidate[] {
   const remaining = [...candidates].sort((a, b) => b.score - a.score);
+  const boxes = new Map(remaining.map((c) => [c, { x: c.x0, y: c.y0, width: c.x1 - c.x0, height: c.y1 - c.y0 }]));
   const faces: Candidate[] = [];
   while (remaining.length > 0) {
     const best = remaining[0]!;
-    const cluster = remaining.filter((c) => iou(best, c) > threshold);
-    const rest = remaining.filter((c) => iou(best, c) <= threshold && c !== best);
+    const overlap = (c: Candidate) => iou(boxes.get(best)!, boxes.get(c)!);
+    const cluster = remaining.filter((c) => overlap(c) > threshold);
+    const rest = remaining.filter((c) => overlap(c) <= threshold && c !== best);
     let total = 0;
     const merged: Candidate = { score: best.score, x0: 0, y0: 0, x1: 0, y1: 0, points: new Float64Array(best.points.length) };
     for (const c of cluster) {
@@ -253,7 +247,8 @@ export function detectionWindows(width: number, height: number, minFaceSize: num
  * Tile origins are put on the grid of the tile's own input pixels (multiples of side / 192, less than one input pixel
  * from where the layout wants them), so that the tiles of a level share one resampling of the photo.
  */
-const onGrid = (at: number, side: number, round = Math.round): number => round((at * FULL_RANGE.inputSize) / side) * (side / FULL_RANGE.inputSize);
+const onGrid = (at: number, side: number, round = Math.round): number =>
+  round((at * FULL_RANGE.inputSize) / side) * (side / FULL_RANGE.inputSize);
 
 /** Where tiles of `side` start along an extent so that neighbours overlap by at least `overlap`, spread evenly. */
 function tileStarts(extent: number, side: number, overlap: number): number[] {
@@ -415,11 +410,24 @@ async function detectInTiles(run: DetectorSession, table: SummedAreaTable, tiles
   sampleWindows(table, tiles, size, input);
   const output = await run(input, [tiles.length, size, size, 3]);
   const rows = grid.mirror.length * FIELDS;
-  return tiles.flatMap((tile, i) => decodeView(FULL_RANGE, grid, output.subarray(i * rows, (i + 1) * rows), { x: tile.x, y: tile.y, scale: tile.side / size, tile }, scoreThreshold));
+  return tiles.flatMap((tile, i) =>
+    decodeView(
+      FULL_RANGE,
+      grid,
+      output.subarray(i * rows, (i + 1) * rows),
+      { x: tile.x, y: tile.y, scale: tile.side / size, tile },
+      scoreThreshold,
+    ),
+  );
 }
 
 /** The short-range model over each pyramid level and its mirror image (one batch of two per level). */
-async function detectInLevels(run: DetectorSession, table: SummedAreaTable, levels: Region[], scoreThreshold: number): Promise<Candidate[]> {
+async function detectInLevels(
+  run: DetectorSession,
+  table: SummedAreaTable,
+  levels: Region[],
+  scoreThreshold: number,
+): Promise<Candidate[]> {
   const found: Candidate[] = [];
   for (const level of levels) {
     const grid = anchorGrid(SHORT_RANGE, level.width, level.height);
@@ -434,10 +442,14 @@ async function detectInLevels(run: DetectorSession, table: SummedAreaTable, leve
 /** The DNN face detector on the given onnxruntime; in Node, createFaceDetector (src/detect/dnn-node.ts) supplies it. */
 export async function loadFaceDetector(runtime: DetectorRuntime, options: DetectionOptions = {}): Promise<DnnFaceDetector> {
   const minFaceSize = options.minFaceSize ?? 48;
-  const thresholds = options.scoreThreshold === undefined ? DEFAULT_SCORE_THRESHOLDS : { fullRange: options.scoreThreshold, shortRange: options.scoreThreshold };
+  const thresholds =
+    options.scoreThreshold === undefined
+      ? DEFAULT_SCORE_THRESHOLDS
+      : { fullRange: options.scoreThreshold, shortRange: options.scoreThreshold };
   const iouThreshold = options.iouThreshold ?? 0.3;
   if (!(minFaceSize > 0)) throw new RangeError(`minFaceSize must be positive, got ${minFaceSize}`);
-  if (!(thresholds.fullRange > 0 && thresholds.fullRange < 1)) throw new RangeError(`scoreThreshold must be between 0 and 1, got ${options.scoreThreshold}`);
+  if (!(thresholds.fullRange > 0 && thresholds.fullRange < 1))
+    throw new RangeError(`scoreThreshold must be between 0 and 1, got ${options.scoreThreshold}`);
   if (!(iouThreshold >= 0 && iouThreshold <= 1)) throw new RangeError(`iouThreshold must be between 0 and 1, got ${iouThreshold}`);
   const [fullRange, shortRange] = await Promise.all([
     options.fullRange === false ? undefined : loadModel(runtime, runtime.models.fullRange),
@@ -462,6 +474,8 @@ export async function loadFaceDetector(runtime: DetectorRuntime, options: Detect
 }
 
 function toFace(c: Candidate): DnnFace {
-  const landmarks = Object.fromEntries(KEYPOINTS.map((name, k) => [name, { x: c.points[2 * k]!, y: c.points[2 * k + 1]! }])) as unknown as FaceLandmarks;
+  const landmarks = Object.fromEntries(
+    KEYPOINTS.map((name, k) => [name, { x: c.points[2 * k]!, y: c.points[2 * k + 1]! }]),
+  ) as unknown as FaceLandmarks;
   return { box: { x: c.x0, y: c.y0, width: c.x1 - c.x0, height: c.y1 - c.y0 }, score: c.score, landmarks };
 }

@@ -6,10 +6,16 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MienError } from '../core/errors.js';
 
-/** The Haar detector cannot run as asked (no cascade, an unreadable or foreign one, bad options or pixels): one line says why. */
-export class HaarDetectorError extends Error {
+/**
+ * The Haar detector cannot run as asked (no cascade, an unreadable or foreign one, bad options or pixels): one line says
+ * why. In the server it is the server's set-up that is wrong (no cascade installed), not the request: 500.
+ */
+export class HaarDetectorError extends MienError {
   override name = 'HaarDetectorError';
+  override readonly status = 500;
+  override readonly code = 'detector_unavailable';
 }
 
 export interface HaarRect {
@@ -88,7 +94,9 @@ export async function loadHaarCascade(nameOrPath: string, searchDirs: readonly s
     xml = await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new HaarDetectorError(`${file}: ${code === 'ENOENT' ? 'no such cascade file' : `cannot read the cascade (${code ?? (err as Error).message})`}`);
+    throw new HaarDetectorError(
+      `${file}: ${code === 'ENOENT' ? 'no such cascade file' : `cannot read the cascade (${code ?? (err as Error).message})`}`,
+    );
   }
   try {
     return parseHaarCascade(xml);
@@ -143,7 +151,10 @@ function required(parent: Element, name: string, where: string): Element {
 }
 
 function numbers(element: Element, where: string): number[] {
-  const words = element.text.trim().split(/\s+/).filter((w) => w !== '');
+  const words = element.text
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w !== '');
   return words.map((w) => {
     const n = Number(w);
     if (!Number.isFinite(n)) throw new HaarDetectorError(`${where}: "${w}" is not a number`);
@@ -163,7 +174,9 @@ export function parseHaarCascade(xml: string): HaarCascade {
   const cascade = storage?.children.find((c) => child(c, 'stages') && child(c, 'features'));
   if (!cascade) {
     const old = storage?.children.some((c) => child(c, 'stages') && child(c, 'size'));
-    throw new HaarDetectorError(old ? 'a cascade in the old pre-2.4 format; convert it with OpenCV to the current format' : 'not an OpenCV cascade file');
+    throw new HaarDetectorError(
+      old ? 'a cascade in the old pre-2.4 format; convert it with OpenCV to the current format' : 'not an OpenCV cascade file',
+    );
   }
   const featureType = child(cascade, 'featureType')?.text.trim();
   if (featureType !== 'HAAR') throw new HaarDetectorError(`a ${featureType ?? 'untyped'} cascade; only HAAR cascades are supported`);
@@ -192,7 +205,9 @@ export function parseHaarCascade(xml: string): HaarCascade {
     const where = `stage ${i}`;
     const [threshold] = numbers(required(s, 'stageThreshold', where), `${where} threshold`);
     if (threshold === undefined) throw new HaarDetectorError(`${where} has an empty <stageThreshold>`);
-    const trees = required(s, 'weakClassifiers', where).children.map((w, j) => parseTree(w, `${where} weak classifier ${j}`, features.length));
+    const trees = required(s, 'weakClassifiers', where).children.map((w, j) =>
+      parseTree(w, `${where} weak classifier ${j}`, features.length),
+    );
     if (trees.length === 0) throw new HaarDetectorError(`${where} has no weak classifiers`);
     return { threshold, trees };
   });
@@ -204,10 +219,12 @@ function parseTree(weak: Element, where: string, featureCount: number): HaarTree
   const internal = numbers(required(weak, 'internalNodes', where), where);
   const leaves = numbers(required(weak, 'leafValues', where), where);
   // Haar cascades have no categorical features, so each node is exactly "left right feature threshold".
-  if (internal.length === 0 || internal.length % 4 !== 0) throw new HaarDetectorError(`${where}: <internalNodes> is not groups of 4 numbers`);
+  if (internal.length === 0 || internal.length % 4 !== 0)
+    throw new HaarDetectorError(`${where}: <internalNodes> is not groups of 4 numbers`);
   const nodeCount = internal.length / 4;
   // The evaluator, like OpenCV's, finds a tree's leaves by counting nodeCount + 1 per tree.
-  if (leaves.length !== nodeCount + 1) throw new HaarDetectorError(`${where}: ${leaves.length} leaf values for ${nodeCount} nodes, expected ${nodeCount + 1}`);
+  if (leaves.length !== nodeCount + 1)
+    throw new HaarDetectorError(`${where}: ${leaves.length} leaf values for ${nodeCount} nodes, expected ${nodeCount + 1}`);
   const nodes: HaarNode[] = [];
   for (let k = 0; k < nodeCount; k++) {
     const [left, right, feature, threshold] = internal.slice(4 * k, 4 * k + 4) as [number, number, number, number];

@@ -1,4 +1,4 @@
-import type { Box } from '../recognize/crop.js';
+import type { Box } from '../core/geometry.js';
 
 /** Round half to even, as OpenCV's cvRound (and saturate_cast<int>) rounds. */
 export function cvRound(value: number): number {

@@ -117,7 +117,14 @@ export function resizeBilinear(
  * all pyramid levels share one buffer and one set of feature offsets. The sums are kept modulo 2³² as OpenCV's 32-bit
  * ones are: a rectangle's sum, `(a - b - c + d) | 0`, is exact whatever the image size.
  */
-export function integralImages(src: Uint8Array, width: number, height: number, stride: number, sum: Int32Array, squares: Float64Array): void {
+export function integralImages(
+  src: Uint8Array,
+  width: number,
+  height: number,
+  stride: number,
+  sum: Int32Array,
+  squares: Float64Array,
+): void {
   sum.fill(0, 0, width + 1);
   squares.fill(0, 0, width + 1);
   for (let y = 0; y < height; y++) {
@@ -144,7 +151,14 @@ export function integralImages(src: Uint8Array, width: number, height: number, s
  * T(X,Y) = T(X−1,Y−1) + T(X+1,Y−1) − T(X,Y−2) + I(X−1,Y−1) + I(X−1,Y−2) on rows padded by height+1 columns on both
  * sides, where the triangles leave the image and T is zero. `scratch` holds 3·(width + 2·height + 3) entries.
  */
-export function tiltedIntegral(src: Uint8Array, width: number, height: number, stride: number, tilted: Int32Array, scratch: Float64Array): void {
+export function tiltedIntegral(
+  src: Uint8Array,
+  width: number,
+  height: number,
+  stride: number,
+  tilted: Int32Array,
+  scratch: Float64Array,
+): void {
   const pad = height + 1;
   const span = width + 2 * pad + 1;
   let older = scratch.subarray(0, span); // row Y−2

@@ -4,12 +4,19 @@
  * OpenCV's: the same pyramid sizes and resize, integral images, 1-pixel-inset variance normalisation, single-precision
  * feature sums, window steps and skips, and cv::groupRectangles.
  */
-import type { Box } from '../recognize/crop.js';
+import type { Box } from '../core/geometry.js';
 import { HaarDetectorError, loadHaarCascade, type HaarCascade } from './haar-cascade.js';
 import { cvRound, groupRectangles } from './haar-group.js';
 import { integralImages, resizeBilinear, tiltedIntegral, toGray, type PixelImage } from './haar-image.js';
 
-export { findShippedCascade, HaarDetectorError, loadHaarCascade, MISSING_OPENCV_DATA, parseHaarCascade, type HaarCascade } from './haar-cascade.js';
+export {
+  findShippedCascade,
+  HaarDetectorError,
+  loadHaarCascade,
+  MISSING_OPENCV_DATA,
+  parseHaarCascade,
+  type HaarCascade,
+} from './haar-cascade.js';
 export type { PixelImage } from './haar-image.js';
 
 export interface HaarDetectorOptions {
@@ -208,7 +215,8 @@ function weightedSum(ii: Int32Array, offsets: Int32Array, weights: Float32Array,
     weights[w]! * ((ii[p + offsets[o]!]! - ii[p + offsets[o + 1]!]! - ii[p + offsets[o + 2]!]! + ii[p + offsets[o + 3]!]!) | 0) +
     weights[w + 1]! * ((ii[p + offsets[o + 4]!]! - ii[p + offsets[o + 5]!]! - ii[p + offsets[o + 6]!]! + ii[p + offsets[o + 7]!]!) | 0);
   const third = weights[w + 2]!;
-  if (third !== 0) value += third * ((ii[p + offsets[o + 8]!]! - ii[p + offsets[o + 9]!]! - ii[p + offsets[o + 10]!]! + ii[p + offsets[o + 11]!]!) | 0);
+  if (third !== 0)
+    value += third * ((ii[p + offsets[o + 8]!]! - ii[p + offsets[o + 9]!]! - ii[p + offsets[o + 10]!]! + ii[p + offsets[o + 11]!]!) | 0);
   return value;
 }
 
@@ -253,14 +261,20 @@ function scanLevel(c: CompiledCascade, b: Buffers, levelWidth: number, levelHeig
         if (stumps) {
           // One node per tree: node t is tree t, its leaves 2t and 2t + 1.
           for (; tree < stageEnd; tree++) {
-            total += leaves[2 * tree + (Math.fround(weightedSum(ii, offsets, nodeWeight, tree, p) * varianceFactor) < nodeThreshold[tree]! ? 0 : 1)]!;
+            total +=
+              leaves[
+                2 * tree + (Math.fround(weightedSum(ii, offsets, nodeWeight, tree, p) * varianceFactor) < nodeThreshold[tree]! ? 0 : 1)
+              ]!;
           }
         } else {
           for (; tree < stageEnd; tree++) {
             const root = treeNodeStart[tree]!;
             let node = root;
             for (;;) {
-              const next = Math.fround(weightedSum(ii, offsets, nodeWeight, node, p) * varianceFactor) < nodeThreshold[node]! ? nodeLeft[node]! : nodeRight[node]!;
+              const next =
+                Math.fround(weightedSum(ii, offsets, nodeWeight, node, p) * varianceFactor) < nodeThreshold[node]!
+                  ? nodeLeft[node]!
+                  : nodeRight[node]!;
               if (next <= 0) {
                 total += leaves[treeLeafStart[tree]! - next]!;
                 break;
@@ -285,8 +299,10 @@ function scanLevel(c: CompiledCascade, b: Buffers, levelWidth: number, levelHeig
 export async function createHaarDetector(options: HaarDetectorOptions = {}): Promise<HaarDetector> {
   const scaleFactor = options.scaleFactor ?? 1.1;
   const minNeighbors = options.minNeighbors ?? 5;
-  if (!(scaleFactor > 1 && Number.isFinite(scaleFactor))) throw new HaarDetectorError(`scaleFactor must be a number above 1, got ${scaleFactor}`);
-  if (!(Number.isInteger(minNeighbors) && minNeighbors >= 0)) throw new HaarDetectorError(`minNeighbors must be an integer ≥ 0, got ${minNeighbors}`);
+  if (!(scaleFactor > 1 && Number.isFinite(scaleFactor)))
+    throw new HaarDetectorError(`scaleFactor must be a number above 1, got ${scaleFactor}`);
+  if (!(Number.isInteger(minNeighbors) && minNeighbors >= 0))
+    throw new HaarDetectorError(`minNeighbors must be an integer ≥ 0, got ${minNeighbors}`);
   if (options.minFaceSize !== undefined && !(options.minFaceSize >= 0 && Number.isFinite(options.minFaceSize))) {
     throw new HaarDetectorError(`minFaceSize must be a number ≥ 0, got ${options.minFaceSize}`);
   }

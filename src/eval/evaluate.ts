@@ -1,9 +1,10 @@
 /** Running an expression model over a loaded data set, and choosing which of the source's splits to run it on. */
+import { FACE_PIXELS, NUM_CLASSES } from '../core/labels.js';
+import { facesToInput } from '../data/dataset.js';
 import { DataError, datasetSize, subset, type FaceDataset } from '../data/index.js';
 import { parseSplitName } from '../data/names.js';
-import { FACE_PIXELS, NUM_CLASSES } from '../labels.js';
-import type { ExpressionModel } from '../recognize/expression-model.js';
-import { facesToInput } from '../train/trainer.js';
+import { LOGITS_NAME } from '../export/model-format.js';
+import { ModelError, type ExpressionModel } from '../recognize/expression-classifier.js';
 import { evaluatePredictions, type Evaluation } from './metrics.js';
 
 /** Faces converted to floats at a time: bounds memory (FER2013's 28 k training faces would take 265 MB at once). */
@@ -15,19 +16,43 @@ export interface ClassifyDatasetOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** The model's probabilities (n × 7) for every face of `data`, in order. */
-export async function classifyDataset(model: ExpressionModel, data: FaceDataset, options: ClassifyDatasetOptions = {}): Promise<Float32Array> {
+/** `run` on every face of `data`, CHUNK faces at a time; its n × 7 results in order. */
+async function runDataset(
+  data: FaceDataset,
+  onProgress: ClassifyDatasetOptions['onProgress'],
+  run: (faces: Float32Array, onChunkProgress?: (done: number) => void) => Promise<Float32Array>,
+): Promise<Float32Array> {
   const n = datasetSize(data);
-  const probabilities = new Float32Array(n * NUM_CLASSES);
+  const results = new Float32Array(n * NUM_CLASSES);
   for (let start = 0; start < n; start += CHUNK) {
     const end = Math.min(n, start + CHUNK);
-    const chunk = await model.classify(facesToInput(data, start, end), {
-      tta: options.tta,
-      onProgress: options.onProgress && ((done) => options.onProgress!(start + done, n)),
-    });
-    probabilities.set(chunk, start * NUM_CLASSES);
+    const chunk = await run(facesToInput(data, start, end), onProgress && ((done) => onProgress(start + done, n)));
+    results.set(chunk, start * NUM_CLASSES);
   }
-  return probabilities;
+  return results;
+}
+
+/** The model's probabilities (n × 7) for every face of `data`, in order. */
+export async function classifyDataset(
+  model: ExpressionModel,
+  data: FaceDataset,
+  options: ClassifyDatasetOptions = {},
+): Promise<Float32Array> {
+  return runDataset(data, options.onProgress, (faces, onProgress) => model.classify(faces, { tta: options.tta, onProgress }));
+}
+
+/**
+ * The model's raw logits (n × 7) for every face of `data`, in order, before any temperature it was calibrated with.
+ * A ModelError when the model has no `logits` output.
+ */
+export async function datasetLogits(
+  model: ExpressionModel,
+  data: FaceDataset,
+  options: Pick<ClassifyDatasetOptions, 'onProgress'> = {},
+): Promise<Float32Array> {
+  const logits = model.logits?.bind(model);
+  if (!logits) throw new ModelError(`${model.path} has no '${LOGITS_NAME}' output, so there are no logits to calibrate`);
+  return runDataset(data, options.onProgress, (faces, onProgress) => logits(faces, { onProgress }));
 }
 
 /** Classifies every face of `data` and scores the predictions against its labels, which must all be known. */
@@ -74,7 +99,12 @@ export function chooseSplit(source: string, splits: Record<string, FaceDataset>,
 }
 
 /** chooseSplit for splits of any kind (face sets, lists of photos); `mergeAll` makes the `all` split. */
-export function pickSplit<T>(source: string, splits: Record<string, T>, requested: string | undefined, mergeAll: (splits: Record<string, T>) => T): ChosenSplit<T> {
+export function pickSplit<T>(
+  source: string,
+  splits: Record<string, T>,
+  requested: string | undefined,
+  mergeAll: (splits: Record<string, T>) => T,
+): ChosenSplit<T> {
   const available = Object.keys(splits);
   if (requested === undefined) {
     const name = ['test', 'val'].find((s) => s in splits);
@@ -87,7 +117,9 @@ export function pickSplit<T>(source: string, splits: Record<string, T>, requeste
   }
   const data = splits[name];
   if (!data) {
-    const has = available.includes(ALL_SPLITS) ? 'no splits (all its faces are one set; use --split all)' : `the splits ${available.join(', ')}`;
+    const has = available.includes(ALL_SPLITS)
+      ? 'no splits (all its faces are one set; use --split all)'
+      : `the splits ${available.join(', ')}`;
     throw new DataError(`${source} has no ${name} split (--split ${requested}); it has ${has}`);
   }
   return { name, data };

@@ -1,5 +1,5 @@
 /** Plain-text renderings of an evaluation (the terminal output of `mien eval`) and the predict-csv file. */
-import { EXPRESSIONS, NUM_CLASSES } from '../labels.js';
+import { EXPRESSIONS, NUM_CLASSES } from '../core/labels.js';
 import { CALIBRATION_BINS, topPredictions, type Evaluation } from './metrics.js';
 
 export const percent = (x: number): string => `${(100 * x).toFixed(2)}%`;
@@ -8,7 +8,12 @@ export const percent = (x: number): string => `${(100 * x).toFixed(2)}%`;
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   return rows
-    .map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd())
+    .map((r) =>
+      r
+        .map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)))
+        .join('  ')
+        .trimEnd(),
+    )
     .join('\n');
 }
 

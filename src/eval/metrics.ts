@@ -3,7 +3,7 @@
  * Conventions follow scikit-learn: rows of the confusion matrix are true classes, columns predictions; an undefined
  * precision or recall (a class never predicted, or never present) counts as 0.
  */
-import { EXPRESSIONS, NUM_CLASSES, type Expression } from '../labels.js';
+import { EXPRESSIONS, NUM_CLASSES, type Expression } from '../core/labels.js';
 
 /** Equal-width confidence bins for the expected calibration error and the reliability diagram. */
 export const CALIBRATION_BINS = 15;
@@ -92,7 +92,10 @@ export function classificationMetrics(
   });
   // A class absent from both labels and predictions says nothing about the model, so it does not dilute the mean.
   const seen = perClass.filter((m, k) => m.support > 0 || columnSum(k) > 0);
-  const macroF1 = ratio(seen.reduce((sum, m) => sum + m.f1, 0), seen.length);
+  const macroF1 = ratio(
+    seen.reduce((sum, m) => sum + m.f1, 0),
+    seen.length,
+  );
   return { n, accuracy: ratio(correct, n), macroF1, perClass };
 }
 
@@ -123,7 +126,10 @@ export function calibrationBins(confidence: ArrayLike<number>, correct: ArrayLik
 /** ECE = Σ_b (n_b / N) · |acc_b − conf_b|. */
 export function expectedCalibrationError(bins: readonly CalibrationBin[]): number {
   const n = bins.reduce((sum, b) => sum + b.count, 0);
-  return ratio(bins.reduce((sum, b) => sum + b.count * Math.abs(b.accuracy - b.confidence), 0), n);
+  return ratio(
+    bins.reduce((sum, b) => sum + b.count * Math.abs(b.accuracy - b.confidence), 0),
+    n,
+  );
 }
 
 /** Per face of n × 7 probabilities: the most probable class (the first on a tie) and its probability. */

@@ -5,7 +5,7 @@
  * loading any image folder.
  */
 import { availableParallelism } from 'node:os';
-import { NUM_CLASSES, EXPRESSIONS } from '../labels.js';
+import { NUM_CLASSES, EXPRESSIONS } from '../core/labels.js';
 import type { DataProblem } from '../data/problems.js';
 import type { Recognizer } from '../recognize/recognizer.js';
 import { evaluatePredictions, type Evaluation } from './metrics.js';

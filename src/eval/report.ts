@@ -4,11 +4,21 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { EXPRESSIONS } from '../core/labels.js';
 import { faceAt, type FaceDataset } from '../data/index.js';
-import { EXPRESSIONS } from '../labels.js';
-import { confusionMatrixChart, faceGrid, HistoryError, parseHistory, reliabilityChart, renderChart, trainingCurvesChart, type ChartSpec, type FaceGridRow } from '../plot/index.js';
+import {
+  confusionMatrixChart,
+  faceGrid,
+  HistoryError,
+  parseHistory,
+  reliabilityChart,
+  renderChart,
+  trainingCurvesChart,
+  type ChartSpec,
+  type FaceGridRow,
+} from '../plot/index.js';
 import type { ExpressionModel } from '../recognize/expression-model.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
 import { percent } from './format.js';
 import { CALIBRATION_BINS, type Evaluation } from './metrics.js';
 

@@ -1,1 +1,3 @@
-export { buildOnnx, writeOnnx, readOnnxMetadata, INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME, type BuildOnnxOptions, type OnnxMetadata } from './onnx.js';
+export { buildOnnx, writeOnnx, readOnnxMetadata, INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME, type OnnxMetadata } from './onnx.js';
+export { exportRun, OnnxExport } from './run.js';
+export { setOnnxMetadata, writeOnnxMetadata, type OnnxMetadataChanges } from './metadata.js';

@@ -8,13 +8,16 @@ export const INPUT_NAME = 'input';
 export const LOGITS_NAME = 'logits';
 export const PROBABILITIES_NAME = 'probabilities';
 
-/** The metadata_props of an ONNX model's bytes as key → value; `name` says which file in the error. */
-export function decodeOnnxMetadata(bytes: Uint8Array, name: string): Record<string, string> {
-  let model: onnxProto.onnx.ModelProto;
+/** An ONNX model's bytes as a ModelProto; `name` says which file in the error when they are not one. */
+export function decodeOnnxModel(bytes: Uint8Array, name: string): onnxProto.onnx.ModelProto {
   try {
-    model = onnxProto.onnx.ModelProto.decode(bytes);
+    return onnxProto.onnx.ModelProto.decode(bytes);
   } catch (err) {
     throw new Error(`${name} is not an ONNX model (${(err as Error).message})`);
   }
-  return Object.fromEntries(model.metadataProps.map((p) => [p.key, p.value]));
+}
+
+/** The metadata_props of an ONNX model's bytes as key → value; `name` says which file in the error. */
+export function decodeOnnxMetadata(bytes: Uint8Array, name: string): Record<string, string> {
+  return Object.fromEntries(decodeOnnxModel(bytes, name).metadataProps.map((p) => [p.key, p.value]));
 }

@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
-import { EXPRESSIONS, NUM_CLASSES } from '../labels.js';
+import { EXPRESSIONS, NUM_CLASSES } from '../core/labels.js';
 import {
   convPadding,
   layerOutputShape,
@@ -18,8 +18,7 @@ import {
   type ModelSpec,
   type Shape,
 } from '../models/spec.js';
-import { gaussianTaps } from '../data/blur.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
 import { decodeOnnxMetadata, INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME } from './model-format.js';
 
 export { INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME };
@@ -74,11 +73,6 @@ class GraphBuilder {
     // tensorLayout and this walk describe the same spec, so a miss is a bug in mien, not a user mistake.
     if (!tensor) throw new Error(`internal: the exporter needs tensor ${name}, which tensorLayout does not list`);
     this.initializers.push({ name, dims: tensor.shape, dataType: DataType.FLOAT, rawData: bytesOf(tensor.data) });
-    return name;
-  }
-
-  floatConstant(name: string, dims: number[], values: Float32Array): string {
-    this.initializers.push({ name, dims, dataType: DataType.FLOAT, rawData: bytesOf(values) });
     return name;
   }
 
@@ -210,42 +204,21 @@ export const tensorValueInfo = (name: string, dims: (number | string)[]): onnx.I
 });
 
 /**
- * A fixed Gaussian blur (edge-padded, separable: a 1×k then a k×1 convolution) on a one-channel input. It is put in
- * front of networks trained on blurred faces, so that every app feeding them sharp faces gets what they were trained on.
- */
-function emitInputBlur(g: GraphBuilder, x: string, sigma: number): string {
-  const taps = gaussianTaps(sigma);
-  const r = taps.length >> 1;
-  const pads = g.int64Constant('input_blur.pads', [0, 0, r, r, 0, 0, r, r]);
-  const padded = g.node('Pad', 'input_blur.pad', [x, pads], [{ name: 'mode', type: AttributeType.STRING, s: new TextEncoder().encode('edge') }]);
-  const alongX = g.node('Conv', 'input_blur.x', [padded, g.floatConstant('input_blur.taps_x', [1, 1, 1, taps.length], taps)]);
-  return g.node('Conv', 'input_blur.y', [alongX, g.floatConstant('input_blur.taps_y', [1, 1, taps.length, 1], taps)]);
-}
-
-export interface BuildOnnxOptions {
-  /** Standard deviation (pixels at 48×48) of a Gaussian blur applied to the input inside the model; 0 = none. */
-  inputBlur?: number;
-}
-
-/**
  * Encodes the network as an ONNX ModelProto (opset 13): input `input` [N,1,48,48] holding gray / 255, outputs
  * `logits` and `probabilities` [N,7]. `weights` are in tensorLayout(spec) order, as Network.getWeights() returns them.
  */
-export function buildOnnx(spec: ModelSpec, weights: Float32Array[], extra: OnnxMetadata = {}, options: BuildOnnxOptions = {}): Uint8Array {
+export function buildOnnx(spec: ModelSpec, weights: Float32Array[], extra: OnnxMetadata = {}): Uint8Array {
   validateSpec(spec);
   if (spec.classes !== NUM_CLASSES) {
     throw new Error(`${spec.name}: mien models predict the ${NUM_CLASSES} expressions, this spec has ${spec.classes} classes`);
   }
-  const inputBlur = options.inputBlur ?? 0;
-  if (inputBlur > 0 && spec.input[0] !== 1) throw new Error(`${spec.name}: an input blur needs a one-channel input`);
-  const metadata = { ...mienMetadata(spec), ...(inputBlur > 0 ? { 'mien.input_blur': String(inputBlur) } : {}) };
+  const metadata = mienMetadata(spec);
   for (const key of Object.keys(extra)) {
     if (key in metadata) throw new Error(`metadata key ${key} is written by the exporter and cannot be overridden`);
   }
 
   const g = new GraphBuilder(checkWeights(spec, weights));
-  const input = inputBlur > 0 ? emitInputBlur(g, INPUT_NAME, inputBlur) : INPUT_NAME;
-  const final = emitSequence(g, spec.layers, input, spec.input, 'layers').tensor;
+  const final = emitSequence(g, spec.layers, INPUT_NAME, spec.input, 'layers').tensor;
   g.renameOutput(final, LOGITS_NAME);
   g.node('Softmax', PROBABILITIES_NAME, [LOGITS_NAME], [intAttr('axis', 1)]);
 
@@ -267,14 +240,8 @@ export function buildOnnx(spec: ModelSpec, weights: Float32Array[], extra: OnnxM
 }
 
 /** buildOnnx, written atomically so a reader never sees a half-written model. */
-export async function writeOnnx(
-  path: string,
-  spec: ModelSpec,
-  weights: Float32Array[],
-  extra?: OnnxMetadata,
-  options?: BuildOnnxOptions,
-): Promise<void> {
-  await writeFileAtomic(path, buildOnnx(spec, weights, extra, options));
+export async function writeOnnx(path: string, spec: ModelSpec, weights: Float32Array[], extra?: OnnxMetadata): Promise<void> {
+  await writeFileAtomic(path, buildOnnx(spec, weights, extra));
 }
 
 /** The metadata_props of an ONNX file as key → value. */

@@ -3,14 +3,11 @@
  * the SVG when a PNG is asked for.
  */
 import { writeFile } from 'node:fs/promises';
-import { extname } from 'node:path';
 import { instance, type Viz } from '@viz-js/viz';
 import sharp from 'sharp';
+import { pictureFormat } from '../core/picture.js';
 import { type Layer, type ModelSpec, type Shape, convPadding, layerOutputShape, poolStride, seHidden, validateSpec } from './spec.js';
 import { formatMultiplyAdds, layerLabel, summarize } from './summary.js';
-
-/** An output file name whose extension is neither .svg nor .png. */
-export class PictureFormatError extends Error {}
 
 // Graphviz has DejaVu Sans's metrics built in, so the boxes it sizes fit the text librsvg later draws with it (the
 // usual Linux sans font; fontconfig substitutes a look-alike where it is missing).
@@ -159,13 +156,10 @@ let vizInstance: Promise<Viz> | undefined;
 
 /** Writes the diagram of `spec` to `outPath` as SVG or PNG, chosen by the extension. */
 export async function renderArchitecture(spec: ModelSpec, outPath: string): Promise<void> {
-  const format = extname(outPath).toLowerCase();
-  if (format !== '.svg' && format !== '.png') {
-    throw new PictureFormatError(`cannot draw ${outPath}: the picture must be a .svg or .png file`);
-  }
+  const format = pictureFormat(outPath);
   vizInstance ??= instance();
   const svg = (await vizInstance).renderString(architectureDot(spec), { format: 'svg' });
-  const data = format === '.svg' ? svg : await sharp(Buffer.from(inPixels(svg, PNG_PIXELS_PER_POINT))).png().toBuffer();
+  const data = format === 'svg' ? svg : await sharp(Buffer.from(inPixels(svg, PNG_PIXELS_PER_POINT))).png().toBuffer();
   await writeFile(outPath, data);
 }
 

@@ -3,7 +3,8 @@
  * exporter writes its graph from it, and `mien summary` reads shapes and parameter counts off it. Keeping one
  * definition means the trained weights and the exported graph can never disagree on layout.
  */
-import { FACE_SIZE, NUM_CLASSES } from '../labels.js';
+import { MienError } from '../core/errors.js';
+import { FACE_SIZE, NUM_CLASSES } from '../core/labels.js';
 
 export type Layer =
   /** 2-D convolution; `padding: 'same'` pads floor(kernel/2) on each side. Bias defaults to true. */
@@ -65,7 +66,8 @@ export const seHidden = (channels: number, reduction: number): number => Math.ma
 
 const size = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
 
-export class SpecError extends Error {}
+/** An architecture that does not fit together (a layer's input, an unknown name, a bad ModelSpec file). */
+export class SpecError extends MienError {}
 
 /** Output shape of one layer for a given input shape; throws SpecError on a layer that does not fit. */
 export function layerOutputShape(layer: Layer, input: Shape, path: string): Shape {

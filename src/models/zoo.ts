@@ -2,7 +2,7 @@
  * The architectures mien knows by name. Each builder returns a validated ModelSpec for a 1×48×48 face and 7 classes,
  * so `--arch deep` means the same network to the trainer, the exporter and `mien summary`.
  */
-import { NUM_CLASSES } from '../labels.js';
+import { NUM_CLASSES } from '../core/labels.js';
 import { type Layer, type ModelSpec, makeSpec, SpecError, validateSpec } from './spec.js';
 import { summarize } from './summary.js';
 

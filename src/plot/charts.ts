@@ -33,7 +33,13 @@ export function confusionMatrixChart(confusion: number[][], labels: string[], no
     width: cellSize * labels.length,
     height: cellSize * labels.length,
     encoding: {
-      x: { field: 'predicted', type: 'nominal', sort: labels, title: 'predicted', axis: { ...axis, orient: 'top', labelAngle: -30, labelAlign: 'left' } },
+      x: {
+        field: 'predicted',
+        type: 'nominal',
+        sort: labels,
+        title: 'predicted',
+        axis: { ...axis, orient: 'top', labelAngle: -30, labelAlign: 'left' },
+      },
       y: { field: 'truth', type: 'nominal', sort: labels, title: 'true class', axis },
     },
     layer: [
@@ -41,8 +47,14 @@ export function confusionMatrixChart(confusion: number[][], labels: string[], no
         mark: { type: 'rect', stroke: 'white', strokeWidth: 1 },
         encoding: {
           color: {
-            field: 'value', type: 'quantitative', scale: { scheme: 'blues', domain: [0, max || 1] },
-            legend: { title: normalize ? 'share' : 'faces', format: normalize ? '.0%' : 'd', gradientLength: cellSize * labels.length - 20 },
+            field: 'value',
+            type: 'quantitative',
+            scale: { scheme: 'blues', domain: [0, max || 1] },
+            legend: {
+              title: normalize ? 'share' : 'faces',
+              format: normalize ? '.0%' : 'd',
+              gradientLength: cellSize * labels.length - 20,
+            },
           },
         },
       },
@@ -83,7 +95,10 @@ export function reliabilityChart(bins: ReliabilityBin[]): ChartSpec {
     data: { values: rows },
     vconcat: [
       {
-        title: { text: 'Reliability', subtitle: ['bars: accuracy per confidence bin · red: gap to the bin\'s', 'mean confidence · dashed: perfect calibration'] },
+        title: {
+          text: 'Reliability',
+          subtitle: ["bars: accuracy per confidence bin · red: gap to the bin's", 'mean confidence · dashed: perfect calibration'],
+        },
         width,
         height: width,
         layer: [
@@ -99,10 +114,20 @@ export function reliabilityChart(bins: ReliabilityBin[]): ChartSpec {
           {
             // The over- or under-confidence of each bin: from its accuracy up (or down) to its mean confidence.
             mark: { type: 'bar', color: GAP_COLOUR, opacity: 0.35, stroke: GAP_COLOUR, strokeWidth: 1 },
-            encoding: { x: { ...unit, field: 'lower' }, x2: { field: 'upper' }, y: { ...unit, field: 'accuracy' }, y2: { field: 'confidence' } },
+            encoding: {
+              x: { ...unit, field: 'lower' },
+              x2: { field: 'upper' },
+              y: { ...unit, field: 'accuracy' },
+              y2: { field: 'confidence' },
+            },
           },
           {
-            data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
+            data: {
+              values: [
+                { x: 0, y: 0 },
+                { x: 1, y: 1 },
+              ],
+            },
             mark: { type: 'line', color: '#666666', strokeDash: [5, 4], strokeWidth: 1.5 },
             encoding: { x: { ...unit, field: 'x' }, y: { ...unit, field: 'y' } },
           },

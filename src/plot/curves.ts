@@ -4,7 +4,8 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Callback, TrainingControl } from '../train/callbacks.js';
+import { MienError } from '../core/errors.js';
+import type { Callback, TrainContext } from '../train/callback.js';
 import type { EpochRecord } from '../train/config.js';
 import { writeChart, type ChartSpec } from './render.js';
 
@@ -32,7 +33,7 @@ const MAX_EPOCH_TICKS = 12;
 const MAX_LR_TICKS = 6;
 
 /** A training history that cannot be drawn: not JSON, not a list of epoch records, or no epochs. */
-export class HistoryError extends Error {}
+export class HistoryError extends MienError {}
 
 const RECORD_FIELDS = ['epoch', 'lr', 'trainLoss', 'trainAccuracy', 'valLoss', 'valAccuracy'] as const;
 
@@ -58,7 +59,10 @@ export function parseHistory(json: string, source: string): EpochRecord[] {
 
 /** The epoch with the highest validation accuracy; the earliest on a tie, as the trainer keeps the first best. */
 export function bestEpoch(history: readonly EpochRecord[]): EpochRecord | undefined {
-  return history.reduce<EpochRecord | undefined>((best, r) => (best === undefined || r.valAccuracy > best.valAccuracy ? r : best), undefined);
+  return history.reduce<EpochRecord | undefined>(
+    (best, r) => (best === undefined || r.valAccuracy > best.valAccuracy ? r : best),
+    undefined,
+  );
 }
 
 const percent = (x: number): string => `${(100 * x).toFixed(2)}%`;
@@ -74,7 +78,10 @@ export function trainingCurvesChart(history: readonly EpochRecord[]): ChartSpec 
   // A one-epoch run still gets an x axis with room either side of its dot; a short run gets a tick per epoch.
   const epochDomain = first.epoch === last.epoch ? [first.epoch - 0.5, last.epoch + 0.5] : [first.epoch, last.epoch];
   const epochAxis = {
-    field: 'epoch', type: 'quantitative', title: 'epoch', scale: { domain: epochDomain, nice: false },
+    field: 'epoch',
+    type: 'quantitative',
+    title: 'epoch',
+    scale: { domain: epochDomain, nice: false },
     axis: history.length <= MAX_EPOCH_TICKS ? { values: epochs, format: 'd' } : { format: 'd', tickMinStep: 1, tickCount: 5 },
   } as const;
   const point = history.length <= MAX_EPOCHS_WITH_POINTS ? { filled: true, size: 30 } : false;
@@ -117,9 +124,16 @@ export function trainingCurvesChart(history: readonly EpochRecord[]): ChartSpec 
               x: epochAxis,
               y: { field: 'loss', type: 'quantitative', title: 'cross-entropy', scale: { zero: false } },
               color: {
-                field: 'series', type: 'nominal',
+                field: 'series',
+                type: 'nominal',
                 scale: { domain: ['trainLoss', 'valLoss'], range: [TRAIN_COLOUR, VAL_COLOUR] },
-                legend: { title: null, orient: 'top', direction: 'horizontal', offset: 4, labelExpr: "datum.value == 'trainLoss' ? 'train' : 'validation'" },
+                legend: {
+                  title: null,
+                  orient: 'top',
+                  direction: 'horizontal',
+                  offset: 4,
+                  labelExpr: "datum.value == 'trainLoss' ? 'train' : 'validation'",
+                },
               },
             },
           },
@@ -146,8 +160,12 @@ export function trainingCurvesChart(history: readonly EpochRecord[]): ChartSpec 
         layer: [
           bestRule,
           // The rate is set at an epoch's start and held through it: a step, not a slope between epochs.
-          line('lr', LR_COLOUR, { title: 'learning rate (log)', axis: lrAxis, scale: { type: 'log', domain: lrDomain, nice: false } },
-            { interpolate: 'step-after' }),
+          line(
+            'lr',
+            LR_COLOUR,
+            { title: 'learning rate (log)', axis: lrAxis, scale: { type: 'log', domain: lrDomain, nice: false } },
+            { interpolate: 'step-after' },
+          ),
         ],
       },
     ],
@@ -164,36 +182,16 @@ export async function renderTrainingCurves(history: readonly EpochRecord[], outD
   return paths;
 }
 
-/**
- * Redraws the run's curves after every epoch. The trainer writes history.json only after the callbacks have run, so
- * the callback keeps its own copy of the history: give it the history so far (a resumed checkpoint's, or [] for a
- * fresh run) and it appends each epoch as it ends.
- */
+/** Redraws the run's curves (curves.svg, curves.png in the run folder) after every epoch, from the trainer's history. */
 export class CurvesCallback implements Callback {
   readonly name = 'curves';
-  private readonly history: EpochRecord[];
 
-  constructor(
-    private readonly outDir: string,
-    historySoFar: readonly EpochRecord[] = [],
-  ) {
-    this.history = [...historySoFar];
-  }
-
-  /** The epochs drawn so far. */
-  get records(): readonly EpochRecord[] {
-    return this.history;
-  }
-
-  async onEpochEnd(record: EpochRecord, control: TrainingControl): Promise<void> {
-    // A run resumed from a checkpoint older than the history it was given redoes epochs: the new record replaces them.
-    const kept = this.history.filter((r) => r.epoch < record.epoch);
-    this.history.splice(0, this.history.length, ...kept, record);
+  async onEpochEnd(ctx: TrainContext): Promise<void> {
     try {
-      await renderTrainingCurves(this.history, this.outDir);
+      await renderTrainingCurves(ctx.state.history, ctx.outDir);
     } catch (err) {
       // A picture is not worth losing a training run over (a full disk will stop the checkpoints soon enough).
-      control.log(`could not draw the training curves: ${(err as Error).message}`);
+      ctx.log(`could not draw the training curves: ${(err as Error).message}`);
     }
   }
 }

@@ -3,7 +3,7 @@
  * face (e.g. "sad 93%"). The text is an SVG overlay in DejaVu Sans, the font the charts use.
  */
 import sharp, { type OverlayOptions } from 'sharp';
-import { FACE_PIXELS, FACE_SIZE } from '../labels.js';
+import { FACE_PIXELS, FACE_SIZE } from '../core/labels.js';
 import { CHART_FONT } from './render.js';
 import { textWidth } from './text-metrics.js';
 
@@ -34,8 +34,7 @@ const TITLE_HEIGHT = 30;
 /** Space between a label and the first face. */
 const LABEL_GAP = 12;
 
-const escapeXml = (text: string): string =>
-  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const escapeXml = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 /**
  * The grid as a PNG. Layout, in pixels: a margin of 12 all round; the title (if any) 30 high; then one row per
@@ -48,7 +47,8 @@ export async function faceGrid(rows: FaceGridRow[], options: FaceGridOptions = {
   if (!Number.isInteger(faceSize) || faceSize < 1) throw new RangeError(`faceSize must be a positive whole number, got ${faceSize}`);
   for (const row of rows) {
     for (const face of row.faces) {
-      if (face.length !== FACE_PIXELS) throw new RangeError(`a face is ${FACE_PIXELS} bytes (48×48 gray), got ${face.length} in row "${row.label}"`);
+      if (face.length !== FACE_PIXELS)
+        throw new RangeError(`a face is ${FACE_PIXELS} bytes (48×48 gray), got ${face.length} in row "${row.label}"`);
     }
   }
   const captions = rows.flatMap((r) => r.captions ?? []);
@@ -65,7 +65,9 @@ export async function faceGrid(rows: FaceGridRow[], options: FaceGridOptions = {
   const faces: OverlayOptions[] = [];
   const text: string[] = [];
   if (options.title) {
-    text.push(`<text x="${MARGIN}" y="${MARGIN + TITLE_FONT_SIZE}" font-size="${TITLE_FONT_SIZE}" font-weight="bold">${escapeXml(options.title)}</text>`);
+    text.push(
+      `<text x="${MARGIN}" y="${MARGIN + TITLE_FONT_SIZE}" font-size="${TITLE_FONT_SIZE}" font-weight="bold">${escapeXml(options.title)}</text>`,
+    );
   }
   for (const [r, row] of rows.entries()) {
     const top = MARGIN + titleHeight + r * (rowHeight + GAP);
@@ -90,8 +92,7 @@ export async function faceGrid(rows: FaceGridRow[], options: FaceGridOptions = {
     }
   }
   const overlay =
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${CHART_FONT}">` +
-    `${text.join('')}</svg>`;
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${CHART_FONT}">` + `${text.join('')}</svg>`;
   return sharp({ create: { width, height, channels: 3, background: '#ffffff' } })
     .composite([...faces, { input: Buffer.from(overlay), left: 0, top: 0 }])
     .png()

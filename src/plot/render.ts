@@ -1,12 +1,11 @@
 /**
  * Charts are vega-lite specs: compiled to vega, rendered to SVG by vega's headless view, rasterised by sharp.
  */
-import { extname } from 'node:path';
 import sharp from 'sharp';
 import { parse, View } from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { PictureFormatError } from '../models/graph.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { pictureFormat } from '../core/picture.js';
 import { useDejaVuMetrics } from './text-metrics.js';
 
 /** A vega-lite chart as the plot functions build it. */
@@ -42,7 +41,8 @@ const isPlainObject = (x: unknown): x is Config => typeof x === 'object' && x !=
 /** The base config with a spec's own on top, merged one level deep so that `axis: { labelFontSize }` keeps the rest. */
 function mergeConfig(base: Config, own: Config = {}): Config {
   const merged: Config = { ...base };
-  for (const [key, value] of Object.entries(own)) merged[key] = isPlainObject(value) && isPlainObject(base[key]) ? { ...base[key], ...value } : value;
+  for (const [key, value] of Object.entries(own))
+    merged[key] = isPlainObject(value) && isPlainObject(base[key]) ? { ...base[key], ...value } : value;
   return merged;
 }
 
@@ -63,13 +63,12 @@ export function renderChart(spec: ChartSpec): Promise<string> {
 
 /** The chart as a PNG at twice its nominal size. */
 export async function renderChartPng(spec: ChartSpec): Promise<Buffer> {
-  return sharp(Buffer.from(await toSvg(spec, PNG_SCALE))).png().toBuffer();
+  return sharp(Buffer.from(await toSvg(spec, PNG_SCALE)))
+    .png()
+    .toBuffer();
 }
 
 /** Writes the chart to `path` as SVG or PNG, chosen by the extension, atomically (a reader never sees half a file). */
 export async function writeChart(spec: ChartSpec, path: string): Promise<void> {
-  const format = extname(path).toLowerCase();
-  if (format === '.svg') await writeFileAtomic(path, await renderChart(spec));
-  else if (format === '.png') await writeFileAtomic(path, await renderChartPng(spec));
-  else throw new PictureFormatError(`cannot draw ${path}: the picture must be a .svg or .png file`);
+  await writeFileAtomic(path, pictureFormat(path) === 'svg' ? await renderChart(spec) : await renderChartPng(spec));
 }

@@ -1,9 +1,9 @@
 import sharp from 'sharp';
-import { EXPRESSION_COLOURS, EXPRESSIONS } from '../labels.js';
+import { EXPRESSION_COLOURS, EXPRESSIONS } from '../core/labels.js';
 import type { RgbImage } from './image.js';
 import type { RecognizedFace } from './recognizer.js';
 
-export { EXPRESSION_COLOURS } from '../labels.js';
+export { EXPRESSION_COLOURS } from '../core/labels.js';
 
 const escapeXml = (s: string): string => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -37,7 +37,9 @@ export function facesOverlay(width: number, height: number, faces: readonly Draw
     const barMax = barFont * 5;
     const panelWidth = barFont * 5 + barMax + 8;
     const px = x + w + panelWidth + stroke <= width ? x + w + stroke + 2 : Math.max(0, x - panelWidth - stroke - 2);
-    panels.push(`<rect x="${px}" y="${y}" width="${panelWidth}" height="${rowHeight * EXPRESSIONS.length + 4}" fill="#000" fill-opacity="0.55"/>`);
+    panels.push(
+      `<rect x="${px}" y="${y}" width="${panelWidth}" height="${rowHeight * EXPRESSIONS.length + 4}" fill="#000" fill-opacity="0.55"/>`,
+    );
     EXPRESSIONS.forEach((e, i) => {
       const ry = y + 2 + i * rowHeight;
       panels.push(

@@ -1,26 +1,6 @@
-import { FACE_SIZE } from '../labels.js';
+import type { Box, Point } from '../core/geometry.js';
+import { FACE_SIZE } from '../core/labels.js';
 import type { RgbImage } from './image.js';
-
-export interface Box {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-
-/** Intersection over union of two boxes: 0 when apart, 1 when identical. */
-export function iou(a: Box, b: Box): number {
-  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
-  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
-  if (w <= 0 || h <= 0) return 0;
-  const intersection = w * h;
-  return intersection / (a.width * a.height + b.width * b.height - intersection);
-}
-
-export interface Point {
-  x: number;
-  y: number;
-}
 
 /** The subject's eyes: `right` is the subject's right eye, on the left of an unmirrored photo. */
 export interface Eyes {

@@ -3,16 +3,23 @@
  * out. It uses no Node module, so Node (src/recognize/expression-model.ts, which finds and reads the file) and the web
  * app run the same code.
  */
+import { MienError } from '../core/errors.js';
+import { EXPRESSIONS, FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../core/labels.js';
+import type { InferenceSession, OnnxRuntime } from '../core/onnx-runtime.js';
+import { softmaxRows } from '../core/tensor.js';
 import { decodeOnnxMetadata, INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME } from '../export/model-format.js';
-import { EXPRESSIONS, FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../labels.js';
-import type { InferenceSession, OnnxRuntime } from '../util/onnx-runtime.js';
 
 /** Faces per onnxruntime call: large enough to keep the cores busy, small enough to bound memory. */
 const MAX_BATCH = 256;
 
-/** A model that cannot be used: missing, not ONNX, or not a mien expression model. The CLI shows it as one line. */
-export class ModelError extends Error {
+/**
+ * A model that cannot be used: missing, not ONNX, or not a mien expression model. The CLI shows it as one line; in the
+ * server it is the server's model that is wrong, not the request: 500.
+ */
+export class ModelError extends MienError {
   override name = 'ModelError';
+  override readonly status = 500;
+  override readonly code = 'model_unavailable';
 }
 
 export interface ClassifyOptions {
@@ -32,6 +39,11 @@ export interface ExpressionModel {
   readonly temperature?: number;
   /** Probabilities (n × 7, in EXPRESSIONS order) for n faces given as n × 2304 gray / 255 values. */
   classify(faces: Float32Array, options?: ClassifyOptions): Promise<Float32Array>;
+  /**
+   * The raw logits (n × 7) for n faces, before any temperature: what `mien calibrate` fits one to. Absent when the
+   * model has no `logits` output.
+   */
+  logits?(faces: Float32Array, options?: Pick<ClassifyOptions, 'onProgress'>): Promise<Float32Array>;
 }
 
 export interface ExpressionModelSource {
@@ -64,27 +76,47 @@ export async function createExpressionModel({ ort, bytes, name, path, sessionOpt
   }
   // Calibrated models are read from the logits so the temperature can be applied; others from their softmax.
   const output = temperature === undefined ? PROBABILITIES_NAME : LOGITS_NAME;
-  for (const [names, wanted] of [[session.inputNames, INPUT_NAME], [session.outputNames, output]] as const) {
+  for (const [names, wanted] of [
+    [session.inputNames, INPUT_NAME],
+    [session.outputNames, output],
+  ] as const) {
     if (!names.includes(wanted)) throw new ModelError(`${path} is not a mien expression model: it has no '${wanted}' tensor`);
   }
 
-  return {
+  /** One onnxruntime call: the tensor `name` (n × 7) for the faces of `input`. */
+  const runSession = async (input: Float32Array, name: string): Promise<Float32Array> => {
+    const tensor = new ort.Tensor('float32', input, [input.length / FACE_PIXELS, 1, FACE_SIZE, FACE_SIZE]);
+    return (await session.run({ [INPUT_NAME]: tensor }, [name]))[name]!.data as Float32Array;
+  };
+
+  /** `perBatch` on each batch of at most MAX_BATCH faces, the results (n × 7) in face order. */
+  const inBatches = async (
+    faces: Float32Array,
+    onProgress: ClassifyOptions['onProgress'],
+    perBatch: (batch: Float32Array, out: Float32Array) => Promise<void>,
+  ): Promise<Float32Array> => {
+    const n = faces.length / FACE_PIXELS;
+    if (!Number.isInteger(n)) throw new RangeError(`faces must hold n × ${FACE_PIXELS} values, got ${faces.length}`);
+    const results = new Float32Array(n * NUM_CLASSES);
+    for (let start = 0; start < n; start += MAX_BATCH) {
+      const batch = faces.slice(start * FACE_PIXELS, Math.min(n, start + MAX_BATCH) * FACE_PIXELS);
+      await perBatch(batch, results.subarray(start * NUM_CLASSES));
+      onProgress?.(Math.min(n, start + MAX_BATCH), n);
+    }
+    return results;
+  };
+
+  const model: ExpressionModel = {
     name,
     path,
     metadata,
     temperature,
-    async classify(faces, { tta = false, onProgress } = {}) {
-      const n = faces.length / FACE_PIXELS;
-      if (!Number.isInteger(n)) throw new RangeError(`faces must hold n × ${FACE_PIXELS} values, got ${faces.length}`);
-      const probabilities = new Float32Array(n * NUM_CLASSES);
-      for (let start = 0; start < n; start += MAX_BATCH) {
-        const batch = faces.slice(start * FACE_PIXELS, Math.min(n, start + MAX_BATCH) * FACE_PIXELS);
-        const out = probabilities.subarray(start * NUM_CLASSES);
-        const run = async (input: Float32Array) => {
-          const tensor = new ort.Tensor('float32', input, [input.length / FACE_PIXELS, 1, FACE_SIZE, FACE_SIZE]);
-          const result = (await session.run({ [INPUT_NAME]: tensor }, [output]))[output]!.data as Float32Array;
-          return temperature === undefined ? result : softmaxRows(result, temperature);
-        };
+    classify(faces, { tta = false, onProgress } = {}) {
+      const run = async (input: Float32Array) => {
+        const result = await runSession(input, output);
+        return temperature === undefined ? result : softmaxRows(result, NUM_CLASSES, temperature);
+      };
+      return inBatches(faces, onProgress, async (batch, out) => {
         const p = await run(batch);
         if (tta) {
           const mirrored = await run(mirrorFaces(batch));
@@ -92,11 +124,14 @@ export async function createExpressionModel({ ort, bytes, name, path, sessionOpt
         } else {
           out.set(p);
         }
-        onProgress?.(Math.min(n, start + MAX_BATCH), n);
-      }
-      return probabilities;
+      });
     },
   };
+  if (session.outputNames.includes(LOGITS_NAME)) {
+    model.logits = (faces, { onProgress } = {}) =>
+      inBatches(faces, onProgress, async (batch, out) => out.set(await runSession(batch, LOGITS_NAME)));
+  }
+  return model;
 }
 
 /** The model must name the 7 FER2013 classes in id order, or every prediction would be read as the wrong expression. */
@@ -122,23 +157,6 @@ function parseTemperature(path: string, metadata: Record<string, string>): numbe
     throw new ModelError(`${path}: mien.temperature is ${JSON.stringify(text)}, not a positive number`);
   }
   return t;
-}
-
-/** softmax(logits / temperature) per row of NUM_CLASSES, shifted by the row maximum so exp never overflows. */
-function softmaxRows(logits: Float32Array, temperature: number): Float32Array {
-  const out = new Float32Array(logits.length);
-  for (let row = 0; row < logits.length; row += NUM_CLASSES) {
-    let max = -Infinity;
-    for (let k = 0; k < NUM_CLASSES; k++) max = Math.max(max, logits[row + k]! / temperature);
-    let sum = 0;
-    for (let k = 0; k < NUM_CLASSES; k++) {
-      const e = Math.exp(logits[row + k]! / temperature - max);
-      out[row + k] = e;
-      sum += e;
-    }
-    for (let k = 0; k < NUM_CLASSES; k++) out[row + k]! /= sum;
-  }
-  return out;
 }
 
 /** Each face mirrored left–right. */

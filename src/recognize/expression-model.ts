@@ -8,8 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { nodeSessionOptions } from '../util/onnx-runtime.js';
-import { packageRoot } from '../util/package-root.js';
+import { nodeSessionOptions } from '../core/onnx-runtime.js';
+import { packageRoot } from '../core/package-root.js';
 import { createExpressionModel, ModelError, type ExpressionModel } from './expression-classifier.js';
 
 export { ModelError, type ClassifyOptions, type ExpressionModel } from './expression-classifier.js';

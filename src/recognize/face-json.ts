@@ -1,5 +1,5 @@
-import { EXPRESSIONS, type Expression } from '../labels.js';
-import type { Box, Point } from './crop.js';
+import type { Box, Point } from '../core/geometry.js';
+import { EXPRESSIONS, type Expression } from '../core/labels.js';
 import type { RecognizedFace } from './recognizer.js';
 
 /** A recognized face as `mien predict --json` and the HTTP API write it. */

@@ -3,9 +3,10 @@
  * → classify. It uses no Node module, so createRecognizer (src/recognize/recognizer.ts) and the web app run the same
  * code; detection and cropping are pluggable, classification is the shared ONNX expression model.
  */
+import type { Box, Point } from '../core/geometry.js';
+import { EXPRESSIONS, FACE_PIXELS, NUM_CLASSES, type Expression } from '../core/labels.js';
 import { faceToFloat } from '../data/augment.js';
-import { EXPRESSIONS, FACE_PIXELS, NUM_CLASSES, type Expression } from '../labels.js';
-import { cropFace, type Box, type Eyes, type Framing, type Point } from './crop.js';
+import { cropFace, type Eyes, type Framing } from './crop.js';
 import type { ExpressionModel } from './expression-classifier.js';
 import type { RgbImage } from './pixels.js';
 
@@ -51,7 +52,10 @@ export interface RecognizeFacesOptions {
 const wholeImage = (image: RgbImage): DetectedFace[] => [{ box: { x: 0, y: 0, width: image.width, height: image.height }, score: 1 }];
 
 /** Every face in the image with its expression, left to right; empty when there is none. */
-export async function recognizeFaces(image: RgbImage, { detector, model, framing, minFaceSize, tta }: RecognizeFacesOptions): Promise<RecognizedFace[]> {
+export async function recognizeFaces(
+  image: RgbImage,
+  { detector, model, framing, minFaceSize, tta }: RecognizeFacesOptions,
+): Promise<RecognizedFace[]> {
   const detected = detector === 'none' ? wholeImage(image) : await detector.detect(image);
   const faces = detected.filter((f) => Math.max(f.box.width, f.box.height) >= minFaceSize).sort((a, b) => a.box.x - b.box.x);
   if (faces.length === 0) return [];

@@ -9,7 +9,8 @@ export type ImageInput = string | Buffer | RawPixels;
 /** Default cap on decoded size: a 50-megapixel photo is ~150 MB of RGB, beyond that we refuse before decoding. */
 export const DEFAULT_MAX_PIXELS = 50_000_000;
 
-const describe = (input: ImageInput): string => (typeof input === 'string' ? input : Buffer.isBuffer(input) ? 'image buffer' : 'raw pixels');
+const describe = (input: ImageInput): string =>
+  typeof input === 'string' ? input : Buffer.isBuffer(input) ? 'image buffer' : 'raw pixels';
 
 /**
  * Decodes a file, an encoded buffer or raw pixels into an upright RGB image: EXIF orientation applied, alpha
@@ -35,7 +36,9 @@ export async function decodeImage(input: ImageInput, maxPixels = DEFAULT_MAX_PIX
   }
   const pixels = (meta.width ?? 0) * (meta.height ?? 0);
   if (pixels > maxPixels) {
-    throw new PixelLimitError(`${name}: ${(pixels / 1e6).toFixed(1)} megapixels is over the ${(maxPixels / 1e6).toFixed(0)} megapixel limit`);
+    throw new PixelLimitError(
+      `${name}: ${(pixels / 1e6).toFixed(1)} megapixels is over the ${(maxPixels / 1e6).toFixed(0)} megapixel limit`,
+    );
   }
   try {
     const { data, info } = await sharp(input, { limitInputPixels: maxPixels })

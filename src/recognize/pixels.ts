@@ -2,6 +2,7 @@
  * Images as pixels, with no decoder: what the detectors and the face crop read, and the conversion of raw pixels (a
  * canvas, a video frame) into it. It uses no Node module, so the web app shares it.
  */
+import { MienError } from '../core/errors.js';
 
 /** An upright RGB image, 3 bytes per pixel, row-major: what the detectors and the face crop read. */
 export interface RgbImage {
@@ -19,13 +20,16 @@ export interface RawPixels {
 }
 
 /** An input that is not a usable image: the message names it and says what is wrong, in one line. */
-export class ImageError extends Error {
+export class ImageError extends MienError {
   override name = 'ImageError';
+  override readonly code: string = 'bad_image';
 }
 
 /** An image over the pixel limit, found from its header (or raw size) before any pixel is decoded. */
 export class PixelLimitError extends ImageError {
   override name = 'PixelLimitError';
+  override readonly status = 413;
+  override readonly code = 'too_many_pixels';
 }
 
 /** Gray, RGB or RGBA pixels as an RGB image, after checking that the sizes add up and are within `maxPixels`. */

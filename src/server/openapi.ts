@@ -2,11 +2,19 @@
  * The JSON schemas of the HTTP API: fastify validates the query strings and serializes the answers with them, and
  * @fastify/swagger turns them into the OpenAPI description served at /docs.
  */
-import { EXPRESSIONS } from '../labels.js';
+import { EXPRESSIONS } from '../core/labels.js';
 import { DETECTOR_NAMES } from '../recognize/detectors.js';
 
 /** The body types `POST /v1/recognize` takes as a raw image; multipart/form-data is taken besides. */
-export const RAW_IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/tiff', 'image/avif', 'application/octet-stream'] as const;
+export const RAW_IMAGE_TYPES = [
+  'image/jpeg',
+  'image/png',
+  'image/webp',
+  'image/gif',
+  'image/tiff',
+  'image/avif',
+  'application/octet-stream',
+] as const;
 
 export const errorSchema = {
   type: 'object',
@@ -50,7 +58,11 @@ export const recognizeQuerySchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    detector: { type: 'string', enum: [...DETECTOR_NAMES], description: "Face detector (the server's --detector by default); none = the image is one face crop." },
+    detector: {
+      type: 'string',
+      enum: [...DETECTOR_NAMES],
+      description: "Face detector (the server's --detector by default); none = the image is one face crop.",
+    },
     'min-face': { type: 'integer', minimum: 0, default: 0, description: 'Ignore faces smaller than this (box side, pixels).' },
     tta: { type: 'boolean', default: false, description: 'Average each face with its mirror image.' },
   },
@@ -117,7 +129,12 @@ export const healthResponseSchema = {
     queue: {
       type: 'object',
       description: 'Recognitions running and waiting, and how many of each the server allows.',
-      properties: { running: { type: 'integer' }, waiting: { type: 'integer' }, concurrency: { type: 'integer' }, maxWaiting: { type: 'integer' } },
+      properties: {
+        running: { type: 'integer' },
+        waiting: { type: 'integer' },
+        concurrency: { type: 'integer' },
+        maxWaiting: { type: 'integer' },
+      },
     },
   },
 } as const;

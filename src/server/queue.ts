@@ -3,10 +3,13 @@
  * every core, so more at once only adds memory), at most `maxWaiting` more wait their turn, and the rest are refused
  * at once so an overloaded server answers quickly instead of piling up requests it cannot finish.
  */
+import { MienError } from '../core/errors.js';
 
 /** The queue is full: the caller should answer 503 and ask the client to come back after `retryAfterSeconds`. */
-export class QueueFullError extends Error {
+export class QueueFullError extends MienError {
   override name = 'QueueFullError';
+  override readonly status = 503;
+  override readonly code = 'busy';
   constructor(readonly retryAfterSeconds: number) {
     super(`the server is busy (every recognition slot and queue place is taken); retry after ${retryAfterSeconds} s`);
   }
@@ -39,8 +42,10 @@ export class WorkQueue {
   #idle: (() => void)[] = [];
 
   constructor({ concurrency, maxWaiting }: WorkQueueOptions) {
-    if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new RangeError(`concurrency must be a whole number ≥ 1, got ${concurrency}`);
-    if (!(Number.isInteger(maxWaiting) && maxWaiting >= 0)) throw new RangeError(`maxWaiting must be a whole number ≥ 0, got ${maxWaiting}`);
+    if (!(Number.isInteger(concurrency) && concurrency >= 1))
+      throw new RangeError(`concurrency must be a whole number ≥ 1, got ${concurrency}`);
+    if (!(Number.isInteger(maxWaiting) && maxWaiting >= 0))
+      throw new RangeError(`maxWaiting must be a whole number ≥ 0, got ${maxWaiting}`);
     this.concurrency = concurrency;
     this.maxWaiting = maxWaiting;
   }

@@ -5,11 +5,9 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { HaarDetectorError } from '../detect/haar.js';
+import { MienError } from '../core/errors.js';
 import type { DetectorName } from '../recognize/detectors.js';
-import { ModelError } from '../recognize/expression-model.js';
 import type { FaceJson } from '../recognize/face-json.js';
-import { ImageError, PixelLimitError } from '../recognize/image.js';
 
 export interface WorkerSetup {
   modelPath: string;
@@ -33,13 +31,37 @@ export interface RecognitionResult {
   faces: FaceJson[];
 }
 
-interface ErrorMessage {
+/**
+ * An error as it crosses postMessage, which keeps no prototype: its name and message, and for a MienError what the
+ * server and the CLI need to report it (status, code, exit code).
+ */
+export interface ErrorMessage {
   name: string;
   message: string;
+  mien?: { status: number; code?: string; exitCode: number };
+}
+
+/** An error thrown in a worker, as the message that carries it to the pool. */
+export function errorMessage(err: unknown): ErrorMessage {
+  const name = (err as Error | undefined)?.name ?? 'Error';
+  const message = (err as Error | undefined)?.message ?? String(err);
+  if (!(err instanceof MienError)) return { name, message };
+  return { name, message, mien: { status: err.status, code: err.code, exitCode: err.exitCode } };
+}
+
+/**
+ * The error again on the pool's side: a MienError (same name, message, status, code and exit code) when it was one,
+ * so the server answers it as it would have in this thread; anything else stays a plain Error, a 500.
+ */
+export function reviveError({ name, message, mien }: ErrorMessage): Error {
+  const err = mien ? new MienError(message, mien) : new Error(message);
+  err.name = name;
+  return err;
 }
 
 export type ToWorker = { id: number; job: RecognitionJob };
-export type FromWorker = { ready: true } | { startError: ErrorMessage } | { id: number; result: RecognitionResult } | { id: number; error: ErrorMessage };
+export type FromWorker =
+  { ready: true } | { startError: ErrorMessage } | { id: number; result: RecognitionResult } | { id: number; error: ErrorMessage };
 
 /**
  * A thread running recognition-worker, the module beside this one. Compiled, that is a .js file; run from source
@@ -47,15 +69,12 @@ export type FromWorker = { ready: true } | { startError: ErrorMessage } | { id: 
  * hook in worker threads.
  */
 function startWorker(setup: WorkerSetup): Worker {
-  if (extname(fileURLToPath(import.meta.url)) !== '.ts') return new Worker(new URL('./recognition-worker.js', import.meta.url), { workerData: setup });
+  if (extname(fileURLToPath(import.meta.url)) !== '.ts')
+    return new Worker(new URL('./recognition-worker.js', import.meta.url), { workerData: setup });
   const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
   const entry = JSON.stringify(new URL('./recognition-worker.ts', import.meta.url).href);
   return new Worker(`import(${tsx}).then(({ register }) => { register(); return import(${entry}); })`, { eval: true, workerData: setup });
 }
-
-/** Errors that cross from a worker keep their class when the user can act on them (a bad image, a bad model). */
-const USER_ERRORS: Record<string, new (message: string) => Error> = { ImageError, PixelLimitError, ModelError, HaarDetectorError };
-const revive = ({ name, message }: ErrorMessage): Error => new (USER_ERRORS[name] ?? Error)(message);
 
 interface Pending {
   resolve: (result: RecognitionResult) => void;
@@ -81,12 +100,12 @@ class PoolWorker {
           resolve();
           return;
         }
-        if ('startError' in message) return reject(revive(message.startError));
+        if ('startError' in message) return reject(reviveError(message.startError));
         if (this.#pending?.id !== message.id) return;
         const { resolve: done, reject: fail } = this.#pending;
         this.#pending = undefined;
         if ('result' in message) done(message.result);
-        else fail(revive(message.error));
+        else fail(reviveError(message.error));
       });
       const die = (err: Error) => {
         reject(err);

@@ -9,7 +9,7 @@ import { loadExpressionModel } from '../recognize/expression-model.js';
 import { faceJson } from '../recognize/face-json.js';
 import { decodeImage } from '../recognize/image.js';
 import { createRecognizer, type FaceDetector } from '../recognize/recognizer.js';
-import type { FromWorker, ToWorker, WorkerSetup } from './recognition-pool.js';
+import { errorMessage, type FromWorker, type ToWorker, type WorkerSetup } from './recognition-pool.js';
 
 /** Detectors kept loaded for the (detector, min-face) pairs asked for most recently; each DNN one holds two sessions. */
 const CACHED_DETECTORS = 4;
@@ -34,7 +34,6 @@ function detectorCache(): (name: DetectorName, minFace: number) => Promise<FaceD
 
 const port = parentPort!;
 const post = (message: FromWorker) => port.postMessage(message);
-const asError = (err: unknown) => ({ name: (err as Error).name ?? 'Error', message: (err as Error).message ?? String(err) });
 
 const setup = workerData as WorkerSetup;
 try {
@@ -55,10 +54,10 @@ try {
       const faces = await recognizer.recognizeImage(image);
       post({ id, result: { width: image.width, height: image.height, faces: faces.map(faceJson) } });
     } catch (err) {
-      post({ id, error: asError(err) });
+      post({ id, error: errorMessage(err) });
     }
   });
   post({ ready: true });
 } catch (err) {
-  post({ startError: asError(err) });
+  post({ startError: errorMessage(err) });
 }

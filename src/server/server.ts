@@ -9,12 +9,19 @@ import { STATUS_CODES } from 'node:http';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
+import { MienError } from '../core/errors.js';
+import { FACE_SIZE } from '../core/labels.js';
 import { decodeOnnxMetadata } from '../export/model-format.js';
-import { FACE_SIZE } from '../labels.js';
 import type { DetectorName } from '../recognize/detectors.js';
 import { resolveModelPath } from '../recognize/expression-model.js';
-import { DEFAULT_MAX_PIXELS, ImageError, PixelLimitError } from '../recognize/image.js';
+import { DEFAULT_MAX_PIXELS } from '../recognize/image.js';
 import {
   errorSchema,
   healthResponseSchema,
@@ -67,17 +74,20 @@ export interface MienServer {
   close(): Promise<void>;
 }
 
-/** An error answer: status, a short code for programs, one line for people. */
-class HttpError extends Error {
+/** An error answer made here (no file in a multipart body, a request past its time, fastify's own errors). */
+class HttpError extends MienError {
   constructor(
-    readonly statusCode: number,
-    readonly code: string,
+    status: number,
+    code: string,
     message: string,
     readonly retryAfterSeconds?: number,
   ) {
-    super(message);
+    super(message, { status, code });
   }
 }
+
+/** The status's name as a code: 400 → bad_request. */
+const statusCode = (status: number): string => (STATUS_CODES[status] ?? 'error').toLowerCase().replace(/\W+/g, '_');
 
 const megabytes = (bytes: number): string => `${+(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
@@ -140,7 +150,9 @@ async function serve(pool: RecognitionPool, queue: WorkQueue, modelInfo: ModelIn
             ? [431, { error: 'headers_too_large', message: 'the request headers are too large' }]
             : [400, { error: 'bad_request', message: 'malformed HTTP request' }];
       const body = JSON.stringify(answer);
-      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
     },
   });
 
@@ -155,14 +167,20 @@ async function serve(pool: RecognitionPool, queue: WorkQueue, modelInfo: ModelIn
     reply.raw.once('close', () => inFlight--);
   });
 
-  app.setErrorHandler((err: FastifyError | HttpError, request, reply) => {
-    const answer = err instanceof HttpError ? err : fromFastifyError(err, bodyLimit);
-    if (answer.statusCode >= 500 && !(err instanceof HttpError)) request.log.error(err);
-    if (answer.retryAfterSeconds !== undefined) reply.header('Retry-After', String(answer.retryAfterSeconds));
-    return reply.code(answer.statusCode).send({ error: answer.code, message: answer.message });
+  // The one place errors become answers: a MienError (the user's mistake or the server's set-up, found here or in a
+  // recognition worker) with its status, code and message; fastify's own errors as the API's; anything else a 500.
+  app.setErrorHandler((err: FastifyError | MienError, request, reply) => {
+    const answer = err instanceof MienError ? err : fromFastifyError(err, bodyLimit);
+    // bugs and the server's own set-up (no cascade, say) go to the log; being busy (503) and the client's mistakes do not
+    if (answer.status >= 500 && answer.status !== 503) request.log.error(err);
+    const retryAfter = err instanceof HttpError || err instanceof QueueFullError ? err.retryAfterSeconds : undefined;
+    if (retryAfter !== undefined) reply.header('Retry-After', String(retryAfter));
+    return reply.code(answer.status).send({ error: answer.code ?? statusCode(answer.status), message: answer.message });
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: 'not_found', message: `no ${request.method} ${request.url.split('?')[0]}; the API is described at /docs` }),
+    reply
+      .code(404)
+      .send({ error: 'not_found', message: `no ${request.method} ${request.url.split('?')[0]}; the API is described at /docs` }),
   );
 
   // Only image bodies are parsed; JSON, text and the rest are refused with 415 before any byte is buffered.
@@ -187,7 +205,8 @@ async function serve(pool: RecognitionPool, queue: WorkQueue, modelInfo: ModelIn
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  const errorResponses = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, { ...errorSchema, description: STATUS_CODES[c] }]));
+  const errorResponses = (...codes: number[]) =>
+    Object.fromEntries(codes.map((c) => [c, { ...errorSchema, description: STATUS_CODES[c] }]));
 
   app.get('/healthz', { schema: { summary: 'Is the server up', response: { 200: healthResponseSchema } } }, async () => ({
     status: 'ok' as const,
@@ -195,9 +214,13 @@ async function serve(pool: RecognitionPool, queue: WorkQueue, modelInfo: ModelIn
     queue: { running: queue.running, waiting: queue.waiting, concurrency: queue.concurrency, maxWaiting: queue.maxWaiting },
   }));
 
-  app.get('/v1/models', { schema: { summary: 'The expression model the server runs', response: { 200: modelsResponseSchema } } }, async () => ({
-    models: [modelInfo],
-  }));
+  app.get(
+    '/v1/models',
+    { schema: { summary: 'The expression model the server runs', response: { 200: modelsResponseSchema } } },
+    async () => ({
+      models: [modelInfo],
+    }),
+  );
 
   app.post<{ Querystring: RecognizeQuery }>(
     '/v1/recognize',
@@ -257,7 +280,8 @@ async function serve(pool: RecognitionPool, queue: WorkQueue, modelInfo: ModelIn
 async function imageBody(request: FastifyRequest, bodyLimit: number): Promise<Buffer> {
   if (request.isMultipart()) {
     const file = await request.file({ limits: { fileSize: bodyLimit, files: 1 } });
-    if (!file) throw new HttpError(400, 'no_file', 'the multipart body has no file: send the image as a file field (curl -F image=@photo.jpg)');
+    if (!file)
+      throw new HttpError(400, 'no_file', 'the multipart body has no file: send the image as a file field (curl -F image=@photo.jpg)');
     return file.toBuffer();
   }
   if (!Buffer.isBuffer(request.body)) {
@@ -290,16 +314,14 @@ function requestDeadline(reply: FastifyReply, timeoutMs: number): { signal: Abor
   };
 }
 
+/** The queue's abort reasons as answers; every other error goes to the error handler as it is. */
 function toHttpError(err: unknown, queue: WorkQueue, timeoutMs: number): unknown {
-  if (err instanceof QueueFullError) return new HttpError(503, 'busy', err.message, err.retryAfterSeconds);
   // nginx's status for it: nobody reads the answer, but a log shows why the request ended
   if (err instanceof ClientGoneError) return new HttpError(499, 'client_closed_request', err.message);
   if (err instanceof QueueTimeoutError) {
     const retry = queue.retryAfterSeconds();
     return new HttpError(503, 'timeout', `no recognition slot came free within ${timeoutMs / 1000} s; retry after ${retry} s`, retry);
   }
-  if (err instanceof PixelLimitError) return new HttpError(413, 'too_many_pixels', err.message);
-  if (err instanceof ImageError) return new HttpError(400, 'bad_image', err.message);
   return err;
 }
 
@@ -319,7 +341,7 @@ function fromFastifyError(err: FastifyError, bodyLimit: number): HttpError {
   }
   const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
   if (status >= 500) return new HttpError(status, 'internal', 'internal server error');
-  return new HttpError(status, (STATUS_CODES[status] ?? 'error').toLowerCase().replace(/\W+/g, '_'), err.message);
+  return new HttpError(status, statusCode(status), err.message);
 }
 
 export type ModelInfo = Awaited<ReturnType<typeof describeModel>>;
@@ -329,7 +351,9 @@ async function describeModel(name: string, path: string) {
   const bytes = await readFile(path);
   const meta = decodeOnnxMetadata(bytes, path);
   // models written by other tools may lack mien.input; mien's face crop is 48×48 gray
-  const input = meta['mien.input'] ? (JSON.parse(meta['mien.input']) as { width: number; height: number; channels: number }) : { width: FACE_SIZE, height: FACE_SIZE, channels: 1 };
+  const input = meta['mien.input']
+    ? (JSON.parse(meta['mien.input']) as { width: number; height: number; channels: number })
+    : { width: FACE_SIZE, height: FACE_SIZE, channels: 1 };
   return {
     name,
     version: createHash('sha256').update(bytes).digest('hex').slice(0, 12),

@@ -6,8 +6,9 @@
  * Layout: "MIENCKPT" | u32 version | u32 header bytes | header JSON | f32 tensors (tensorLayout order) | optimizer bytes.
  */
 import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { MienError } from '../core/errors.js';
 import { tensorLayout, tensorSize, type ModelSpec } from '../models/spec.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
 import type { EpochRecord, TrainConfig } from './config.js';
 
 const MAGIC = 'MIENCKPT';
@@ -45,11 +46,13 @@ interface Header {
   savedAt: string;
 }
 
-export class CheckpointError extends Error {}
+/** A checkpoint file that cannot be read or does not fit the run (another architecture, a torn file). */
+export class CheckpointError extends MienError {}
 
 export async function saveCheckpoint(path: string, ckpt: Omit<Checkpoint, 'savedAt'>): Promise<void> {
   const layout = tensorLayout(ckpt.spec);
-  if (layout.length !== ckpt.weights.length) throw new CheckpointError(`checkpoint: ${ckpt.weights.length} tensors, the architecture has ${layout.length}`);
+  if (layout.length !== ckpt.weights.length)
+    throw new CheckpointError(`checkpoint: ${ckpt.weights.length} tensors, the architecture has ${layout.length}`);
   const header: Header = {
     spec: ckpt.spec,
     config: ckpt.config,
@@ -86,7 +89,8 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   const layout = tensorLayout(header.spec);
   const floats = layout.reduce((n, t) => n + tensorSize(t), 0);
   let offset = 16 + headerBytes;
-  if (bytes.byteLength !== offset + floats * 4 + header.optimizerBytes) throw new CheckpointError(`${path}: checkpoint is truncated or damaged`);
+  if (bytes.byteLength !== offset + floats * 4 + header.optimizerBytes)
+    throw new CheckpointError(`${path}: checkpoint is truncated or damaged`);
   // Copy into fresh, aligned buffers: the file buffer's offsets need not be multiples of 4.
   const weights = layout.map((t) => {
     const n = tensorSize(t);

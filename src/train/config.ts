@@ -20,13 +20,18 @@ export interface TrainConfig {
   seed: number;
   augment: AugmentOptions;
   /**
-   * Gaussian blur (σ in pixels at 48×48) that makes sharp faces look like the training faces, for training data that
-   * is blurrier than the faces the model will see: validation faces are blurred by it, and the exported ONNX blurs
-   * its input by it. 0 = none.
+   * "plateau": the rate falls by `plateau.factor` when validation loss stalls (the seeds' recipe); "cosine": a
+   * half-cosine from `lr` to `plateau.minLr` over the run, set every batch.
    */
-  inputBlur: number;
+  schedule: 'plateau' | 'cosine';
+  /** Linear warm-up of the rate over this many epochs (fractions allowed); 0 = none. */
+  warmupEpochs: number;
   /** Reduce-LR-on-plateau on validation loss: lr ×= factor after `patience` epochs without improvement. */
   plateau: { factor: number; patience: number; minLr: number };
+  /** Decay of the exponential moving average of the weights that is validated and exported; 0 = no averaging. */
+  ema: number;
+  /** Knowledge distillation from trained runs (their best.ckpt): soft targets at `temperature`, weighted by `weight`. */
+  distillation?: { teachers: string[]; temperature: number; weight: number };
   /** Stop after this many epochs without a better validation accuracy; 0 disables early stopping. */
   earlyStopPatience: number;
   device: Device;
@@ -58,9 +63,11 @@ export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'arch' | 'data' | 'augment'
   momentum: 0.9,
   weightDecay: 0,
   labelSmoothing: 0,
-  inputBlur: 0,
   seed: 1,
+  schedule: 'plateau',
+  warmupEpochs: 0,
   plateau: { factor: 0.5, patience: 3, minLr: 1e-6 },
+  ema: 0,
   earlyStopPatience: 10,
   device: 'cpu',
   threads: 0,

@@ -7,8 +7,9 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { MienError } from '../core/errors.js';
+import { packageRoot } from '../core/package-root.js';
 import { type ModelSpec, validateSpec } from '../models/spec.js';
-import { packageRoot } from '../util/package-root.js';
 
 export type Device = 'cpu' | 'cuda';
 
@@ -39,8 +40,15 @@ export interface OptimizerConfig {
 export interface TrainStepOptions {
   /** Cross-entropy label smoothing in [0, 1). */
   labelSmoothing?: number;
-  /** Soft targets (n × classes, rows summing to 1) used for the loss instead of `labels` (mixup/cutmix/distillation). */
+  /** Soft targets (n × classes, rows summing to 1) for the loss, beside or instead of `labels` (mixup, distillation). */
   softTargets?: Float32Array;
+  /**
+   * Weight w of the soft-target term: loss = (1 − w) · CE(logits, labels) + w · T² · CE(logits / T, softTargets).
+   * Default 1 (soft targets only).
+   */
+  softWeight?: number;
+  /** Temperature T of the soft-target term (distillation); default 1. */
+  temperature?: number;
 }
 
 export interface StepResult {
@@ -56,10 +64,13 @@ export interface Network {
   /** (Re)creates the optimizer over all trainable parameters; resets its state. */
   setOptimizer(config: OptimizerConfig): void;
   setLearningRate(lr: number): void;
-  /** One forward/backward/update on a batch in train mode. images: n×1×48×48 float, labels: n ids 0–6. */
-  trainStep(images: Float32Array, labels: Int32Array, options?: TrainStepOptions): StepResult;
-  /** Logits (n × classes) in eval mode, without gradients. */
-  forward(images: Float32Array): Float32Array;
+  /**
+   * One forward/backward/update on a batch in train mode, computed off the JavaScript thread (the inputs are copied
+   * first). images: n×1×48×48 float, labels: n ids 0–6. Other methods throw until the promise settles.
+   */
+  trainStep(images: Float32Array, labels: Int32Array, options?: TrainStepOptions): Promise<StepResult>;
+  /** Logits (n × classes) in eval mode, without gradients, computed off the JavaScript thread. */
+  forward(images: Float32Array): Promise<Float32Array>;
   /** All tensors in `tensorLayout(spec)` order (weights and batch-norm running statistics), copied to CPU. */
   getWeights(): Float32Array[];
   /** Sets all tensors, same order and sizes as getWeights; throws on a size mismatch. */
@@ -81,16 +92,25 @@ export interface CreateNetworkOptions {
 }
 
 /** Training needs the native addon, and it is missing, failed to load, or lacks what was asked for (CUDA). */
-export class EngineUnavailableError extends Error {
+export class EngineUnavailableError extends MienError {
   override name = 'EngineUnavailableError';
+  override readonly status = 500;
+  override readonly code = 'engine_unavailable';
 }
 
 /** The addon's surface (addon/mien_torch.cc); only this file talks to it. */
 interface NativeNetwork {
   setOptimizer(type: OptimizerConfig['type'], lr: number, weightDecay: number, momentum: number, beta1: number, beta2: number): void;
   setLearningRate(lr: number): void;
-  trainStep(images: Float32Array, labels: Int32Array, softTargets: Float32Array | undefined, labelSmoothing: number): StepResult;
-  forward(images: Float32Array): Float32Array;
+  trainStep(
+    images: Float32Array,
+    labels: Int32Array,
+    softTargets: Float32Array | undefined,
+    labelSmoothing: number,
+    softWeight: number,
+    temperature: number,
+  ): Promise<StepResult>;
+  forward(images: Float32Array): Promise<Float32Array>;
   getWeights(): Float32Array[];
   setWeights(weights: Float32Array[]): void;
   getOptimizerState(): Uint8Array;
@@ -190,13 +210,15 @@ class TorchNetwork implements Network {
     this.native.setLearningRate(lr);
   }
 
-  trainStep(images: Float32Array, labels: Int32Array, options: TrainStepOptions = {}): StepResult {
-    const labelSmoothing = options.labelSmoothing ?? 0;
+  async trainStep(images: Float32Array, labels: Int32Array, options: TrainStepOptions = {}): Promise<StepResult> {
+    const { labelSmoothing = 0, softWeight = 1, temperature = 1 } = options;
     if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new RangeError(`labelSmoothing must be in [0, 1), got ${labelSmoothing}`);
-    return this.native.trainStep(images, labels, options.softTargets, labelSmoothing);
+    if (!(softWeight >= 0 && softWeight <= 1)) throw new RangeError(`softWeight must be in [0, 1], got ${softWeight}`);
+    if (!(temperature > 0)) throw new RangeError(`temperature must be positive, got ${temperature}`);
+    return this.native.trainStep(images, labels, options.softTargets, labelSmoothing, softWeight, temperature);
   }
 
-  forward(images: Float32Array): Float32Array {
+  async forward(images: Float32Array): Promise<Float32Array> {
     return this.native.forward(images);
   }
 

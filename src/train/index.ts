@@ -1,4 +1,13 @@
-export { EarlyStopping, ReduceLrOnPlateau, type Callback, type TrainingControl } from './callbacks.js';
+export type { Batch, Callback, EpochEnd, TrainContext } from './callback.js';
+export {
+  Distillation,
+  EarlyStopping,
+  HistoryWriter,
+  LrSchedule,
+  ModelCheckpoint,
+  ReduceLrOnPlateau,
+  WeightAverage,
+} from './callbacks/index.js';
 export { CheckpointError, loadCheckpoint, saveCheckpoint, type Checkpoint, type TrainerState } from './checkpoint.js';
 export { DEFAULT_TRAIN_CONFIG, type EpochRecord, type TrainConfig } from './config.js';
 export {
@@ -14,6 +23,6 @@ export {
   type StepResult,
   type TrainStepOptions,
 } from './engine.js';
-export { ConsoleReporter, silentReporter, type TrainReporter } from './progress.js';
-export { evaluateNetwork, exportRun, RUN_FILES, train, type TrainOptions, type TrainResult } from './trainer.js';
+export { ConsoleProgress } from './progress.js';
+export { evaluateNetwork, RUN_FILES, train, type TrainOptions, type TrainResult } from './trainer.js';
 export { loadTrainingData, type TrainingData } from './training-data.js';

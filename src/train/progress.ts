@@ -1,20 +1,7 @@
 import cliProgress from 'cli-progress';
+import type { Batch, Callback, EpochEnd, TrainContext } from './callback.js';
 import type { EpochRecord } from './config.js';
-
-/** How the training loop reports; the CLI shows bars and lines, the API default is silent. */
-export interface TrainReporter {
-  epochStart(epoch: number, epochs: number, batches: number): void;
-  batchEnd(done: number, stats: { loss: number; accuracy: number; imagesPerSecond: number }): void;
-  epochEnd(record: EpochRecord, epochs: number, isBest: boolean): void;
-  log(message: string): void;
-}
-
-export const silentReporter: TrainReporter = {
-  epochStart() {},
-  batchEnd() {},
-  epochEnd() {},
-  log() {},
-};
+import type { StepResult } from './engine.js';
 
 export const formatDuration = (seconds: number): string => {
   const s = Math.max(0, Math.round(seconds));
@@ -38,16 +25,22 @@ export function formatEpochLine(r: EpochRecord, epochs: number, isBest: boolean)
  * A progress bar per epoch on stderr (loss, accuracy, images/s, ETA) and one summary line per epoch on stdout.
  * Without a terminal (CI, redirected output) the bar is skipped and only the summary lines are printed.
  */
-export class ConsoleReporter implements TrainReporter {
+export class ConsoleProgress implements Callback {
+  readonly name = 'progress';
   private bar: cliProgress.SingleBar | undefined;
+  private started = 0;
+  private seen = 0;
+  private lossSum = 0;
+  private correct = 0;
 
   constructor(private readonly interactive = Boolean(process.stderr.isTTY)) {}
 
-  epochStart(epoch: number, epochs: number, batches: number): void {
+  onEpochStart(ctx: TrainContext, epoch: number): void {
+    [this.started, this.seen, this.lossSum, this.correct] = [performance.now(), 0, 0, 0];
     if (!this.interactive) return;
     this.bar = new cliProgress.SingleBar(
       {
-        format: `epoch ${epoch}/${epochs} {bar} {value}/{total}  loss {loss}  acc {acc}  {speed} img/s  ETA {eta_formatted}`,
+        format: `epoch ${epoch}/${ctx.config.epochs} {bar} {value}/{total}  loss {loss}  acc {acc}  {speed} img/s  ETA {eta_formatted}`,
         barsize: 24,
         hideCursor: true,
         clearOnComplete: true,
@@ -56,25 +49,34 @@ export class ConsoleReporter implements TrainReporter {
       },
       cliProgress.Presets.shades_classic,
     );
-    this.bar.start(batches, 0, { loss: '-', acc: '-', speed: '-' });
+    this.bar.start(ctx.batchesPerEpoch, 0, { loss: '-', acc: '-', speed: '-' });
   }
 
-  batchEnd(done: number, stats: { loss: number; accuracy: number; imagesPerSecond: number }): void {
-    this.bar?.update(done, {
-      loss: stats.loss.toFixed(4),
-      acc: `${(100 * stats.accuracy).toFixed(1)}%`,
-      speed: Math.round(stats.imagesPerSecond),
+  onBatchEnd(_ctx: TrainContext, batch: Batch, result: StepResult): void {
+    const n = batch.labels.length;
+    this.seen += n;
+    this.lossSum += result.loss * n;
+    this.correct += result.correct;
+    this.bar?.update(batch.index + 1, {
+      loss: (this.lossSum / this.seen).toFixed(4),
+      acc: `${((100 * this.correct) / this.seen).toFixed(1)}%`,
+      speed: Math.round(this.seen / ((performance.now() - this.started) / 1000)),
     });
   }
 
-  epochEnd(record: EpochRecord, epochs: number, isBest: boolean): void {
+  onEpochEnd(ctx: TrainContext, { record, isBest }: EpochEnd): void {
     this.bar?.stop();
     this.bar = undefined;
-    process.stdout.write(formatEpochLine(record, epochs, isBest) + '\n');
+    process.stdout.write(formatEpochLine(record, ctx.config.epochs, isBest) + '\n');
   }
 
+  /** A log line that does not tear the bar. */
   log(message: string): void {
     if (this.bar) process.stderr.write('\n');
     process.stdout.write(`  ${message}\n`);
+  }
+
+  dispose(): void {
+    this.bar?.stop();
   }
 }

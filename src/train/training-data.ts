@@ -47,10 +47,13 @@ export async function loadTrainingData(
     val = labelled(splits['val']);
     description.push(`val: ${datasetSize(val)} faces from ${config.data} (validation split)`);
   } else {
-    if (!(config.valFraction > 0 && config.valFraction < 1)) throw new DataError(`--val-fraction must be between 0 and 1, got ${config.valFraction}`);
+    if (!(config.valFraction > 0 && config.valFraction < 1))
+      throw new DataError(`--val-fraction must be between 0 and 1, got ${config.valFraction}`);
     [train, val] = splitStratified(train, [1 - config.valFraction, config.valFraction], config.seed) as [FaceDataset, FaceDataset];
     description[0] = `train: ${datasetSize(train)} faces from ${config.data}`;
-    description.push(`val: ${datasetSize(val)} faces held out (${Math.round(config.valFraction * 100)} %, stratified, seed ${config.seed})`);
+    description.push(
+      `val: ${datasetSize(val)} faces held out (${Math.round(config.valFraction * 100)} %, stratified, seed ${config.seed})`,
+    );
   }
   if (datasetSize(val) === 0) throw new DataError('the validation set is empty: give --val or a larger --val-fraction');
   return { train, val, description, problems };

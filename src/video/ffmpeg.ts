@@ -1,8 +1,9 @@
 /** Running ffmpeg and ffprobe (the Debian `ffmpeg` package) and turning their failures into one-line errors. */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { MienError } from '../core/errors.js';
 
 /** A video mien cannot read or write, or ffmpeg missing; the message is one line that names the file. */
-export class VideoError extends Error {
+export class VideoError extends MienError {
   override name = 'VideoError';
 }
 
@@ -40,7 +41,10 @@ export function startFfmpeg(tool: 'ffmpeg' | 'ffprobe', args: string[], stdio: S
 }
 
 /** Runs `tool` to completion and returns its stdout; the caller decides what a non-zero exit code means. */
-export async function runFfmpeg(tool: 'ffmpeg' | 'ffprobe', args: string[]): Promise<{ code: number | null; stdout: string; lastError: string }> {
+export async function runFfmpeg(
+  tool: 'ffmpeg' | 'ffprobe',
+  args: string[],
+): Promise<{ code: number | null; stdout: string; lastError: string }> {
   const proc = startFfmpeg(tool, args, ['ignore', 'pipe', 'pipe']);
   let stdout = '';
   proc.child.stdout!.setEncoding('utf8').on('data', (text: string) => (stdout += text));

@@ -62,7 +62,15 @@ export async function probeVideo(path: string): Promise<VideoInfo> {
   const info = await stat(path).catch(() => undefined);
   if (!info) throw new VideoError(`${path}: no such file`);
   if (info.isDirectory()) throw new VideoError(`${path}: is a folder, not a video`);
-  const { code, stdout, lastError } = await runFfmpeg('ffprobe', ['-v', 'error', '-print_format', 'json', '-show_streams', '-show_format', path]);
+  const { code, stdout, lastError } = await runFfmpeg('ffprobe', [
+    '-v',
+    'error',
+    '-print_format',
+    'json',
+    '-show_streams',
+    '-show_format',
+    path,
+  ]);
   // ffprobe prefixes its message with the path; the error names the file once.
   if (code !== 0) throw new VideoError(`${path}: not a video ffmpeg can read (${lastError.replace(`${path}: `, '')})`);
   const probe = JSON.parse(stdout) as ProbeOutput;

@@ -1,4 +1,4 @@
-import { writeFileAtomic } from '../util/atomic-write.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
 import { decodeFrames, type VideoFrame } from './frames.js';
 import { probeVideo } from './probe.js';
 import { FaceTracker, trackedFaceJson, type Detection, type TrackedFace, type TrackerOptions } from './tracker.js';
@@ -57,7 +57,12 @@ export async function processVideo(input: string, options: ProcessVideoOptions):
   const video = await probeVideo(input);
   const tracker = new FaceTracker(options.smoothing);
   const writer: VideoWriter | undefined = out
-    ? await createVideoWriter(out, { width: video.width, height: video.height, fps: video.fps, audioFrom: video.hasAudio ? input : undefined })
+    ? await createVideoWriter(out, {
+        width: video.width,
+        height: video.height,
+        fps: video.fps,
+        audioFrom: video.hasAudio ? input : undefined,
+      })
     : undefined;
   const lines: string[] = [];
   const trackIds = new Set<number>();

@@ -1,5 +1,5 @@
-import { EXPRESSIONS, NUM_CLASSES, type Expression } from '../labels.js';
-import { iou, type Box } from '../recognize/crop.js';
+import { iou, type Box } from '../core/geometry.js';
+import { EXPRESSIONS, NUM_CLASSES, type Expression } from '../core/labels.js';
 
 /** One face found in one frame: its box in pixels and its 7 expression probabilities (EXPRESSIONS order). */
 export interface Detection {
@@ -61,7 +61,8 @@ const ema = (alpha: number, next: number, previous: number): number => alpha * n
 const argmax = (values: readonly number[]): number => values.reduce((best, v, i) => (v > values[best]! ? i : best), 0);
 
 const checkFraction = (name: string, value: number, allowZero: boolean): void => {
-  if (!(value <= 1 && (allowZero ? value >= 0 : value > 0))) throw new RangeError(`${name} must be in ${allowZero ? '[0, 1]' : '(0, 1]'}, got ${value}`);
+  if (!(value <= 1 && (allowZero ? value >= 0 : value > 0)))
+    throw new RangeError(`${name} must be in ${allowZero ? '[0, 1]' : '(0, 1]'}, got ${value}`);
 };
 
 /**
@@ -87,7 +88,8 @@ export class FaceTracker {
   /** The faces of the next analysed frame, in the order of `detections`; tracks not seen here count one more miss. */
   update(detections: readonly Detection[]): TrackedFace[] {
     for (const d of detections) {
-      if (d.probabilities.length !== NUM_CLASSES) throw new RangeError(`a detection has ${d.probabilities.length} probabilities, expected ${NUM_CLASSES}`);
+      if (d.probabilities.length !== NUM_CLASSES)
+        throw new RangeError(`a detection has ${d.probabilities.length} probabilities, expected ${NUM_CLASSES}`);
     }
     const { alpha, boxAlpha, iouThreshold, maxMissed } = this.options;
 

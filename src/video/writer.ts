@@ -57,7 +57,8 @@ export async function createVideoWriter(outPath: string, options: VideoWriterOpt
 
   return {
     async write(frame) {
-      if (frame.length !== frameBytes) throw new RangeError(`frame has ${frame.length} bytes, expected ${width}×${height}×3 = ${frameBytes}`);
+      if (frame.length !== frameBytes)
+        throw new RangeError(`frame has ${frame.length} bytes, expected ${width}×${height}×3 = ${frameBytes}`);
       if (exitCode !== undefined || spawnError) throw failure();
       // A pipe error (EPIPE) means ffmpeg is gone: wait for its exit code and message instead.
       if (!stdin.write(frame)) await Promise.race([once(stdin, 'drain'), exited]).catch(() => exited);

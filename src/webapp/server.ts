@@ -8,10 +8,10 @@ import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
+import { packageRoot } from '../core/package-root.js';
 import { DETECTOR_MODEL_FILES } from '../detect/dnn.js';
 import { loadExpressionModel, ModelError, resolveModelPath } from '../recognize/expression-model.js';
 import { listenError, ServeError } from '../server/listen.js';
-import { packageRoot } from '../util/package-root.js';
 import { EXPRESSION_MODEL_FILE, MODEL_NAME_HEADER, MODELS_PATH } from './protocol.js';
 
 export const DEFAULT_WEB_PORT = 5173;
@@ -82,7 +82,9 @@ export async function createWebServer(options: WebServerOptions = {}): Promise<W
   const appDir = await appFolder(options.appDir ?? join(packageRoot(), 'dist', 'web'));
   const model = await pageModel(options.model);
   const modelsDir = join(packageRoot(), 'models');
-  const modelFiles = new Map<string, string>(Object.values(DETECTOR_MODEL_FILES).map((file) => [`/${MODELS_PATH}${file}`, join(modelsDir, file)]));
+  const modelFiles = new Map<string, string>(
+    Object.values(DETECTOR_MODEL_FILES).map((file) => [`/${MODELS_PATH}${file}`, join(modelsDir, file)]),
+  );
 
   async function sendFile(req: IncomingMessage, res: ServerResponse, path: string, headers: Record<string, string> = {}): Promise<void> {
     const info = await stat(path).catch(() => undefined);

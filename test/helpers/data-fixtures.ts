@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before } from 'node:test';
 import sharp from 'sharp';
-import { FACE_PIXELS, FACE_SIZE } from '../../src/labels.js';
+import { FACE_PIXELS, FACE_SIZE } from '../../src/core/labels.js';
 
 /**
  * A fresh temp folder for the current test file, removed afterwards; the binary cache lives inside it so the
@@ -32,5 +32,7 @@ export const pixelsText = (face: Uint8Array): string => Array.from(face).join(' 
 /** Writes a 48×48 gray face as a lossless PNG, creating folders as needed. */
 export async function writeFacePng(path: string, face: Uint8Array): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  await sharp(face, { raw: { width: FACE_SIZE, height: FACE_SIZE, channels: 1 } }).png().toFile(path);
+  await sharp(face, { raw: { width: FACE_SIZE, height: FACE_SIZE, channels: 1 } })
+    .png()
+    .toFile(path);
 }

@@ -3,13 +3,16 @@
  * layer on the raw pixels, with weights written by hand (a classifier of the synthetic faces) or drawn at random.
  */
 import onnxProto from 'onnx-proto';
+import { FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../../src/core/labels.js';
 import { Rng } from '../../src/data/random.js';
 import { buildOnnx, type OnnxMetadata } from '../../src/export/index.js';
-import { FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../../src/labels.js';
 import { makeSpec } from '../../src/models/spec.js';
 import onnx = onnxProto.onnx;
 
-export const LINEAR_SPEC = makeSpec('linear-test', 'one dense layer on the pixels', [{ type: 'flatten' }, { type: 'dense', out: NUM_CLASSES }]);
+export const LINEAR_SPEC = makeSpec('linear-test', 'one dense layer on the pixels', [
+  { type: 'flatten' },
+  { type: 'dense', out: NUM_CLASSES },
+]);
 
 /**
  * A model that always recognises syntheticFaces (test/helpers/synthetic.ts): logit c is `scale` × the mean brightness

@@ -3,13 +3,13 @@
  * band at row block c on a noisy background, so a few real training steps must learn it.
  */
 import { writeFile } from 'node:fs/promises';
-import { FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../../src/labels.js';
+import { FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../../src/core/labels.js';
 import type { FaceDataset } from '../../src/data/dataset.js';
 import { makeSpec, type ModelSpec } from '../../src/models/spec.js';
 
 export function syntheticFaces(n: number, seed = 1): FaceDataset {
   let s = seed >>> 0;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   const images = new Uint8Array(n * FACE_PIXELS);
   const labels = new Int8Array(n);
   const band = Math.floor(FACE_SIZE / NUM_CLASSES);

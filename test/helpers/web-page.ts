@@ -32,7 +32,22 @@ export async function buildWebApp(): Promise<void> {
  */
 export function fakeCameraClip(dir: string, seconds: number, fps: number): string {
   const out = join(dir, `camera-${fps}fps.y4m`);
-  execFileSync('ffmpeg', ['-v', 'error', '-y', '-t', String(seconds), '-i', WEBCAM_CLIP, '-vf', 'scale=640:-2', '-r', String(fps), '-pix_fmt', 'yuv420p', out]);
+  execFileSync('ffmpeg', [
+    '-v',
+    'error',
+    '-y',
+    '-t',
+    String(seconds),
+    '-i',
+    WEBCAM_CLIP,
+    '-vf',
+    'scale=640:-2',
+    '-r',
+    String(fps),
+    '-pix_fmt',
+    'yuv420p',
+    out,
+  ]);
   return out;
 }
 

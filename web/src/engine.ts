@@ -4,12 +4,12 @@
  * threads when the page is cross-origin isolated (`mien web` sends the headers), one thread otherwise.
  */
 import type * as OrtWeb from 'onnxruntime-web';
+import { MienError } from '../../src/core/errors.js';
 import { DETECTOR_MODEL_FILES, loadFaceDetector, type DnnFaceDetector } from '../../src/detect/dnn.js';
 import { createExpressionModel, type ExpressionModel } from '../../src/recognize/expression-classifier.js';
 import { DEFAULT_FRAMING, recognizeFaces, type RecognizedFace } from '../../src/recognize/faces.js';
 import { rawToRgb, type RgbImage } from '../../src/recognize/pixels.js';
 import { EXPRESSION_MODEL_FILE, MODEL_NAME_HEADER, MODELS_PATH } from '../../src/webapp/protocol.js';
-
 
 /**
  * How hard the detector looks, from slowest to fastest:
@@ -27,7 +27,7 @@ const WHOLE_MIN_FACE_FRACTION = 1 / 8;
 const MAX_PIXELS = 50_000_000;
 
 /** A problem the page shows as a message, not a stack trace: a missing model, a failed download. */
-export class EngineError extends Error {
+export class EngineError extends MienError {
   override name = 'EngineError';
 }
 
@@ -78,7 +78,10 @@ async function fetchModel(file: string): Promise<{ bytes: Uint8Array; response: 
 
 type Ort = typeof OrtWeb;
 
-async function chooseBackend(ort: Ort, settings: EngineSettings): Promise<{ options: OrtWeb.InferenceSession.SessionOptions; description: string }> {
+async function chooseBackend(
+  ort: Ort,
+  settings: EngineSettings,
+): Promise<{ options: OrtWeb.InferenceSession.SessionOptions; description: string }> {
   const wantGpu = settings.backend ? settings.backend === 'webgpu' : true;
   const gpu = (navigator as GpuNavigator).gpu;
   if (wantGpu && gpu && (await gpu.requestAdapter().catch(() => null))) {

@@ -4,10 +4,10 @@
  * stops, C starts the camera, O opens a file.
  */
 import './style.css';
-import { EXPRESSION_COLOURS, EXPRESSIONS } from '../../src/labels.js';
-import { ModelError } from '../../src/recognize/expression-classifier.js';
+import { MienError } from '../../src/core/errors.js';
+import { EXPRESSION_COLOURS, EXPRESSIONS } from '../../src/core/labels.js';
 import { DEFAULT_TRACKER_OPTIONS, FaceTracker, trackedFaceJson, type TrackedFace } from '../../src/video/tracker.js';
-import { createEngine, EngineError, type Engine, type Search } from './engine.js';
+import { createEngine, type Engine, type Search } from './engine.js';
 import { drawFaces } from './overlay.js';
 import { FrameStats } from './stats.js';
 
@@ -305,13 +305,14 @@ async function snapshot(): Promise<void> {
 
 function fail(err: unknown): void {
   stopSource();
-  const explained = err instanceof EngineError || err instanceof ModelError;
+  const explained = err instanceof MienError;
   setState('error', explained ? err.message : `Something went wrong: ${(err as Error).message ?? String(err)}`);
   if (!explained) console.error(err);
 }
 
 /** Space would press a focused button or tick a box; shortcuts leave those keys to the control. */
-const isControl = (target: EventTarget | null): boolean => target instanceof HTMLElement && target.matches('button, input, select, textarea, a[href], summary');
+const isControl = (target: EventTarget | null): boolean =>
+  target instanceof HTMLElement && target.matches('button, input, select, textarea, a[href], summary');
 
 document.addEventListener('keydown', (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey) return;

@@ -2,7 +2,7 @@
  * Draws the faces on the view canvas as `mien predict --annotate` draws them: a box in the expression's colour with a
  * label "happy 87%" and a probability bar under it, and a panel beside the box with a bar per expression.
  */
-import { EXPRESSION_COLOURS, EXPRESSIONS } from '../../src/labels.js';
+import { EXPRESSION_COLOURS, EXPRESSIONS } from '../../src/core/labels.js';
 import type { TrackedFace } from '../../src/video/tracker.js';
 
 const FONT = 'system-ui, "DejaVu Sans", sans-serif';
