@@ -122,6 +122,15 @@ describe('recognition pipeline', () => {
     near(centroid(cropFace(image, box, { scale: 2, shiftY: 0 })), [31.125, 23.625], 'framed twice as wide');
   });
 
+  test('createRecognizer() with no options is `mien predict`: the shipped model and the DNN detector', async () => {
+    const recognizer = await createRecognizer();
+    // test/fixtures/dnn-face.jpg: one face, 160×160 at (220, 80) on a 480×360 background
+    const faces = await recognizer.recognize('test/fixtures/dnn-face.jpg');
+    assert.equal(faces.length, 1);
+    const { x, y, width } = faces[0]!.box;
+    assert.ok(Math.abs(x + width / 2 - 300) < 30 && Math.abs(y - 80) < 60, `face box ${JSON.stringify(faces[0]!.box)}`);
+  });
+
   test("recognize: whole-image faces, a detector's faces left to right, empty when there is none", async () => {
     const faces = syntheticFaces(7, 9);
     const none = await createRecognizer({ model, detector: 'none' });

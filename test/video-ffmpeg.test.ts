@@ -247,8 +247,8 @@ test('processVideo: tracks a moving face, smooths, annotates, keeps the audio, w
     ['happy', 'happy', 'happy', 'happy', 'sad'],
   );
   const frame6 = records[3]!.faces[0]!.probabilities;
-  assert.deepEqual([frame6[3], frame6[4]], [0.568, 0.382]);
-  assert.equal(records[4]!.faces[0]!.probabilities[4], 0.6052);
+  assert.deepEqual([frame6.happy, frame6.sad], [0.568, 0.382]);
+  assert.equal(records[4]!.faces[0]!.probabilities.sad, 0.6052);
 
   const info = await probeVideo(out);
   assert.deepEqual([info.width, info.height, info.frameCount, info.hasAudio], [160, 120, 10, true]);

@@ -16,7 +16,7 @@ import {
   writeEvalReport,
 } from '../eval/index.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
-import { DETECTOR_NAMES, detectorByName, type DetectorName } from '../recognize/detectors.js';
+import { DETECTOR_NAMES, type DetectorName } from '../recognize/detectors.js';
 import { DEFAULT_MODEL, loadExpressionModel, SHIPPED_MODELS, type ExpressionModel } from '../recognize/expression-model.js';
 import { createRecognizer } from '../recognize/recognizer.js';
 import { UsageError } from './errors.js';
@@ -93,7 +93,7 @@ async function evalPhotos(model: ExpressionModel, flags: EvalFlags): Promise<voi
   const split = pickSplit(flags.data, splits, flags.split, (all) => Object.values(all).flat());
   const recognizer = await createRecognizer({
     model,
-    detector: await detectorByName(flags.detector, { minFaceSize: flags.minFace || undefined }),
+    detector: flags.detector,
     minFaceSize: flags.minFace,
     tta: flags.tta,
   });

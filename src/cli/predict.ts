@@ -4,8 +4,8 @@ import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { EXPRESSIONS } from '../core/labels.js';
 import { annotateImage } from '../recognize/annotate.js';
-import { DETECTOR_NAMES, detectorByName, type DetectorName } from '../recognize/detectors.js';
-import { faceJson } from '../recognize/face-json.js';
+import { DETECTOR_NAMES, type DetectorName } from '../recognize/detectors.js';
+import { faceRecord } from '../core/face-record.js';
 import { DEFAULT_MAX_PIXELS, decodeImage } from '../recognize/image.js';
 import { createRecognizer, type RecognizedFace } from '../recognize/recognizer.js';
 import { UsageError } from './errors.js';
@@ -98,7 +98,7 @@ export const predictCommand = new Command('predict')
     if (files.length === 0) throw new UsageError('no images to read');
     const recognizer = await createRecognizer({
       model: flags.model,
-      detector: await detectorByName(flags.detector, { minFaceSize: flags.minFace || undefined }),
+      detector: flags.detector,
       minFaceSize: flags.minFace,
       tta: flags.tta,
       maxPixels: flags.maxPixels,
@@ -125,7 +125,7 @@ export const predictCommand = new Command('predict')
         const image = await decodeImage(file, flags.maxPixels);
         const faces = await recognizer.recognizeImage(image);
         const out = flags.json
-          ? JSON.stringify({ file, width: image.width, height: image.height, faces: faces.map(faceJson) })
+          ? JSON.stringify({ file, width: image.width, height: image.height, faces: faces.map(faceRecord) })
           : tableLines(file, faces).join('\n');
         process.stdout.write(`${out}\n`);
         if (flags.annotate) {

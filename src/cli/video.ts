@@ -2,7 +2,7 @@ import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { EXPRESSIONS, type Expression } from '../core/labels.js';
 import { drawFaces } from '../recognize/annotate.js';
-import { DETECTOR_NAMES, detectorByName, type DetectorName } from '../recognize/detectors.js';
+import { DETECTOR_NAMES, type DetectorName } from '../recognize/detectors.js';
 import { createRecognizer } from '../recognize/recognizer.js';
 import { DEFAULT_TRACKER_OPTIONS, processVideo, type TrackedFace } from '../video/index.js';
 import { UsageError } from './errors.js';
@@ -42,7 +42,7 @@ export const videoCommand = new Command('video')
     if (!(flags.smoothing > 0 && flags.smoothing <= 1)) throw new UsageError('--smoothing must be in (0, 1]');
     const recognizer = await createRecognizer({
       model: flags.model,
-      detector: await detectorByName(flags.detector, { minFaceSize: flags.minFace || undefined }),
+      detector: flags.detector,
       minFaceSize: flags.minFace,
       tta: flags.tta,
     });

@@ -1,5 +1,5 @@
 import { createFaceDetector, createHaarDetector } from '../detect/index.js';
-import type { FaceDetector } from './recognizer.js';
+import type { FaceDetector } from './faces.js';
 
 /** The detectors `--detector` names: the DNN default, the classic Haar cascade, or none (inputs are face crops). */
 export const DETECTOR_NAMES = ['dnn', 'haar', 'none'] as const;

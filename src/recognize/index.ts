@@ -13,6 +13,6 @@ export {
   type Recognizer,
   type RecognizerOptions,
 } from './recognizer.js';
-export { faceJson, type FaceJson } from './face-json.js';
+export { faceRecord, type FaceLike, type FaceRecord } from '../core/face-record.js';
 export { annotateImage, drawFaces, EXPRESSION_COLOURS, facesOverlay, type DrawableFace } from './annotate.js';
 export { DETECTOR_NAMES, detectorByName, type DetectorName } from './detectors.js';

@@ -3,6 +3,7 @@
  * Detection and cropping are pluggable; classification is the shared ONNX expression model.
  */
 import type { Framing } from './crop.js';
+import { detectorByName, type DetectorName } from './detectors.js';
 import { loadExpressionModel, type ExpressionModel } from './expression-model.js';
 import { recognizeFaces, DEFAULT_FRAMING, IDENTITY_FRAMING, type FaceDetector, type RecognizedFace } from './faces.js';
 import { DEFAULT_MAX_PIXELS, decodeImage, type ImageInput, type RgbImage } from './image.js';
@@ -12,9 +13,15 @@ export { DEFAULT_FRAMING, recognizeFaces, type DetectedFace, type FaceDetector, 
 export interface RecognizerOptions {
   /** Expression model: a shipped name (`fast`, `accurate`) or an .onnx path. Default `fast`. */
   model?: string | ExpressionModel;
-  /** The face detector; `none` treats the whole image as one face crop (FER-style input). */
-  detector?: FaceDetector | 'none';
-  /** Faces whose box is smaller than this many pixels (larger side) are ignored. Default 0. */
+  /**
+   * The face detector, by name (`dnn`, `haar`) or as an instance; `none` treats the whole image as one face crop
+   * (FER-style input). Default `dnn`, as in `mien predict`.
+   */
+  detector?: FaceDetector | DetectorName;
+  /**
+   * Smallest face (box side, pixels) looked for and kept. Default: the named detector's own limit (48 px for `dnn`)
+   * and no filter on the boxes.
+   */
   minFaceSize?: number;
   /** Average each face with its mirror image. */
   tta?: boolean;
@@ -34,9 +41,10 @@ export interface Recognizer {
 
 export async function createRecognizer(options: RecognizerOptions = {}): Promise<Recognizer> {
   const model = typeof options.model === 'object' ? options.model : await loadExpressionModel(options.model);
-  const detector = options.detector ?? 'none';
-  const framing = detector === 'none' ? IDENTITY_FRAMING : (options.framing ?? DEFAULT_FRAMING);
   const minFaceSize = options.minFaceSize ?? 0;
+  const requested = options.detector ?? 'dnn';
+  const detector = typeof requested === 'string' ? await detectorByName(requested, { minFaceSize: minFaceSize || undefined }) : requested;
+  const framing = detector === 'none' ? IDENTITY_FRAMING : (options.framing ?? DEFAULT_FRAMING);
   const recognizeImage = (image: RgbImage) => recognizeFaces(image, { detector, model, framing, minFaceSize, tta: options.tta });
 
   return {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { MienError } from '../core/errors.js';
 import type { DetectorName } from '../recognize/detectors.js';
-import type { FaceJson } from '../recognize/face-json.js';
+import type { FaceRecord } from '../core/face-record.js';
 
 export interface WorkerSetup {
   modelPath: string;
@@ -28,7 +28,7 @@ export interface RecognitionJob {
 export interface RecognitionResult {
   width: number;
   height: number;
-  faces: FaceJson[];
+  faces: FaceRecord[];
 }
 
 /**

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { detectorByName, type DetectorName } from '../recognize/detectors.js';
 import { loadExpressionModel } from '../recognize/expression-model.js';
-import { faceJson } from '../recognize/face-json.js';
+import { faceRecord } from '../core/face-record.js';
 import { decodeImage } from '../recognize/image.js';
 import { createRecognizer, type FaceDetector } from '../recognize/recognizer.js';
 import { errorMessage, type FromWorker, type ToWorker, type WorkerSetup } from './recognition-pool.js';
@@ -52,7 +52,7 @@ try {
       });
       const image = await decodeImage(Buffer.from(job.image.buffer, job.image.byteOffset, job.image.byteLength), setup.maxPixels);
       const faces = await recognizer.recognizeImage(image);
-      post({ id, result: { width: image.width, height: image.height, faces: faces.map(faceJson) } });
+      post({ id, result: { width: image.width, height: image.height, faces: faces.map(faceRecord) } });
     } catch (err) {
       post({ id, error: errorMessage(err) });
     }

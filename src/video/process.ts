@@ -1,7 +1,8 @@
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { decodeFrames, type VideoFrame } from './frames.js';
 import { probeVideo } from './probe.js';
-import { FaceTracker, trackedFaceJson, type Detection, type TrackedFace, type TrackerOptions } from './tracker.js';
+import { faceRecord, type FaceRecord } from '../core/face-record.js';
+import { FaceTracker, type Detection, type TrackedFace, type TrackerOptions } from './tracker.js';
 import { createVideoWriter, type VideoWriter } from './writer.js';
 
 export interface ProcessVideoOptions {
@@ -36,14 +37,14 @@ export interface VideoSummary {
 export interface FrameRecord {
   frame: number;
   time: number;
-  faces: TrackedFace[];
+  faces: FaceRecord[];
 }
 
 /** What goes into the JSON Lines file for one analysed frame, rounded. */
 const jsonRecord = (index: number, time: number, faces: readonly TrackedFace[]): FrameRecord => ({
   frame: index,
   time: Math.round(time * 1000) / 1000,
-  faces: faces.map(trackedFaceJson),
+  faces: faces.map(faceRecord),
 });
 
 /**

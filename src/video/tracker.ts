@@ -31,20 +31,6 @@ export interface TrackerOptions {
   maxMissed?: number;
 }
 
-/**
- * A tracked face as `mien video --json` and the web app's snapshots write it: boxes to 0.1 px and 4-digit
- * probabilities say all there is to say.
- */
-export function trackedFaceJson({ trackId, box, expression, probabilities }: TrackedFace): TrackedFace {
-  const tenth = (v: number): number => Math.round(v * 10) / 10;
-  return {
-    trackId,
-    box: { x: tenth(box.x), y: tenth(box.y), width: tenth(box.width), height: tenth(box.height) },
-    expression,
-    probabilities: probabilities.map((p) => Math.round(p * 1e4) / 1e4),
-  };
-}
-
 export const DEFAULT_TRACKER_OPTIONS: Required<TrackerOptions> = { alpha: 0.5, boxAlpha: 0.7, iouThreshold: 0.3, maxMissed: 5 };
 
 interface Track {

@@ -6,7 +6,8 @@
 import './style.css';
 import { MienError } from '../../src/core/errors.js';
 import { EXPRESSION_COLOURS, EXPRESSIONS } from '../../src/core/labels.js';
-import { DEFAULT_TRACKER_OPTIONS, FaceTracker, trackedFaceJson, type TrackedFace } from '../../src/video/tracker.js';
+import { faceRecord } from '../../src/core/face-record.js';
+import { DEFAULT_TRACKER_OPTIONS, FaceTracker, type TrackedFace } from '../../src/video/tracker.js';
 import { createEngine, type Engine, type Search } from './engine.js';
 import { drawFaces } from './overlay.js';
 import { FrameStats } from './stats.js';
@@ -291,7 +292,7 @@ async function snapshot(): Promise<void> {
     height: view.height,
     model: engine.model.name,
     backend: engine.backend,
-    faces: faces.map(trackedFaceJson),
+    faces: faces.map(faceRecord),
   };
   const png = await new Promise<Blob | null>((resolve) => view.toBlob(resolve, 'image/png'));
   if (!png) {

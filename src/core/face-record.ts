@@ -1,0 +1,44 @@
+import type { Box, Point } from './geometry.js';
+import { EXPRESSIONS, type Expression } from './labels.js';
+
+/**
+ * A face as every mien output writes it — `mien predict --json`, `mien video --json`, the HTTP API and the web page's
+ * snapshot JSON: an integer pixel box, the detector's score and landmarks when it gave them, the track id in videos,
+ * the expression and its probabilities keyed by name, rounded to 4 digits.
+ */
+export interface FaceRecord {
+  /** Videos and the live page: which face this is over time (1, 2, … in order of first appearance). */
+  trackId?: number;
+  box: Box;
+  score?: number;
+  landmarks?: Record<string, Point>;
+  expression: Expression;
+  probabilities: Record<Expression, number>;
+}
+
+/** What a face record is made from: probabilities by name or in label order. */
+export interface FaceLike {
+  trackId?: number;
+  box: Box;
+  score?: number;
+  landmarks?: Record<string, Point>;
+  expression: Expression;
+  probabilities: Record<Expression, number> | ArrayLike<number>;
+}
+
+const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
+const point = (p: Point): Point => ({ x: Math.round(p.x), y: Math.round(p.y) });
+
+export function faceRecord(face: FaceLike): FaceRecord {
+  const p = face.probabilities;
+  const byName = (e: Expression, i: number): number =>
+    'length' in p ? (p as ArrayLike<number>)[i]! : (p as Record<Expression, number>)[e];
+  return {
+    ...(face.trackId !== undefined && { trackId: face.trackId }),
+    box: { x: Math.round(face.box.x), y: Math.round(face.box.y), width: Math.round(face.box.width), height: Math.round(face.box.height) },
+    ...(face.score !== undefined && { score: round(face.score) }),
+    ...(face.landmarks && { landmarks: Object.fromEntries(Object.entries(face.landmarks).map(([k, v]) => [k, point(v)])) }),
+    expression: face.expression,
+    probabilities: Object.fromEntries(EXPRESSIONS.map((e, i) => [e, round(byName(e, i))])) as Record<Expression, number>,
+  };
+}
