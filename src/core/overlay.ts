@@ -1,0 +1,75 @@
+/**
+ * The one drawing of recognised faces, as shapes: `mien predict --annotate` and `mien video --out` render them to SVG
+ * (recognize/annotate.ts), the webcam page to its canvas (web/src/overlay.ts), so the two always look alike. Per face:
+ * a box in the expression's colour, a tag "happy 87%" with a probability bar above it, and beside the box a panel
+ * with a bar per expression. Sizes follow the face, within readable limits.
+ */
+import type { Box } from './geometry.js';
+import { EXPRESSION_COLOURS, EXPRESSIONS, type Expression } from './labels.js';
+
+export type OverlayShape =
+  | { kind: 'rect'; x: number; y: number; width: number; height: number; fill: string; opacity?: number }
+  | { kind: 'frame'; x: number; y: number; width: number; height: number; stroke: string; lineWidth: number }
+  | { kind: 'text'; x: number; y: number; text: string; size: number; bold: boolean; fill: string };
+
+/** What drawing needs of a face: where it is and what it shows (probabilities by name). */
+export interface DrawableFace {
+  box: Box;
+  expression: Expression;
+  probabilities: Record<Expression, number>;
+}
+
+/** Font families for both renderers; DejaVu Sans is what sharp's SVG renderer finds on Debian. */
+export const OVERLAY_FONT = 'DejaVu Sans, system-ui, sans-serif';
+/** Width of a character as a fraction of the font size, for laying out text without measuring it (bold sans). */
+const CHAR_WIDTH = 0.62;
+
+/** The shapes for `faces` on a picture `width` pixels wide, in drawing order: panels below, boxes and tags on top. */
+export function overlayShapes(width: number, faces: readonly DrawableFace[]): OverlayShape[] {
+  const panels: OverlayShape[] = [];
+  const tags: OverlayShape[] = [];
+  for (const face of faces) {
+    const { x, y, width: w, height: h } = face.box;
+    const colour = EXPRESSION_COLOURS[face.expression];
+    const probability = face.probabilities[face.expression];
+    const stroke = Math.max(2, Math.round(Math.min(w, h) / 40));
+    const font = Math.round(Math.min(32, Math.max(12, w / 6)));
+    const label = `${face.expression} ${Math.round(100 * probability)}%`;
+    const tagWidth = Math.max(label.length * font * CHAR_WIDTH + 8, Math.min(w, 4 * font));
+    const barHeight = Math.max(4, Math.round(font / 4));
+    const tagHeight = font + 6 + barHeight;
+    // Above the box when it fits, else inside its top edge.
+    const tagY = y - tagHeight - stroke >= 0 ? y - tagHeight - stroke : y;
+    tags.push(
+      { kind: 'frame', x, y, width: w, height: h, stroke: colour, lineWidth: stroke },
+      { kind: 'rect', x, y: tagY, width: tagWidth, height: tagHeight, fill: colour },
+      { kind: 'text', x: x + 4, y: tagY + 3, text: label, size: font, bold: true, fill: '#000' },
+      { kind: 'rect', x, y: tagY + font + 6, width: tagWidth, height: barHeight, fill: '#000', opacity: 0.55 },
+      { kind: 'rect', x, y: tagY + font + 6, width: tagWidth * probability, height: barHeight, fill: '#fff' },
+    );
+
+    const barFont = Math.round(Math.min(14, Math.max(9, h / 12)));
+    const row = barFont + 3;
+    const nameWidth = barFont * 5;
+    const barMax = barFont * 5;
+    const panelWidth = nameWidth + barMax + 8;
+    // Right of the box when there is room, else left of it.
+    const px = x + w + panelWidth + stroke <= width ? x + w + stroke + 2 : Math.max(0, x - panelWidth - stroke - 2);
+    panels.push({ kind: 'rect', x: px, y, width: panelWidth, height: row * EXPRESSIONS.length + 4, fill: '#000', opacity: 0.55 });
+    EXPRESSIONS.forEach((e, i) => {
+      const ry = y + 2 + i * row;
+      panels.push(
+        { kind: 'text', x: px + 4, y: ry, text: e, size: barFont, bold: false, fill: '#fff' },
+        {
+          kind: 'rect',
+          x: px + nameWidth,
+          y: ry + 2,
+          width: Math.max(1, face.probabilities[e] * barMax),
+          height: barFont - 2,
+          fill: EXPRESSION_COLOURS[e],
+        },
+      );
+    });
+  }
+  return [...panels, ...tags];
+}
