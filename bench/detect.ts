@@ -13,8 +13,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { iou, type Box } from '../src/core/geometry.js';
-import { createFaceDetector } from '../src/detect/dnn-node.js';
-import { createHaarDetector } from '../src/detect/haar.js';
+import { loadFaceDetector } from '../src/detect/dnn-node.js';
+import { loadHaarDetector } from '../src/detect/haar.js';
 import { decodeImage, type RgbImage } from '../src/recognize/image.js';
 
 const MIN_FACE = 48;
@@ -42,14 +42,14 @@ const photos = await Promise.all(
 
 const named = (name: string, detector: Pick<Detector, 'detect'>): Detector => ({ name, detect: (image) => detector.detect(image) });
 const detectors: Detector[] = [
-  named(`dnn (default, minFaceSize ${MIN_FACE})`, await createFaceDetector({ minFaceSize: MIN_FACE })),
-  named('dnn, whole photo only (no tiles, no pyramid)', await createFaceDetector({ minFaceSize: 1e9 })),
-  named('dnn, near-face search (short-range model, whole photo)', await createFaceDetector({ fullRange: false })),
+  named(`dnn (default, minFaceSize ${MIN_FACE})`, await loadFaceDetector({ minFaceSize: MIN_FACE })),
+  named('dnn, whole photo only (no tiles, no pyramid)', await loadFaceDetector({ minFaceSize: 1e9 })),
+  named('dnn, near-face search (short-range model, whole photo)', await loadFaceDetector({ fullRange: false })),
 ];
 if (!values['dnn-only']) {
   detectors.push(
-    named(`haar (frontalface_default, minFaceSize ${MIN_FACE})`, await createHaarDetector({ minFaceSize: MIN_FACE })),
-    named(`haar (alt2, minFaceSize ${MIN_FACE})`, await createHaarDetector({ cascade: 'alt2', minFaceSize: MIN_FACE })),
+    named(`haar (frontalface_default, minFaceSize ${MIN_FACE})`, await loadHaarDetector({ minFaceSize: MIN_FACE })),
+    named(`haar (alt2, minFaceSize ${MIN_FACE})`, await loadHaarDetector({ cascade: 'alt2', minFaceSize: MIN_FACE })),
   );
 }
 

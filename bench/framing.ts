@@ -15,7 +15,7 @@ import sharp from 'sharp';
 import { faceToFloat } from '../src/data/augment.js';
 import { datasetSize, faceAt, subset } from '../src/data/dataset.js';
 import { loadFaces, Rng } from '../src/data/index.js';
-import { createFaceDetector, type DnnFace } from '../src/detect/index.js';
+import { loadFaceDetector, type DnnFace } from '../src/detect/index.js';
 import { evaluatePredictions } from '../src/eval/metrics.js';
 import { EXPRESSIONS, FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../src/core/labels.js';
 import { iou, type Box } from '../src/core/geometry.js';
@@ -112,7 +112,7 @@ const faces = subset(val, order.subarray(0, Math.min(Number(args.faces), order.l
 const n = datasetSize(faces);
 
 const model = await loadExpressionModel(args.model);
-const detector = await createFaceDetector();
+const detector = await loadFaceDetector();
 console.log(
   `${n} val faces from ${args.data} pasted into ${SCENE_WIDTH}×${SCENE_HEIGHT} scenes (side ${MIN_SIDE}–${MAX_SIDE} px, ±12°); model ${model.path}`,
 );

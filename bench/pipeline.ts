@@ -24,7 +24,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { FACE_PIXELS } from '../src/core/labels.js';
-import { createFaceDetector } from '../src/detect/dnn-node.js';
+import { loadFaceDetector } from '../src/detect/dnn-node.js';
 import { loadExpressionModel } from '../src/recognize/expression-model.js';
 import type { RgbImage } from '../src/recognize/image.js';
 import { createRecognizer, type Recognizer } from '../src/recognize/recognizer.js';
@@ -191,8 +191,8 @@ const classifyOneThread = threads === 1 ? undefined : await classifyMs(await loa
 const classify = await classifyMs(model);
 
 const recognizers: [string, Recognizer][] = [
-  ['mien, default detector', await createRecognizer({ model, detector: await createFaceDetector({ threads }) })],
-  ['mien, near-face search', await createRecognizer({ model, detector: await createFaceDetector({ threads, fullRange: false }) })],
+  ['mien, default detector', await createRecognizer({ model, detector: await loadFaceDetector({ threads }) })],
+  ['mien, near-face search', await createRecognizer({ model, detector: await loadFaceDetector({ threads, fullRange: false }) })],
 ];
 const human = await loadHuman();
 const rows: { name: string; frames: RgbImage[] }[] = [

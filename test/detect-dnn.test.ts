@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import sharp from 'sharp';
 import { sampleWindows, summedAreaTable } from '../src/detect/dnn-input.js';
 import { detectionWindows, pyramidLevels, weightedNms } from '../src/detect/dnn.js';
-import { createFaceDetector, type DnnFaceDetector } from '../src/detect/index.js';
+import { loadFaceDetector, type DnnFaceDetector } from '../src/detect/index.js';
 
 /** test/fixtures/dnn-face.jpg: a FER2013 validation face (happy), upscaled to 160×160 and pasted at (220, 80) on a 480×360 background. */
 const PASTED = { x: 220, y: 80, side: 160 };
@@ -17,7 +17,7 @@ async function fixture(channels: 1 | 3 | 4): Promise<{ data: Uint8Array; width: 
 }
 
 let shared: DnnFaceDetector | undefined;
-const detector = async (): Promise<DnnFaceDetector> => (shared ??= await createFaceDetector({ threads: 1 }));
+const detector = async (): Promise<DnnFaceDetector> => (shared ??= await loadFaceDetector({ threads: 1 }));
 
 describe('dnn face detector', () => {
   test('finds the one pasted face, with eyes above the mouth', async () => {
@@ -61,7 +61,7 @@ describe('dnn face detector', () => {
   test('a mirrored photo gives the mirrored faces: each anchor is averaged with its true mirror image', async () => {
     // Only the short-range model's whole-photo level, which is 128 × 96 here: no padding, so the photo and its mirror
     // image are seen identically mirrored.
-    const near = await createFaceDetector({ threads: 1, fullRange: false });
+    const near = await loadFaceDetector({ threads: 1, fullRange: false });
     const photo = await fixture(3);
     const mirrored = new Uint8Array(photo.data.length);
     for (let y = 0; y < photo.height; y++) {
@@ -82,9 +82,9 @@ describe('dnn face detector', () => {
   });
 
   test('rejects nonsense options', async () => {
-    await assert.rejects(createFaceDetector({ minFaceSize: 0 }), RangeError);
-    await assert.rejects(createFaceDetector({ scoreThreshold: 1.5 }), RangeError);
-    await assert.rejects(createFaceDetector({ iouThreshold: -1 }), RangeError);
+    await assert.rejects(loadFaceDetector({ minFaceSize: 0 }), RangeError);
+    await assert.rejects(loadFaceDetector({ scoreThreshold: 1.5 }), RangeError);
+    await assert.rejects(loadFaceDetector({ iouThreshold: -1 }), RangeError);
   });
 });
 

@@ -10,7 +10,7 @@ import { loadHaarCascade } from '../src/detect/haar-cascade.js';
 import { cvRound, groupRectangles } from '../src/detect/haar-group.js';
 import { integralImages, resizeBilinear, tiltedIntegral, toGray } from '../src/detect/haar-image.js';
 import {
-  createHaarDetector,
+  loadHaarDetector,
   findShippedCascade,
   HaarDetectorError,
   MISSING_OPENCV_DATA,
@@ -229,7 +229,7 @@ describe('Haar face detector', needsOpencvData, () => {
   const pasted: Box = { x: 110, y: 60, width: 120, height: 120 };
 
   test('finds the face in a photo, whatever the channel count', async () => {
-    detector = await createHaarDetector();
+    detector = await loadHaarDetector();
     const { data, info } = await sharp(fixture).raw().toBuffer({ resolveWithObject: true });
     const faces = await detector.detect({ data, width: info.width, height: info.height, channels: info.channels as 3 });
     assert.equal(faces.length, 1, JSON.stringify(faces));
@@ -245,9 +245,7 @@ describe('Haar face detector', needsOpencvData, () => {
 
   test('alt2 (two-node trees) finds the same face', { skip: findShippedCascade('alt2') ? false : MISSING_OPENCV_DATA }, async () => {
     const { data, info } = await sharp(fixture).raw().toBuffer({ resolveWithObject: true });
-    const faces = await (
-      await createHaarDetector({ cascade: 'alt2' })
-    ).detect({ data, width: info.width, height: info.height, channels: 3 });
+    const faces = await (await loadHaarDetector({ cascade: 'alt2' })).detect({ data, width: info.width, height: info.height, channels: 3 });
     assert.equal(faces.length, 1, JSON.stringify(faces));
     assert.ok(iou(faces[0]!.box, pasted) >= 0.4, JSON.stringify(faces[0]!.box));
   });
@@ -255,9 +253,9 @@ describe('Haar face detector', needsOpencvData, () => {
   test('minFaceSize above the face, or minNeighbors beyond its support, finds nothing', async () => {
     const gray = await sharp(fixture).extractChannel(0).raw().toBuffer();
     const image = { data: gray, width: 320, height: 240, channels: 1 as const };
-    assert.deepEqual(await (await createHaarDetector({ minFaceSize: 200 })).detect(image), []);
-    assert.deepEqual(await (await createHaarDetector({ minNeighbors: 500 })).detect(image), []);
-    const raw = await (await createHaarDetector({ minNeighbors: 0 })).detect(image);
+    assert.deepEqual(await (await loadHaarDetector({ minFaceSize: 200 })).detect(image), []);
+    assert.deepEqual(await (await loadHaarDetector({ minNeighbors: 500 })).detect(image), []);
+    const raw = await (await loadHaarDetector({ minNeighbors: 0 })).detect(image);
     assert.ok(raw.length > 5 && raw.every((f) => f.score === 1 && f.neighbors === 1), 'minNeighbors 0 gives the raw windows');
   });
 
@@ -270,11 +268,11 @@ describe('Haar face detector', needsOpencvData, () => {
   });
 
   test('bad options and pixels are one-line errors', async () => {
-    await assert.rejects(createHaarDetector({ scaleFactor: 1 }), {
+    await assert.rejects(loadHaarDetector({ scaleFactor: 1 }), {
       name: 'HaarDetectorError',
       message: 'scaleFactor must be a number above 1, got 1',
     });
-    await assert.rejects(createHaarDetector({ minNeighbors: -1 }), { message: /minNeighbors must be an integer ≥ 0/ });
+    await assert.rejects(loadHaarDetector({ minNeighbors: -1 }), { message: /minNeighbors must be an integer ≥ 0/ });
     await assert.rejects(detector.detect({ data: new Uint8Array(10), width: 4, height: 4 }), {
       name: 'HaarDetectorError',
       message: '10 bytes do not make a 4×4 image of 1, 3 or 4 channels',

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { nodeSessionOptions } from '../core/onnx-runtime.js';
 import { packageRoot } from '../core/package-root.js';
-import { DETECTOR_MODEL_FILES, loadFaceDetector, type DetectionOptions, type DnnFaceDetector } from './dnn.js';
+import { DETECTOR_MODEL_FILES, createFaceDetector, type DetectionOptions, type DnnFaceDetector } from './dnn.js';
 
 export interface FaceDetectorOptions extends DetectionOptions {
   /** onnxruntime threads. Default: all cores. */
@@ -13,9 +13,9 @@ export interface FaceDetectorOptions extends DetectionOptions {
 }
 
 /** Loads the default DNN face detector. */
-export async function createFaceDetector(options: FaceDetectorOptions = {}): Promise<DnnFaceDetector> {
+export async function loadFaceDetector(options: FaceDetectorOptions = {}): Promise<DnnFaceDetector> {
   const { threads = availableParallelism(), ...detection } = options;
   const read = (file: string) => readFile(join(packageRoot(), 'models', file));
   const [fullRange, shortRange] = await Promise.all([read(DETECTOR_MODEL_FILES.fullRange), read(DETECTOR_MODEL_FILES.shortRange)]);
-  return loadFaceDetector({ ort, models: { fullRange, shortRange }, sessionOptions: nodeSessionOptions(threads) }, detection);
+  return createFaceDetector({ ort, models: { fullRange, shortRange }, sessionOptions: nodeSessionOptions(threads) }, detection);
 }

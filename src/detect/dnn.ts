@@ -439,8 +439,8 @@ async function detectInLevels(
   return found;
 }
 
-/** The DNN face detector on the given onnxruntime; in Node, createFaceDetector (src/detect/dnn-node.ts) supplies it. */
-export async function loadFaceDetector(runtime: DetectorRuntime, options: DetectionOptions = {}): Promise<DnnFaceDetector> {
+/** The DNN face detector on the given onnxruntime; in Node, loadFaceDetector (src/detect/dnn-node.ts) supplies it. */
+export async function createFaceDetector(runtime: DetectorRuntime, options: DetectionOptions = {}): Promise<DnnFaceDetector> {
   const minFaceSize = options.minFaceSize ?? 48;
   const thresholds =
     options.scoreThreshold === undefined

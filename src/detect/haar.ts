@@ -296,7 +296,7 @@ function scanLevel(c: CompiledCascade, b: Buffers, levelWidth: number, levelHeig
   }
 }
 
-export async function createHaarDetector(options: HaarDetectorOptions = {}): Promise<HaarDetector> {
+export async function loadHaarDetector(options: HaarDetectorOptions = {}): Promise<HaarDetector> {
   const scaleFactor = options.scaleFactor ?? 1.1;
   const minNeighbors = options.minNeighbors ?? 5;
   if (!(scaleFactor > 1 && Number.isFinite(scaleFactor)))

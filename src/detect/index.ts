@@ -1,12 +1,12 @@
 export {
   DETECTOR_MODEL_FILES,
-  loadFaceDetector,
+  createFaceDetector,
   type DetectionOptions,
   type DetectorRuntime,
   type DnnFace,
   type DnnFaceDetector,
   type FaceLandmarks,
 } from './dnn.js';
-export { createFaceDetector, type FaceDetectorOptions } from './dnn-node.js';
+export { loadFaceDetector, type FaceDetectorOptions } from './dnn-node.js';
 export type { PixelImage } from './haar-image.js';
-export { createHaarDetector, HaarDetectorError, type HaarDetector, type HaarFace } from './haar.js';
+export { loadHaarDetector, HaarDetectorError, type HaarDetector, type HaarFace } from './haar.js';

@@ -1,4 +1,4 @@
-import { createFaceDetector, createHaarDetector } from '../detect/index.js';
+import { loadFaceDetector, loadHaarDetector } from '../detect/index.js';
 import type { FaceDetector } from './faces.js';
 
 /** The detectors `--detector` names: the DNN default, the classic Haar cascade, or none (inputs are face crops). */
@@ -11,8 +11,8 @@ export async function detectorByName(name: DetectorName, options: { minFaceSize?
     case 'none':
       return 'none';
     case 'haar':
-      return createHaarDetector({ minFaceSize: options.minFaceSize });
+      return loadHaarDetector({ minFaceSize: options.minFaceSize });
     case 'dnn':
-      return createFaceDetector({ minFaceSize: options.minFaceSize });
+      return loadFaceDetector({ minFaceSize: options.minFaceSize });
   }
 }

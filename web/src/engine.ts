@@ -5,7 +5,7 @@
  */
 import type * as OrtWeb from 'onnxruntime-web';
 import { MienError } from '../../src/core/errors.js';
-import { DETECTOR_MODEL_FILES, loadFaceDetector, type DnnFaceDetector } from '../../src/detect/dnn.js';
+import { DETECTOR_MODEL_FILES, createFaceDetector, type DnnFaceDetector } from '../../src/detect/dnn.js';
 import { createExpressionModel, type ExpressionModel } from '../../src/recognize/expression-classifier.js';
 import { DEFAULT_FRAMING, recognizeFaces, type RecognizedFace } from '../../src/recognize/faces.js';
 import { rawToRgb, type RgbImage } from '../../src/recognize/pixels.js';
@@ -121,7 +121,7 @@ export async function createEngine(settings: EngineSettings = {}): Promise<Engin
     const minFaceSize = search === 'whole' ? Math.round(Math.max(width, height) * WHOLE_MIN_FACE_FRACTION) : PHOTO_MIN_FACE;
     const key = `${search} ${minFaceSize}`;
     let detector = detectors.get(key);
-    if (!detector) detectors.set(key, (detector = loadFaceDetector(runtime, { minFaceSize, fullRange: search !== 'near' })));
+    if (!detector) detectors.set(key, (detector = createFaceDetector(runtime, { minFaceSize, fullRange: search !== 'near' })));
     return detector;
   };
   // Ready before the camera starts, and any problem with the detector models shows now.
