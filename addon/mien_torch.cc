@@ -1,5 +1,6 @@
 // mien's native training engine: a libtorch network built from a ModelSpec (src/models/spec.ts), driven from
-// TypeScript through src/train/engine.ts, which validates the spec and is the only caller. Weights cross the boundary
+// TypeScript through src/train/engine.ts, which is the only caller and passes the spec through normalizeSpec(): every
+// field is present, so the defaults live in spec.ts alone and are never restated here. Weights cross the boundary
 // in exactly tensorLayout(spec) order, so the ONNX exporter and checkpoints never need libtorch's own naming.
 
 #include <dlfcn.h>
@@ -10,7 +11,6 @@
 #include <cstring>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -41,31 +41,22 @@ auto translateErrors(Napi::Env env, Fn&& fn) -> decltype(fn()) {
 
 // ---- Reading the spec object -------------------------------------------------------------------------------------
 
-// A numeric field of a layer; `fallback` stands in for an optional one that is absent.
-double numberField(const Napi::Object& layer, const char* key, const std::string& path,
-                   std::optional<double> fallback = std::nullopt) {
+// A required numeric field of a normalised layer.
+double numberField(const Napi::Object& layer, const char* key, const std::string& path) {
   Napi::Value value = layer.Get(key);
-  if (value.IsNumber()) return value.As<Napi::Number>().DoubleValue();
-  if (value.IsUndefined() && fallback) return *fallback;
-  throw EngineError(path + ": \"" + key + "\" must be a number");
+  if (!value.IsNumber()) throw EngineError(path + ": \"" + key + "\" must be a number; is the spec normalised?");
+  return value.As<Napi::Number>().DoubleValue();
 }
 
-int64_t intField(const Napi::Object& layer, const char* key, const std::string& path,
-                 std::optional<int64_t> fallback = std::nullopt) {
-  return static_cast<int64_t>(numberField(layer, key, path, fallback));
+int64_t intField(const Napi::Object& layer, const char* key, const std::string& path) {
+  return static_cast<int64_t>(numberField(layer, key, path));
 }
 
-bool boolField(const Napi::Object& layer, const char* key, bool fallback) {
+// A required boolean field of a normalised layer.
+bool boolField(const Napi::Object& layer, const char* key, const std::string& path) {
   Napi::Value value = layer.Get(key);
-  return value.IsUndefined() ? fallback : value.As<Napi::Boolean>().Value();
-}
-
-// Mirrors convPadding() in spec.ts: 'same' pads floor(kernel/2), 'valid' or absent pads nothing.
-int64_t convPadding(const Napi::Object& layer, int64_t kernel) {
-  Napi::Value padding = layer.Get("padding");
-  if (padding.IsNumber()) return padding.As<Napi::Number>().Int64Value();
-  if (padding.IsString() && padding.As<Napi::String>().Utf8Value() == "same") return kernel / 2;
-  return 0;
+  if (!value.IsBoolean()) throw EngineError(path + ": \"" + key + "\" must be a boolean; is the spec normalised?");
+  return value.As<Napi::Boolean>().Value();
 }
 
 // ---- Layers without a stock torch::nn module -----------------------------------------------------------------------
@@ -127,24 +118,26 @@ class NetworkBuilder {
   nn::AnyModule layer(const Napi::Object& spec, const torch::Tensor& probe, const std::string& path) {
     const std::string type = spec.Get("type").As<Napi::String>().Utf8Value();
     if (type == "conv") {
-      const int64_t kernel = intField(spec, "kernel", path);
-      nn::Conv2d conv(nn::Conv2dOptions(probe.size(1), intField(spec, "out", path), kernel)
-                          .stride(intField(spec, "stride", path, 1))
-                          .padding(convPadding(spec, kernel))
-                          .bias(boolField(spec, "bias", true)));
+      nn::Conv2d conv(nn::Conv2dOptions(probe.size(1), intField(spec, "out", path), intField(spec, "kernel", path))
+                          .stride(intField(spec, "stride", path))
+                          .padding(intField(spec, "padding", path))
+                          .bias(boolField(spec, "bias", path)));
       record(path, "weight", conv->weight);
       record(path, "bias", conv->bias);
       return nn::AnyModule(conv);
     }
     if (type == "batchnorm") {
-      const double eps = numberField(spec, "eps", path, 1e-5);
-      if (probe.dim() == 4) return batchNorm(nn::BatchNorm2d(nn::BatchNorm2dOptions(probe.size(1)).eps(eps)), path);
-      return batchNorm(nn::BatchNorm1d(nn::BatchNorm1dOptions(probe.size(1)).eps(eps)), path);
+      const double eps = numberField(spec, "eps", path);
+      const double momentum = numberField(spec, "momentum", path);
+      if (probe.dim() == 4) {
+        return batchNorm(nn::BatchNorm2d(nn::BatchNorm2dOptions(probe.size(1)).eps(eps).momentum(momentum)), path);
+      }
+      return batchNorm(nn::BatchNorm1d(nn::BatchNorm1dOptions(probe.size(1)).eps(eps).momentum(momentum)), path);
     }
     if (type == "relu") return nn::AnyModule(nn::ReLU());
     if (type == "maxpool") {
-      const int64_t kernel = intField(spec, "kernel", path);
-      return nn::AnyModule(nn::MaxPool2d(nn::MaxPool2dOptions(kernel).stride(intField(spec, "stride", path, kernel))));
+      return nn::AnyModule(
+          nn::MaxPool2d(nn::MaxPool2dOptions(intField(spec, "kernel", path)).stride(intField(spec, "stride", path))));
     }
     if (type == "dropout") return nn::AnyModule(nn::Dropout(numberField(spec, "p", path)));
     if (type == "flatten") return nn::AnyModule(nn::Flatten());
@@ -152,7 +145,7 @@ class NetworkBuilder {
       return nn::AnyModule(nn::Functional([](const torch::Tensor& x) { return x.mean({2, 3}); }));
     }
     if (type == "dense") {
-      nn::Linear dense(nn::LinearOptions(probe.size(1), intField(spec, "out", path)).bias(boolField(spec, "bias", true)));
+      nn::Linear dense(nn::LinearOptions(probe.size(1), intField(spec, "out", path)).bias(boolField(spec, "bias", path)));
       record(path, "weight", dense->weight);
       record(path, "bias", dense->bias);
       return nn::AnyModule(dense);
@@ -169,9 +162,7 @@ class NetworkBuilder {
     }
     if (type == "se") {
       const int64_t channels = probe.size(1);
-      // seHidden() in spec.ts: at least one unit.
-      const int64_t hidden = std::max<int64_t>(1, channels / intField(spec, "reduction", path));
-      SqueezeExcitation se(channels, hidden);
+      SqueezeExcitation se(channels, intField(spec, "hidden", path));
       record(path, "fc1.weight", se->fc1->weight);
       record(path, "fc1.bias", se->fc1->bias);
       record(path, "fc2.weight", se->fc2->weight);

@@ -8,7 +8,7 @@ import onnxProto from 'onnx-proto';
 import { buildOnnx, INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME, readOnnxMetadata, writeOnnx } from '../src/export/index.js';
 import { Rng } from '../src/data/random.js';
 import { EXPRESSIONS, FACE_PIXELS } from '../src/core/labels.js';
-import { convPadding, makeSpec, poolStride, seHidden, tensorLayout, tensorSize, type Layer, type ModelSpec } from '../src/models/spec.js';
+import { makeSpec, seHidden, tensorLayout, tensorSize, type Layer, type ModelSpec } from '../src/models/spec.js';
 import onnx = onnxProto.onnx;
 
 /** Every layer type, both batch-norm ranks, biased and unbiased conv/dense, all padding forms, both residual kinds. */
@@ -155,16 +155,20 @@ function gap(x: Tensor): Tensor {
 
 const relu = (x: Tensor): Tensor => ({ shape: x.shape, data: x.data.map((v) => Math.max(0, v)) });
 
+// The reference reads the spec as written, restating its documented defaults, so that it checks normalizeSpec() too.
+const referencePadding = (layer: Extract<Layer, { type: 'conv' }>): number =>
+  layer.padding === 'same' ? Math.floor(layer.kernel / 2) : layer.padding === 'valid' ? 0 : (layer.padding ?? 0);
+
 function referenceLayer(layer: Layer, x: Tensor, w: Weights, p: string): Tensor {
   switch (layer.type) {
     case 'conv':
-      return conv(x, w.get(`${p}.weight`)!, w.get(`${p}.bias`), layer.out, layer.kernel, layer.stride ?? 1, convPadding(layer));
+      return conv(x, w.get(`${p}.weight`)!, w.get(`${p}.bias`), layer.out, layer.kernel, layer.stride ?? 1, referencePadding(layer));
     case 'batchnorm':
       return batchnorm(x, w, p, layer.eps ?? 1e-5);
     case 'relu':
       return relu(x);
     case 'maxpool':
-      return maxpool(x, layer.kernel, poolStride(layer));
+      return maxpool(x, layer.kernel, layer.stride ?? layer.kernel);
     case 'dropout':
       return x;
     case 'flatten':

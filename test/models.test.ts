@@ -10,6 +10,9 @@ import {
   getArchitecture,
   listArchitectures,
   makeSpec,
+  type ModelSpec,
+  normalizeSpec,
+  type NormalizedLayer,
   PictureFormatError,
   renderArchitecture,
   SpecError,
@@ -70,6 +73,111 @@ describe('zoo', () => {
     const spec = getArchitecture('vgg-b');
     spec.layers.pop();
     assert.doesNotThrow(() => validateSpec(getArchitecture('vgg-b')));
+  });
+});
+
+describe('normalizeSpec', () => {
+  /** Every layer type, each optional field both left out and given, nested inside residual layers too. */
+  const EVERY_FIELD = makeSpec('every-field', 'test net', [
+    { type: 'conv', out: 4, kernel: 3, stride: 2, padding: 'same' },
+    { type: 'conv', out: 4, kernel: 3, padding: 1, bias: false },
+    { type: 'batchnorm' },
+    { type: 'relu' },
+    {
+      type: 'residual',
+      body: [
+        { type: 'conv', out: 8, kernel: 3, padding: 'same' },
+        { type: 'batchnorm', eps: 1e-3, momentum: 0.01 },
+        { type: 'se', reduction: 16 },
+      ],
+      shortcut: [{ type: 'conv', out: 8, kernel: 1, padding: 'valid' }],
+    },
+    { type: 'residual', body: [{ type: 'se', reduction: 2 }] },
+    { type: 'maxpool', kernel: 2 },
+    { type: 'maxpool', kernel: 3, stride: 1 },
+    { type: 'dropout', p: 0.25 },
+    { type: 'conv', out: 8, kernel: 2 },
+    { type: 'globalavgpool' },
+    { type: 'flatten' },
+    { type: 'dense', out: 16 },
+    { type: 'dense', out: 7, bias: false },
+  ]);
+
+  /** The fields each normalised layer type must carry, all of them defined. */
+  const FIELDS: Record<NormalizedLayer['type'], string[]> = {
+    conv: ['out', 'kernel', 'stride', 'padding', 'bias'],
+    batchnorm: ['eps', 'momentum'],
+    relu: [],
+    maxpool: ['kernel', 'stride'],
+    dropout: ['p'],
+    flatten: [],
+    globalavgpool: [],
+    dense: ['out', 'bias'],
+    residual: ['body', 'shortcut'],
+    se: ['reduction', 'hidden'],
+  };
+
+  const assertFilled = (layers: NormalizedLayer[], path: string): void =>
+    layers.forEach((layer, i) => {
+      const p = `${path}.${i}`;
+      assert.deepEqual(Object.keys(layer).sort(), ['type', ...FIELDS[layer.type]].sort(), p);
+      for (const [key, value] of Object.entries(layer)) assert.notEqual(value, undefined, `${p}.${key}`);
+      if (layer.type === 'conv') assert.equal(typeof layer.padding, 'number', `${p}.padding`);
+      if (layer.type === 'residual') {
+        assertFilled(layer.body, `${p}.body`);
+        if (layer.shortcut) assertFilled(layer.shortcut, `${p}.shortcut`);
+      }
+    });
+
+  const specs = (): ModelSpec[] => [EVERY_FIELD, ...ARCHITECTURE_NAMES.map(getArchitecture)];
+
+  test('fills in every default, recursively', () => {
+    const normalized = normalizeSpec(EVERY_FIELD);
+    assert.deepEqual(normalized.layers, [
+      { type: 'conv', out: 4, kernel: 3, stride: 2, padding: 1, bias: true },
+      { type: 'conv', out: 4, kernel: 3, stride: 1, padding: 1, bias: false },
+      { type: 'batchnorm', eps: 1e-5, momentum: 0.1 },
+      { type: 'relu' },
+      {
+        type: 'residual',
+        body: [
+          { type: 'conv', out: 8, kernel: 3, stride: 1, padding: 1, bias: true },
+          { type: 'batchnorm', eps: 1e-3, momentum: 0.01 },
+          { type: 'se', reduction: 16, hidden: 1 },
+        ],
+        shortcut: [{ type: 'conv', out: 8, kernel: 1, stride: 1, padding: 0, bias: true }],
+      },
+      { type: 'residual', body: [{ type: 'se', reduction: 2, hidden: 4 }], shortcut: null },
+      { type: 'maxpool', kernel: 2, stride: 2 },
+      { type: 'maxpool', kernel: 3, stride: 1 },
+      { type: 'dropout', p: 0.25 },
+      { type: 'conv', out: 8, kernel: 2, stride: 1, padding: 0, bias: true },
+      { type: 'globalavgpool' },
+      { type: 'flatten' },
+      { type: 'dense', out: 16, bias: true },
+      { type: 'dense', out: 7, bias: false },
+    ]);
+    for (const spec of specs()) {
+      const n = normalizeSpec(spec);
+      assert.deepEqual([n.name, n.description, n.input, n.classes], [spec.name, spec.description, spec.input, spec.classes]);
+      assertFilled(n.layers, `${spec.name}.layers`);
+    }
+  });
+
+  test('is idempotent, leaves its input alone and keeps every figure the same', () => {
+    for (const spec of specs()) {
+      const before = structuredClone(spec);
+      const once = normalizeSpec(spec);
+      assert.deepEqual(spec, before, `${spec.name} unchanged`);
+      assert.deepEqual(normalizeSpec(once), once, spec.name);
+      assert.deepEqual(tensorLayout(once), tensorLayout(spec), `${spec.name} layout`);
+      assert.deepEqual(summarize(once), summarize(spec), `${spec.name} summary`);
+    }
+  });
+
+  test('validates as it goes', () => {
+    assert.throws(() => normalizeSpec(makeSpec('flat-se', 'test net', [{ type: 'flatten' }, { type: 'se', reduction: 2 }])), SpecError);
+    assert.throws(() => normalizeSpec(makeSpec('no-head', 'test net', [{ type: 'conv', out: 4, kernel: 3 }])), /7 logits/);
   });
 });
 

@@ -8,14 +8,12 @@ import { readFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
 import { EXPRESSIONS, NUM_CLASSES } from '../core/labels.js';
 import {
-  convPadding,
   layerOutputShape,
-  poolStride,
+  normalizeSpec,
   tensorLayout,
   tensorSize,
-  validateSpec,
-  type Layer,
   type ModelSpec,
+  type NormalizedLayer,
   type Shape,
 } from '../models/spec.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
@@ -94,7 +92,7 @@ class GraphBuilder {
  * Emits `layers` on tensor `x` (shaped [N, ...shape]) and returns the output tensor and its shape without the batch
  * dimension. Every emitted tensor keeps the spec's rank, so vectors are [N,F] and feature maps [N,C,H,W].
  */
-function emitSequence(g: GraphBuilder, layers: Layer[], x: string, shape: Shape, path: string): { tensor: string; shape: Shape } {
+function emitSequence(g: GraphBuilder, layers: NormalizedLayer[], x: string, shape: Shape, path: string): { tensor: string; shape: Shape } {
   let tensor = x;
   layers.forEach((layer, i) => {
     const p = `${path}.${i}`;
@@ -104,13 +102,12 @@ function emitSequence(g: GraphBuilder, layers: Layer[], x: string, shape: Shape,
   return { tensor, shape };
 }
 
-function emitLayer(g: GraphBuilder, layer: Layer, x: string, shape: Shape, p: string): string {
+function emitLayer(g: GraphBuilder, layer: NormalizedLayer, x: string, shape: Shape, p: string): string {
   switch (layer.type) {
     case 'conv': {
       const inputs = [x, g.weight(`${p}.weight`)];
-      if (layer.bias ?? true) inputs.push(g.weight(`${p}.bias`));
-      const stride = layer.stride ?? 1;
-      const pad = convPadding(layer);
+      if (layer.bias) inputs.push(g.weight(`${p}.bias`));
+      const { stride, padding: pad } = layer;
       return g.node('Conv', p, inputs, [
         intsAttr('kernel_shape', [layer.kernel, layer.kernel]),
         intsAttr('strides', [stride, stride]),
@@ -123,12 +120,12 @@ function emitLayer(g: GraphBuilder, layer: Layer, x: string, shape: Shape, p: st
         'BatchNormalization',
         p,
         [x, g.weight(`${p}.weight`), g.weight(`${p}.bias`), g.weight(`${p}.running_mean`), g.weight(`${p}.running_var`)],
-        [floatAttr('epsilon', layer.eps ?? 1e-5)],
+        [floatAttr('epsilon', layer.eps)],
       );
     case 'relu':
       return g.node('Relu', p, [x]);
     case 'maxpool': {
-      const stride = poolStride(layer);
+      const { stride } = layer;
       return g.node('MaxPool', p, [x], [intsAttr('kernel_shape', [layer.kernel, layer.kernel]), intsAttr('strides', [stride, stride])]);
     }
     case 'dropout':
@@ -139,7 +136,7 @@ function emitLayer(g: GraphBuilder, layer: Layer, x: string, shape: Shape, p: st
       return g.node('Flatten', p, [g.node('GlobalAveragePool', `${p}.pool`, [x])], [intAttr('axis', 1)]);
     case 'dense': {
       const inputs = [x, g.weight(`${p}.weight`)];
-      if (layer.bias ?? true) inputs.push(g.weight(`${p}.bias`));
+      if (layer.bias) inputs.push(g.weight(`${p}.bias`));
       return g.node('Gemm', p, inputs, [intAttr('transB', 1)]);
     }
     case 'residual': {
@@ -208,7 +205,7 @@ export const tensorValueInfo = (name: string, dims: (number | string)[]): onnx.I
  * `logits` and `probabilities` [N,7]. `weights` are in tensorLayout(spec) order, as Network.getWeights() returns them.
  */
 export function buildOnnx(spec: ModelSpec, weights: Float32Array[], extra: OnnxMetadata = {}): Uint8Array {
-  validateSpec(spec);
+  const normalized = normalizeSpec(spec);
   if (spec.classes !== NUM_CLASSES) {
     throw new Error(`${spec.name}: mien models predict the ${NUM_CLASSES} expressions, this spec has ${spec.classes} classes`);
   }
@@ -218,7 +215,7 @@ export function buildOnnx(spec: ModelSpec, weights: Float32Array[], extra: OnnxM
   }
 
   const g = new GraphBuilder(checkWeights(spec, weights));
-  const final = emitSequence(g, spec.layers, INPUT_NAME, spec.input, 'layers').tensor;
+  const final = emitSequence(g, normalized.layers, INPUT_NAME, normalized.input, 'layers').tensor;
   g.renameOutput(final, LOGITS_NAME);
   g.node('Softmax', PROBABILITIES_NAME, [LOGITS_NAME], [intAttr('axis', 1)]);
 

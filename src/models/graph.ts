@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { instance, type Viz } from '@viz-js/viz';
 import sharp from 'sharp';
 import { pictureFormat } from '../core/picture.js';
-import { type Layer, type ModelSpec, type Shape, convPadding, layerOutputShape, poolStride, seHidden, validateSpec } from './spec.js';
+import { type Layer, type ModelSpec, type NormalizedLayer, type Shape, layerOutputShape, normalizeSpec } from './spec.js';
 import { formatMultiplyAdds, layerLabel, summarize } from './summary.js';
 
 // Graphviz has DejaVu Sans's metrics built in, so the boxes it sizes fit the text librsvg later draws with it (the
@@ -36,25 +36,26 @@ const escapeHtml = (text: string): string => text.replace(/&/g, '&amp;').replace
 const shapeText = (shape: Shape): string => shape.join('×');
 
 /** Hyper-parameters that layerLabel() leaves out, or '' when there are none worth a line. */
-function layerDetails(layer: Layer, input: Shape): string {
+function layerDetails(layer: NormalizedLayer, input: Shape): string {
   switch (layer.type) {
     case 'conv': {
-      const stride = layer.stride ?? 1;
-      const pad = convPadding(layer);
-      // Padding makes no difference to a 1×1 conv, so it is not worth a word there.
-      const padding = layer.kernel === 1 ? '' : layer.padding === 'same' ? 'same' : pad === 0 ? 'valid' : `pad ${pad}`;
-      return [`${layer.out} filters`, stride > 1 ? `stride ${stride}` : '', padding, (layer.bias ?? true) ? '' : 'no bias']
+      const { stride, padding: pad } = layer;
+      // Padding makes no difference to a 1×1 conv, so it is not worth a word there. The normalised spec gives padding
+      // in pixels, so floor(kernel/2) (what 'same' pads) reads as 'same', whether the spec said 'same' or that number.
+      const padding =
+        layer.kernel === 1 ? '' : pad === Math.floor(layer.kernel / 2) ? 'same' : pad === 0 ? 'valid' : `pad ${pad}`;
+      return [`${layer.out} filters`, stride > 1 ? `stride ${stride}` : '', padding, layer.bias ? '' : 'no bias']
         .filter(Boolean)
         .join(', ');
     }
     case 'maxpool':
-      return poolStride(layer) === layer.kernel ? '' : `stride ${poolStride(layer)}`;
+      return layer.stride === layer.kernel ? '' : `stride ${layer.stride}`;
     case 'dense':
       // The unit count is the output shape, already on the label.
-      return (layer.bias ?? true) ? '' : 'no bias';
+      return layer.bias ? '' : 'no bias';
     case 'se': {
       const channels = input[0]!;
-      return `squeeze-excite ${channels}→${seHidden(channels, layer.reduction)}→${channels}`;
+      return `squeeze-excite ${channels}→${layer.hidden}→${channels}`;
     }
     default:
       return '';
@@ -72,8 +73,8 @@ function nodeLabel(title: string, details: string, shape: Shape): string {
 }
 
 /** The DOT source of the diagram; exported for tests and for anyone who wants to style it further. */
-export function architectureDot(spec: ModelSpec): string {
-  validateSpec(spec);
+export function architectureDot(userSpec: ModelSpec): string {
+  const spec = normalizeSpec(userSpec);
   const summary = summarize(spec);
   // Nodes (and the cluster brackets around them) in one list, edges in another: an edge written inside a cluster
   // would pull its outside end into that cluster.
@@ -89,7 +90,7 @@ export function architectureDot(spec: ModelSpec): string {
   };
 
   /** Emits the layers as a chain fed by node `from`; returns the id of the chain's last node. */
-  const emitSequence = (layers: Layer[], from: string, input: Shape, parentPath: string): string => {
+  const emitSequence = (layers: NormalizedLayer[], from: string, input: Shape, parentPath: string): string => {
     let last = from;
     let shape = input;
     layers.forEach((layer, i) => {
@@ -109,7 +110,7 @@ export function architectureDot(spec: ModelSpec): string {
 
   /** Emits a residual layer as a cluster ending in an add node, fed by node `from`; returns the add node's id. */
   const emitResidual = (
-    layer: Extract<Layer, { type: 'residual' }>, from: string, input: Shape, output: Shape, path: string,
+    layer: Extract<NormalizedLayer, { type: 'residual' }>, from: string, input: Shape, output: Shape, path: string,
   ): string => {
     const addNode = `${path}.add`;
     // The cluster's label sits bottom right, the one corner no edge enters or leaves by.

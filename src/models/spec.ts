@@ -9,8 +9,8 @@ import { FACE_SIZE, NUM_CLASSES } from '../core/labels.js';
 export type Layer =
   /** 2-D convolution; `padding: 'same'` pads floor(kernel/2) on each side. Bias defaults to true. */
   | { type: 'conv'; out: number; kernel: number; stride?: number; padding?: 'same' | 'valid' | number; bias?: boolean }
-  /** Batch norm over channels (2-D after conv layers, 1-D after dense layers), eps 1e-5 (torch), momentum 0.1. */
-  | { type: 'batchnorm'; eps?: number }
+  /** Batch norm over channels (2-D after conv layers, 1-D after dense layers), eps 1e-5 and momentum 0.1 (torch's). */
+  | { type: 'batchnorm'; eps?: number; momentum?: number }
   | { type: 'relu' }
   /** Max pooling, floor mode; stride defaults to kernel. */
   | { type: 'maxpool'; kernel: number; stride?: number }
@@ -20,8 +20,8 @@ export type Layer =
   | { type: 'globalavgpool' }
   /** Fully connected layer. Bias defaults to true. */
   | { type: 'dense'; out: number; bias?: boolean }
-  /** out = body(x) + (shortcut ? shortcut(x) : x); the body and shortcut must produce the same shape. */
-  | { type: 'residual'; body: Layer[]; shortcut?: Layer[] }
+  /** out = body(x) + (shortcut ? shortcut(x) : x), no (or a null) shortcut being the identity; both give one shape. */
+  | { type: 'residual'; body: Layer[]; shortcut?: Layer[] | null }
   /** Squeeze-excitation: x * sigmoid(fc2(relu(fc1(gap(x))))), fc1 to channels/reduction units (min 1). */
   | { type: 'se'; reduction: number };
 
@@ -36,6 +36,29 @@ export interface ModelSpec {
   input: [number, number, number];
   classes: number;
   layers: Layer[];
+}
+
+/**
+ * A layer with every default filled in by normalizeSpec(): the one form summary, graph, tensorLayout, the ONNX
+ * exporter and the native addon read, so none of them restates a default. Each is also a valid Layer.
+ */
+export type NormalizedLayer =
+  /** `padding` in pixels on each side. */
+  | { type: 'conv'; out: number; kernel: number; stride: number; padding: number; bias: boolean }
+  | { type: 'batchnorm'; eps: number; momentum: number }
+  | { type: 'relu' }
+  | { type: 'maxpool'; kernel: number; stride: number }
+  | { type: 'dropout'; p: number }
+  | { type: 'flatten' }
+  | { type: 'globalavgpool' }
+  | { type: 'dense'; out: number; bias: boolean }
+  /** `shortcut: null` is the identity. */
+  | { type: 'residual'; body: NormalizedLayer[]; shortcut: NormalizedLayer[] | null }
+  /** `hidden`: the units of fc1, seHidden(channels, reduction). */
+  | { type: 'se'; reduction: number; hidden: number };
+
+export interface NormalizedSpec extends ModelSpec {
+  layers: NormalizedLayer[];
 }
 
 /** Shape without the batch dimension: [C, H, W] for feature maps or [F] for vectors. */
@@ -54,13 +77,17 @@ export function makeSpec(name: string, description: string, layers: Layer[]): Mo
   return { name, description, input: [1, FACE_SIZE, FACE_SIZE], classes: NUM_CLASSES, layers };
 }
 
-export function convPadding(layer: Extract<Layer, { type: 'conv' }>): number {
+// The defaults of the optional Layer fields, each defined here only.
+const DEFAULT_CONV_STRIDE = 1;
+const DEFAULT_BIAS = true;
+const DEFAULT_BN_EPS = 1e-5;
+const DEFAULT_BN_MOMENTUM = 0.1;
+
+function convPadding(layer: Extract<Layer, { type: 'conv' }>): number {
   if (layer.padding === undefined || layer.padding === 'valid') return 0;
   if (layer.padding === 'same') return Math.floor(layer.kernel / 2);
   return layer.padding;
 }
-
-export const poolStride = (layer: Extract<Layer, { type: 'maxpool' }>): number => layer.stride ?? layer.kernel;
 
 export const seHidden = (channels: number, reduction: number): number => Math.max(1, Math.floor(channels / reduction));
 
@@ -69,8 +96,8 @@ const size = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
 /** An architecture that does not fit together (a layer's input, an unknown name, a bad ModelSpec file). */
 export class SpecError extends MienError {}
 
-/** Output shape of one layer for a given input shape; throws SpecError on a layer that does not fit. */
-export function layerOutputShape(layer: Layer, input: Shape, path: string): Shape {
+/** Output shape of one normalised layer for a given input shape; throws SpecError on a layer that does not fit. */
+export function layerOutputShape(layer: NormalizedLayer, input: Shape, path: string): Shape {
   const need4d = (): [number, number, number] => {
     if (input.length !== 3) throw new SpecError(`${path} (${layer.type}) needs a [C,H,W] input, got [${input}]`);
     return input as [number, number, number];
@@ -78,8 +105,8 @@ export function layerOutputShape(layer: Layer, input: Shape, path: string): Shap
   switch (layer.type) {
     case 'conv': {
       const [, h, w] = need4d();
-      const s = layer.stride ?? 1;
-      const p = convPadding(layer);
+      const s = layer.stride;
+      const p = layer.padding;
       const oh = Math.floor((h + 2 * p - layer.kernel) / s) + 1;
       const ow = Math.floor((w + 2 * p - layer.kernel) / s) + 1;
       if (oh < 1 || ow < 1) throw new SpecError(`${path} (conv ${layer.kernel}×${layer.kernel}) does not fit a ${h}×${w} input`);
@@ -87,7 +114,7 @@ export function layerOutputShape(layer: Layer, input: Shape, path: string): Shap
     }
     case 'maxpool': {
       const [c, h, w] = need4d();
-      const s = poolStride(layer);
+      const s = layer.stride;
       const oh = Math.floor((h - layer.kernel) / s) + 1;
       const ow = Math.floor((w - layer.kernel) / s) + 1;
       if (oh < 1 || ow < 1) throw new SpecError(`${path} (maxpool ${layer.kernel}) does not fit a ${h}×${w} input`);
@@ -118,17 +145,81 @@ export function layerOutputShape(layer: Layer, input: Shape, path: string): Shap
   }
 }
 
-export function sequenceOutputShape(layers: Layer[], input: Shape, path: string): Shape {
+export function sequenceOutputShape(layers: NormalizedLayer[], input: Shape, path: string): Shape {
   return layers.reduce((shape, layer, i) => layerOutputShape(layer, shape, `${path}.${i}`), input);
+}
+
+/**
+ * One layer with its defaults filled in, given its input shape (se needs the channel count); throws SpecError unless
+ * it fits that input.
+ */
+function normalizeLayer(layer: Layer, input: Shape, path: string): { layer: NormalizedLayer; output: Shape } {
+  const normalized = ((): NormalizedLayer => {
+    switch (layer.type) {
+      case 'conv':
+        return {
+          type: 'conv',
+          out: layer.out,
+          kernel: layer.kernel,
+          stride: layer.stride ?? DEFAULT_CONV_STRIDE,
+          padding: convPadding(layer),
+          bias: layer.bias ?? DEFAULT_BIAS,
+        };
+      case 'batchnorm':
+        return { type: 'batchnorm', eps: layer.eps ?? DEFAULT_BN_EPS, momentum: layer.momentum ?? DEFAULT_BN_MOMENTUM };
+      case 'maxpool':
+        return { type: 'maxpool', kernel: layer.kernel, stride: layer.stride ?? layer.kernel };
+      case 'dropout':
+        return { type: 'dropout', p: layer.p };
+      case 'dense':
+        return { type: 'dense', out: layer.out, bias: layer.bias ?? DEFAULT_BIAS };
+      case 'residual':
+        return {
+          type: 'residual',
+          body: normalizeSequence(layer.body, input, `${path}.body`).layers,
+          shortcut: layer.shortcut ? normalizeSequence(layer.shortcut, input, `${path}.shortcut`).layers : null,
+        };
+      case 'se': {
+        // An se layer on a vector is reported by layerOutputShape below; hidden is then never read.
+        const hidden = input.length === 3 ? seHidden(input[0]!, layer.reduction) : 0;
+        return { type: 'se', reduction: layer.reduction, hidden };
+      }
+      case 'relu':
+      case 'flatten':
+      case 'globalavgpool':
+        return { type: layer.type };
+    }
+  })();
+  return { layer: normalized, output: layerOutputShape(normalized, input, path) };
+}
+
+function normalizeSequence(layers: Layer[], input: Shape, path: string): { layers: NormalizedLayer[]; output: Shape } {
+  let shape = input;
+  const normalized = layers.map((layer, i) => {
+    const result = normalizeLayer(layer, shape, `${path}.${i}`);
+    shape = result.output;
+    return result.layer;
+  });
+  return { layers: normalized, output: shape };
+}
+
+/**
+ * Checks that the spec is well formed and ends in `classes` logits, and returns it with every layer's defaults filled
+ * in (conv stride, padding in pixels and bias; batch-norm eps and momentum; pool stride; dense bias; se hidden units;
+ * residual shortcut, null for the identity), recursively. Idempotent: a normalised spec comes back equal.
+ */
+export function normalizeSpec(spec: ModelSpec): NormalizedSpec {
+  const { layers, output } = normalizeSequence(spec.layers, spec.input, 'layers');
+  if (output.length !== 1 || output[0] !== spec.classes) {
+    throw new SpecError(`${spec.name}: the network must end in ${spec.classes} logits, it gives [${output}]`);
+  }
+  return { name: spec.name, description: spec.description, input: [...spec.input], classes: spec.classes, layers };
 }
 
 /** Checks that the spec is well formed and ends in `classes` logits; returns the final shape. */
 export function validateSpec(spec: ModelSpec): Shape {
-  const out = sequenceOutputShape(spec.layers, spec.input, 'layers');
-  if (out.length !== 1 || out[0] !== spec.classes) {
-    throw new SpecError(`${spec.name}: the network must end in ${spec.classes} logits, it gives [${out}]`);
-  }
-  return out;
+  normalizeSpec(spec);
+  return [spec.classes];
 }
 
 /**
@@ -138,14 +229,14 @@ export function validateSpec(spec: ModelSpec): Shape {
  */
 export function tensorLayout(spec: ModelSpec): TensorInfo[] {
   const out: TensorInfo[] = [];
-  const walk = (layers: Layer[], input: Shape, path: string): Shape =>
+  const walk = (layers: NormalizedLayer[], input: Shape, path: string): Shape =>
     layers.reduce((shape, layer, i) => {
       const p = `${path}.${i}`;
       const add = (name: string, tshape: number[], trainable = true) => out.push({ name: `${p}.${name}`, shape: tshape, trainable });
       switch (layer.type) {
         case 'conv':
           add('weight', [layer.out, shape[0]!, layer.kernel, layer.kernel]);
-          if (layer.bias ?? true) add('bias', [layer.out]);
+          if (layer.bias) add('bias', [layer.out]);
           break;
         case 'batchnorm': {
           const c = shape[0]!;
@@ -157,14 +248,13 @@ export function tensorLayout(spec: ModelSpec): TensorInfo[] {
         }
         case 'dense':
           add('weight', [layer.out, shape[0]!]);
-          if (layer.bias ?? true) add('bias', [layer.out]);
+          if (layer.bias) add('bias', [layer.out]);
           break;
         case 'se': {
           const c = shape[0]!;
-          const h = seHidden(c, layer.reduction);
-          add('fc1.weight', [h, c]);
-          add('fc1.bias', [h]);
-          add('fc2.weight', [c, h]);
+          add('fc1.weight', [layer.hidden, c]);
+          add('fc1.bias', [layer.hidden]);
+          add('fc2.weight', [c, layer.hidden]);
           add('fc2.bias', [c]);
           break;
         }
@@ -177,7 +267,8 @@ export function tensorLayout(spec: ModelSpec): TensorInfo[] {
       }
       return layerOutputShape(layer, shape, p);
     }, input);
-  walk(spec.layers, spec.input, 'layers');
+  const normalized = normalizeSpec(spec);
+  walk(normalized.layers, normalized.input, 'layers');
   return out;
 }
 

@@ -3,7 +3,7 @@
  * Parameters are counted from the layer definitions here, independently of `tensorLayout()`, so the tests can hold
  * the two against each other.
  */
-import { type Layer, type ModelSpec, type Shape, layerOutputShape, seHidden } from './spec.js';
+import { type ModelSpec, type NormalizedLayer, type Shape, layerOutputShape, normalizeSpec } from './spec.js';
 
 export interface SummaryRow {
   /** Dotted path as in `tensorLayout()`, e.g. `layers.4.body.1`; the two FCs of an se layer end in `.fc1`/`.fc2`. */
@@ -38,10 +38,10 @@ export interface ModelSummary {
   multiplyAdds: number;
 }
 
-export function layerLabel(layer: Layer): string {
+export function layerLabel(layer: NormalizedLayer): string {
   switch (layer.type) {
     case 'conv':
-      return `conv ${layer.kernel}×${layer.kernel}${(layer.stride ?? 1) > 1 ? ` /${layer.stride}` : ''}`;
+      return `conv ${layer.kernel}×${layer.kernel}${layer.stride > 1 ? ` /${layer.stride}` : ''}`;
     case 'maxpool':
       return `maxpool ${layer.kernel}×${layer.kernel}`;
     case 'dropout':
@@ -53,11 +53,12 @@ export function layerLabel(layer: Layer): string {
   }
 }
 
-export function summarize(spec: ModelSpec): ModelSummary {
+export function summarize(userSpec: ModelSpec): ModelSummary {
+  const spec = normalizeSpec(userSpec);
   const rows: SummaryRow[] = [];
 
   /** Adds the row for one layer (and, beneath it, its sub-layers' rows) and returns that row. */
-  const addLayer = (layer: Layer, input: Shape, parentPath: string, name: string, depth: number): SummaryRow => {
+  const addLayer = (layer: NormalizedLayer, input: Shape, parentPath: string, name: string, depth: number): SummaryRow => {
     const path = `${parentPath}.${name}`;
     const outputShape = layerOutputShape(layer, input, path);
     const row: SummaryRow = {
@@ -75,7 +76,7 @@ export function summarize(spec: ModelSpec): ModelSummary {
     switch (layer.type) {
       case 'conv': {
         const weights = layer.out * inChannels * layer.kernel ** 2;
-        row.params = row.trainableParams = weights + ((layer.bias ?? true) ? layer.out : 0);
+        row.params = row.trainableParams = weights + (layer.bias ? layer.out : 0);
         row.multiplyAdds = outputShape[1]! * outputShape[2]! * weights;
         break;
       }
@@ -84,14 +85,13 @@ export function summarize(spec: ModelSpec): ModelSummary {
         row.trainableParams = 2 * inChannels;
         break;
       case 'dense':
-        row.params = row.trainableParams = inChannels * layer.out + ((layer.bias ?? true) ? layer.out : 0);
+        row.params = row.trainableParams = inChannels * layer.out + (layer.bias ? layer.out : 0);
         row.multiplyAdds = inChannels * layer.out;
         break;
       case 'se': {
-        const hidden = seHidden(inChannels, layer.reduction);
         addChildren([
-          addFc(path, 'fc1', inChannels, hidden, depth + 1),
-          addFc(path, 'fc2', hidden, inChannels, depth + 1),
+          addFc(path, 'fc1', inChannels, layer.hidden, depth + 1),
+          addFc(path, 'fc2', layer.hidden, inChannels, depth + 1),
         ]);
         break;
       }
@@ -115,7 +115,7 @@ export function summarize(spec: ModelSpec): ModelSummary {
     return row;
   };
 
-  const addSequence = (layers: Layer[], input: Shape, parentPath: string, namePrefix: string, depth: number): SummaryRow[] => {
+  const addSequence = (layers: NormalizedLayer[], input: Shape, parentPath: string, namePrefix: string, depth: number): SummaryRow[] => {
     let shape = input;
     return layers.map((layer, i) => {
       const row = addLayer(layer, shape, parentPath, `${namePrefix}${i}`, depth);

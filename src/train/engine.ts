@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { MienError } from '../core/errors.js';
 import { packageRoot } from '../core/package-root.js';
-import { type ModelSpec, validateSpec } from '../models/spec.js';
+import { type ModelSpec, type NormalizedSpec, normalizeSpec } from '../models/spec.js';
 
 export type Device = 'cpu' | 'cuda';
 
@@ -119,7 +119,8 @@ interface NativeNetwork {
 }
 
 interface NativeAddon {
-  Network: new (spec: ModelSpec, device: Device, seed: number | undefined) => NativeNetwork;
+  /** Takes the normalised spec: the addon reads every field as required and knows no defaults. */
+  Network: new (spec: NormalizedSpec, device: Device, seed: number | undefined) => NativeNetwork;
   info(): { torchVersion: string; builtWithCuda: boolean; cudaAvailable: boolean; libtorch: string };
   setThreads(n: number): void;
 }
@@ -190,8 +191,7 @@ export function createNetwork(spec: ModelSpec, options: CreateNetworkOptions = {
   if (options.seed !== undefined && !(Number.isSafeInteger(options.seed) && options.seed >= 0)) {
     throw new RangeError(`seed must be a non-negative integer, got ${options.seed}`);
   }
-  validateSpec(spec);
-  return new TorchNetwork(spec, device, new addon.Network(spec, device, options.seed));
+  return new TorchNetwork(spec, device, new addon.Network(normalizeSpec(spec), device, options.seed));
 }
 
 class TorchNetwork implements Network {

@@ -29,5 +29,8 @@ export async function policyCallbacks(config: TrainConfig): Promise<Callback[]> 
   return callbacks;
 }
 
-/** The writers of the run folder; they run after every other callback so a checkpoint holds their final state. */
-export const runFileCallbacks = (): Callback[] => [new HistoryWriter(), new ModelCheckpoint()];
+/**
+ * The writers of the run folder; they run after every other callback so a checkpoint holds their final state. The
+ * checkpoint goes first: history.json may then lag last.ckpt by an epoch after a crash, never run ahead of it.
+ */
+export const runFileCallbacks = (): Callback[] => [new ModelCheckpoint(), new HistoryWriter()];
