@@ -1,14 +1,10 @@
 import type { Callback, EpochEnd, TrainContext } from '../callback.js';
-
-interface EarlyStoppingState {
-  best: number | null;
-  wait: number;
-}
+import type { PatienceState } from './schedule.js';
 
 /** Stops training once validation accuracy has not improved for `patience` epochs. */
 export class EarlyStopping implements Callback {
   readonly name = 'earlyStopping';
-  private state: EarlyStoppingState = { best: null, wait: 0 };
+  private state: PatienceState = { best: null, wait: 0 };
 
   constructor(private readonly patience: number) {}
 
@@ -21,11 +17,11 @@ export class EarlyStopping implements Callback {
     if (this.state.wait >= this.patience) ctx.stop(`val accuracy has not improved for ${this.state.wait} epochs (early stopping)`);
   }
 
-  getState(): EarlyStoppingState {
+  getState(): PatienceState {
     return { ...this.state };
   }
 
   setState(state: unknown): void {
-    this.state = { ...(state as EarlyStoppingState) };
+    this.state = { ...(state as PatienceState) };
   }
 }

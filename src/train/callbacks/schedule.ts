@@ -1,7 +1,10 @@
 import type { Callback, EpochEnd, TrainContext } from '../callback.js';
 
-/** `best` is null until the first epoch (not ±Infinity, which JSON — and so a checkpoint — cannot hold). */
-interface PlateauState {
+/**
+ * The best figure so far and the epochs since it, for callbacks that wait out a plateau. `best` is null until the first
+ * epoch (not ±Infinity, which JSON — and so a checkpoint — cannot hold).
+ */
+export interface PatienceState {
   best: number | null;
   wait: number;
 }
@@ -9,7 +12,7 @@ interface PlateauState {
 /** Multiplies the learning rate by `factor` once validation loss has not improved for `patience` epochs. */
 export class ReduceLrOnPlateau implements Callback {
   readonly name = 'reduceLrOnPlateau';
-  private state: PlateauState = { best: null, wait: 0 };
+  private state: PatienceState = { best: null, wait: 0 };
 
   constructor(
     private readonly factor: number,
@@ -33,12 +36,12 @@ export class ReduceLrOnPlateau implements Callback {
     }
   }
 
-  getState(): PlateauState {
+  getState(): PatienceState {
     return { ...this.state };
   }
 
   setState(state: unknown): void {
-    this.state = { ...(state as PlateauState) };
+    this.state = { ...(state as PatienceState) };
   }
 }
 
