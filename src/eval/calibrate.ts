@@ -53,19 +53,7 @@ function checkTemperature(temperature: number): void {
     throw new RangeError(`the temperature must be a positive number, got ${temperature}`);
 }
 
-/** Mean of −log softmax(logits / T)[label] over the n faces (`logits` n × classes, row by row). */
-export function temperatureNll(
-  logits: ArrayLike<number>,
-  labels: ArrayLike<number>,
-  temperature: number,
-  classes: number = NUM_CLASSES,
-): number {
-  checkInputs(logits, labels, classes);
-  checkTemperature(temperature);
-  return nll(logits, labels, temperature, classes);
-}
-
-/** temperatureNll without the checks, for the search's many evaluations. Log-sum-exp shifted by the row maximum. */
+/** Mean of −log softmax(logits / T)[label], unchecked for the search's many evaluations; log-sum-exp shifted by the row max. */
 function nll(logits: ArrayLike<number>, labels: ArrayLike<number>, temperature: number, classes: number): number {
   const n = labels.length;
   let sum = 0;
@@ -77,21 +65,6 @@ function nll(logits: ArrayLike<number>, labels: ArrayLike<number>, temperature: 
     sum += Math.log(exps) - (logits[row + labels[i]!]! - max) / temperature;
   }
   return sum / n;
-}
-
-/**
- * The expected calibration error of softmax(logits / T), with the bins of src/eval/metrics.ts. The prediction is the
- * arg max logit (the first on a tie, as topPredictions takes it), which no temperature changes.
- */
-export function temperatureEce(
-  logits: ArrayLike<number>,
-  labels: ArrayLike<number>,
-  temperature: number,
-  classes: number = NUM_CLASSES,
-): number {
-  checkInputs(logits, labels, classes);
-  checkTemperature(temperature);
-  return ece(logits, labels, temperature, classes);
 }
 
 function ece(logits: ArrayLike<number>, labels: ArrayLike<number>, temperature: number, classes: number): number {
@@ -108,6 +81,26 @@ function ece(logits: ArrayLike<number>, labels: ArrayLike<number>, temperature: 
   }
   return expectedCalibrationError(calibrationBins(confidence, correct));
 }
+
+type TemperatureMeasure = (logits: ArrayLike<number>, labels: ArrayLike<number>, temperature: number, classes: number) => number;
+
+/** A measure with its inputs checked (RangeError on sizes, labels or a temperature out of range). */
+const checked =
+  (measure: TemperatureMeasure) =>
+  (logits: ArrayLike<number>, labels: ArrayLike<number>, temperature: number, classes: number = NUM_CLASSES): number => {
+    checkInputs(logits, labels, classes);
+    checkTemperature(temperature);
+    return measure(logits, labels, temperature, classes);
+  };
+
+/** Mean of −log softmax(logits / T)[label] over the n faces (`logits` n × classes, row by row). */
+export const temperatureNll = checked(nll);
+
+/**
+ * The expected calibration error of softmax(logits / T), with the bins of src/eval/metrics.ts. The prediction is the
+ * arg max logit (the first on a tie, as topPredictions takes it), which no temperature changes.
+ */
+export const temperatureEce = checked(ece);
 
 /**
  * Fits the softmax temperature to n faces' logits (n × classes, row by row, the raw network outputs) and true labels

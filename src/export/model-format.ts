@@ -7,6 +7,8 @@ import onnxProto from 'onnx-proto';
 export const INPUT_NAME = 'input';
 export const LOGITS_NAME = 'logits';
 export const PROBABILITIES_NAME = 'probabilities';
+/** Metadata entry holding the softmax temperature `mien calibrate` fitted; the classifier applies it. */
+export const TEMPERATURE_KEY = 'mien.temperature';
 
 /** An ONNX model's bytes as a ModelProto; `name` says which file in the error when they are not one. */
 export function decodeOnnxModel(bytes: Uint8Array, name: string): onnxProto.onnx.ModelProto {

@@ -7,7 +7,7 @@ import { MienError } from '../core/errors.js';
 import { EXPRESSIONS, FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../core/labels.js';
 import type { InferenceSession, OnnxRuntime } from '../core/onnx-runtime.js';
 import { softmaxRows } from '../core/tensor.js';
-import { decodeOnnxMetadata, INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME } from '../export/model-format.js';
+import { decodeOnnxMetadata, INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME, TEMPERATURE_KEY } from '../export/model-format.js';
 
 /** Faces per onnxruntime call: large enough to keep the cores busy, small enough to bound memory. */
 const MAX_BATCH = 256;
@@ -150,7 +150,7 @@ function checkClasses(path: string, metadata: Record<string, string>): void {
 }
 
 function parseTemperature(path: string, metadata: Record<string, string>): number | undefined {
-  const text = metadata['mien.temperature'];
+  const text = metadata[TEMPERATURE_KEY];
   if (text === undefined) return undefined;
   const t = Number(text);
   if (text.trim() === '' || !Number.isFinite(t) || t <= 0) {
