@@ -4,6 +4,9 @@
 // in exactly tensorLayout(spec) order, so the ONNX exporter and checkpoints never need libtorch's own naming.
 
 #include <dlfcn.h>
+#include <ATen/autocast_mode.h>
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/impl/alloc_cpu.h>
 #include <napi.h>
 #include <torch/torch.h>
 
@@ -11,7 +14,9 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <sstream>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -224,7 +229,7 @@ class Network : public Napi::ObjectWrap<Network> {
                        });
   }
 
-  // new Network(spec, device, seed?)
+  // new Network(spec, device, seed?, { bf16, channelsLast })
   explicit Network(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Network>(info) {
     translateErrors(info.Env(), [&] {
       const Napi::Object spec = info[0].As<Napi::Object>();
@@ -236,6 +241,9 @@ class Network : public Napi::ObjectWrap<Network> {
         throw EngineError("unknown device \"" + device + "\"");
       }
       if (info[2].IsNumber()) torch::manual_seed(info[2].As<Napi::Number>().Int64Value());
+      const Napi::Object precision = info[3].As<Napi::Object>();
+      bf16_ = precision.Get("bf16").As<Napi::Boolean>().Value();
+      channelsLast_ = precision.Get("channelsLast").As<Napi::Boolean>().Value();
 
       const Napi::Array input = spec.Get("input").As<Napi::Array>();
       inputShape_ = {input.Get(0u).As<Napi::Number>().Int64Value(), input.Get(1u).As<Napi::Number>().Int64Value(),
@@ -252,6 +260,12 @@ class Network : public Napi::ObjectWrap<Network> {
         throw EngineError("the network must end in " + std::to_string(classes_) + " logits");
       }
       model_->to(device_);  // moves parameters and buffers in place, so the layout's tensors follow
+      if (channelsLast_) {
+        // set_data keeps each parameter's identity, so the layout and the optimizer see the new memory format.
+        for (torch::Tensor& p : model_->parameters()) {
+          if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+        }
+      }
       model_->train();
       layout_ = std::move(builder.layout);
       parameters_ = model_->parameters();
@@ -266,6 +280,26 @@ class Network : public Napi::ObjectWrap<Network> {
       if (busy_) throw EngineError("this network is busy: await its trainStep or forward first");
       return (this->*Method)(info);
     });
+  }
+
+  // The network's logits in float32, with the precision options: a bf16 forward under CPU autocast (the backward
+  // follows the same casts) and channels-last (NHWC) activations, which oneDNN's convolutions prefer.
+  torch::Tensor logitsFor(const torch::Tensor& input) {
+    const torch::Tensor x = channelsLast_ ? input.contiguous(at::MemoryFormat::ChannelsLast) : input;
+    if (!bf16_) return model_->forward(x);
+    // Autocast is per thread, and this runs on whichever libuv worker took the step.
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    torch::Tensor logits;
+    try {
+      logits = model_->forward(x);
+    } catch (...) {
+      at::autocast::set_cpu_enabled(false);
+      throw;
+    }
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::clear_cache();
+    return logits.to(torch::kFloat);
   }
 
   // setOptimizer(type, lr, weightDecay, momentum, beta1, beta2)
@@ -328,7 +362,7 @@ class Network : public Napi::ObjectWrap<Network> {
     Optimizer& opt = optimizer();
     return runAsync(info, [this, &opt, input, hardLabels, soft, labelSmoothing, softWeight, temperature] {
       setTraining(true);
-      torch::Tensor logits = model_->forward(input);
+      torch::Tensor logits = logitsFor(input);
       const auto ce = F::CrossEntropyFuncOptions().label_smoothing(labelSmoothing);
       torch::Tensor loss;
       if (!soft.defined()) {
@@ -363,7 +397,7 @@ class Network : public Napi::ObjectWrap<Network> {
     return runAsync(info, [this, input] {
       torch::NoGradGuard noGrad;
       setTraining(false);
-      torch::Tensor logits = model_->forward(input).detach().to(torch::kCPU, torch::kFloat).contiguous();
+      torch::Tensor logits = logitsFor(input).detach().to(torch::kCPU, torch::kFloat).contiguous();
       return [logits](Napi::Env env) -> Napi::Value { return toFloat32Array(env, logits); };
     });
   }
@@ -541,6 +575,8 @@ class Network : public Napi::ObjectWrap<Network> {
   std::string optimizerType_;
   static inline const std::string kStateHeader = "mien optimizer ";
   bool busy_ = false;
+  bool bf16_ = false;
+  bool channelsLast_ = false;
 };
 
 // The folder of the libtorch actually loaded, which may differ from the one built against.
@@ -570,7 +606,77 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// libtorch's default CPU allocator hands every buffer back to glibc, which returns the large ones (a batch's
+// activations are tens of MB) to the kernel at once, so every training step page-faults them in again: on the 2-core
+// machine that was over half the step's time in the kernel. This one keeps freed buffers by size and gives them to
+// the next request of the same size: each step asks for the same shapes as the last, so after the first step no
+// allocation reaches the kernel. (LD_PRELOADing tcmalloc does the same for the whole process; `npm run bench:train`
+// measures both.) The cache holds at most kMaxCachedBytes; beyond it buffers are freed as before.
+class CachingCpuAllocator final : public c10::Allocator {
+ public:
+  c10::DataPtr allocate(size_t nbytes) const override {
+    void* data = take(nbytes);
+    if (!data) {
+      // The size goes in a header before the data, so the deleter (which libtorch calls with the data pointer
+      // alone) knows which list the buffer returns to; kHeader keeps the data as aligned as alloc_cpu's.
+      auto* base = static_cast<char*>(c10::alloc_cpu(nbytes + kHeader));
+      *reinterpret_cast<size_t*>(base) = nbytes;
+      data = base + kHeader;
+    }
+    return {data, data, &release, c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &release; }
+
+ private:
+  static constexpr size_t kHeader = c10::gAlignment;
+  static constexpr size_t kMaxCachedBytes = size_t{4} << 30;
+  // Buffers smaller than this come from glibc's arenas, which keep them; caching them would only add a lock.
+  static constexpr size_t kMinCachedBytes = size_t{1} << 16;
+
+  static void* take(size_t nbytes) {
+    if (nbytes < kMinCachedBytes) return nullptr;
+    std::lock_guard<std::mutex> lock(mutex());
+    auto& free = freeBuffers()[nbytes];
+    if (free.empty()) return nullptr;
+    void* data = free.back();
+    free.pop_back();
+    cachedBytes() -= nbytes;
+    return data;
+  }
+
+  static void release(void* data) {
+    char* base = static_cast<char*>(data) - kHeader;
+    const size_t size = *reinterpret_cast<size_t*>(base);
+    if (size >= kMinCachedBytes) {
+      std::lock_guard<std::mutex> lock(mutex());
+      if (cachedBytes() + size <= kMaxCachedBytes) {
+        freeBuffers()[size].push_back(data);
+        cachedBytes() += size;
+        return;
+      }
+    }
+    c10::free_cpu(base);
+  }
+
+  // Leaked on purpose: tensors may still be freed during static destruction at exit.
+  static std::mutex& mutex() {
+    static auto* m = new std::mutex;
+    return *m;
+  }
+  static std::unordered_map<size_t, std::vector<void*>>& freeBuffers() {
+    static auto* buffers = new std::unordered_map<size_t, std::vector<void*>>;
+    return *buffers;
+  }
+  static size_t& cachedBytes() {
+    static size_t bytes = 0;
+    return bytes;
+  }
+};
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // Priority 1 outranks libtorch's own registration (0). MIEN_CPU_CACHING=0 keeps libtorch's allocator, for A/B runs.
+  const char* caching = std::getenv("MIEN_CPU_CACHING");
+  if (!caching || std::strcmp(caching, "0") != 0) c10::SetCPUAllocator(new CachingCpuAllocator, 1);
   exports.Set("Network", Network::Define(env));
   exports.Set("info", Napi::Function::New<Info>(env, "info"));
   exports.Set("setThreads", Napi::Function::New<SetThreads>(env, "setThreads"));

@@ -21,7 +21,7 @@ import { EXPRESSIONS, FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../src/core/la
 import { iou, type Box } from '../src/core/geometry.js';
 import { cropFace, type Framing } from '../src/recognize/crop.js';
 import { loadExpressionModel } from '../src/recognize/expression-model.js';
-import { DEFAULT_FRAMING } from '../src/recognize/recognizer.js';
+import { DEFAULT_FRAMING } from '../src/recognize/config.js';
 import type { RgbImage } from '../src/recognize/image.js';
 
 const { values: args } = parseArgs({

@@ -3,7 +3,7 @@ import { before, describe, test } from 'node:test';
 import { FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../src/core/labels.js';
 import { Rng } from '../src/data/random.js';
 import { makeSpec, type ModelSpec, tensorLayout, tensorSize } from '../src/models/spec.js';
-import { createNetwork, engineInfo, type Network, setThreads } from '../src/train/engine.js';
+import { createNetwork, engineInfo, type Network, type Precision, setThreads } from '../src/train/engine.js';
 
 const engine = engineInfo();
 const skip = engine.available ? false : `native addon not built: ${engine.reason}`;
@@ -76,8 +76,13 @@ const oneHot = (labels: Int32Array, on = 1): Float32Array => {
   return targets;
 };
 
-async function withNetwork<T>(spec: ModelSpec, seed: number, use: (net: Network) => T | Promise<T>): Promise<T> {
-  const net = createNetwork(spec, { seed });
+async function withNetwork<T>(
+  spec: ModelSpec,
+  seed: number,
+  use: (net: Network) => T | Promise<T>,
+  precision: Partial<Precision> = {},
+): Promise<T> {
+  const net = createNetwork(spec, { seed, precision });
   try {
     net.setOptimizer({ type: 'adam', lr: 1e-2 });
     return await use(net);
@@ -161,6 +166,39 @@ describe('native engine', { skip }, () => {
       const { correct } = await net.trainStep(images, labels);
       assert.ok(correct >= 12, `${correct}/16 correct after training`);
     });
+  });
+
+  test('precision options: channels-last computes the same logits, bf16 close to them, and both train', async () => {
+    const { images, labels } = quadrantBatch(16, 5);
+    const run = (precision: Partial<Precision>) =>
+      withNetwork(
+        everyLayerSpec(),
+        2,
+        async (net) => {
+          const before = await net.forward(images);
+          const losses: number[] = [];
+          for (let i = 0; i < 12; i++) losses.push((await net.trainStep(images, labels)).loss);
+          return { before, losses, weights: net.getWeights() };
+        },
+        precision,
+      );
+    const float32 = await run({});
+    const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
+    const nhwc = await run({ channelsLast: true });
+    assert.ok(maxDiff(nhwc.before, float32.before) < 1e-4, 'channels-last logits');
+    assert.deepEqual(
+      nhwc.weights.map((w) => w.length),
+      float32.weights.map((w) => w.length),
+      'weights still come out in tensorLayout order and size',
+    );
+    const bf16 = await run({ bf16: true });
+    // bfloat16 keeps 8 bits of mantissa: logits agree to about 1 %, not to float32's 1e-6.
+    assert.ok(maxDiff(bf16.before, float32.before) < 0.05 * Math.max(...float32.before.map(Math.abs)), 'bf16 logits');
+    assert.ok(
+      bf16.weights.every((w) => w instanceof Float32Array && w.every(Number.isFinite)),
+      'weights stay float32',
+    );
+    for (const { losses } of [nhwc, bf16]) assert.ok(losses.at(-1)! < 0.5 * losses[0]!, `loss went ${losses[0]} → ${losses.at(-1)}`);
   });
 
   test('soft targets: one-hot equals hard labels, smoothed equals labelSmoothing', async () => {

@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { FACE_PIXELS, FACE_SIZE } from '../src/core/labels.js';
 import { cropFace } from '../src/recognize/crop.js';
 import { decodeImage, ImageError } from '../src/recognize/image.js';
+import { DEFAULT_RECOGNIZER_CONFIG, recognizerConfig, RecognizerOptionError } from '../src/recognize/config.js';
 import { createRecognizer, type FaceDetector } from '../src/recognize/recognizer.js';
 import { runCli } from './helpers/cli.js';
 import { bandClassifierOnnx } from './helpers/expression-models.js';
@@ -165,6 +166,63 @@ describe('recognition pipeline', () => {
     );
     const small = await createRecognizer({ model, detector, minFaceSize: 64 });
     assert.deepEqual(await small.recognize({ data: scene, width: 96, height: 48 }), []);
+  });
+
+  test('the recognizer API: maxFaces keeps the largest, recognizeSingle, sorted expressions, normalised boxes, timings, dispose', async () => {
+    const scene = { data: new Uint8Array(200 * 100 * 3).fill(90), width: 200, height: 100 };
+    const detector: FaceDetector = {
+      detect: async () => [
+        { box: { x: 0, y: 0, width: 50, height: 50 }, score: 0.95 },
+        { box: { x: 100, y: 20, width: 80, height: 80 }, score: 0.6 },
+        { box: { x: 60, y: 10, width: 60, height: 60 }, score: 0.9 },
+      ],
+    };
+    const recognizer = await createRecognizer({ model, detector, maxFaces: 2 });
+    assert.equal(recognizer.config.maxFaces, 2);
+    assert.equal(recognizer.config.minFaceSize, DEFAULT_RECOGNIZER_CONFIG.minFaceSize);
+    await recognizer.warmup();
+    const analysis = await recognizer.analyze(scene);
+    assert.deepEqual(
+      analysis.faces.map((f) => f.box.x),
+      [60, 100],
+      'the two largest, left to right',
+    );
+    const [face] = analysis.faces;
+    assert.deepEqual(face!.normalizedBox, { x: 0.3, y: 0.1, width: 0.3, height: 0.6 });
+    assert.deepEqual(
+      face!.expressions.map((e) => e.probability),
+      Object.values(face!.probabilities).sort((a, b) => b - a),
+    );
+    assert.equal(face!.expressions[0]!.expression, face!.expression);
+    assert.equal(analysis.width, 200);
+    for (const stage of ['decode', 'detect', 'classify', 'total'] as const) assert.ok(analysis.timings[stage] >= 0, stage);
+    assert.ok(analysis.timings.total >= analysis.timings.detect + analysis.timings.classify);
+    assert.equal((await recognizer.recognizeSingle(scene))!.box.x, 100, 'the largest face');
+    assert.equal(await (await createRecognizer({ model, detector: { detect: async () => [] } })).recognizeSingle(scene), undefined);
+    await recognizer.dispose(); // frees its own model session
+    await assert.rejects(recognizer.recognize(scene));
+    await recognizer.dispose(); // twice is harmless
+  });
+
+  test('options are checked once, with the same words everywhere; the CLI rejects what the API rejects', async () => {
+    for (const [options, message] of [
+      [{ minFaceSize: 0 }, /minFaceSize must be a whole number of pixels ≥ 1, got 0/],
+      [{ maxFaces: 1.5 }, /maxFaces must be a whole number ≥ 1/],
+      [{ minConfidence: 1 }, /minConfidence must be in \[0, 1\)/],
+      [{ detector: 'mtcnn' }, /unknown detector 'mtcnn': use dnn, haar, none/],
+    ] as const) {
+      assert.throws(
+        () => recognizerConfig(options as never),
+        (err: Error) => err instanceof RecognizerOptionError && message.test(err.message),
+      );
+      await assert.rejects(createRecognizer({ model, ...(options as object) }), RecognizerOptionError);
+    }
+    assert.deepEqual(recognizerConfig({ tta: true, minFaceSize: undefined }), { ...DEFAULT_RECOGNIZER_CONFIG, tta: true });
+    const help = (await runCli(['predict', '--help'])).stdout;
+    assert.match(help, /--min-face <px>.*\(default: 48\)/s);
+    assert.match(help, /--max-faces <n>/);
+    const bad = await runCli(['predict', '--min-face', '0', 'x.jpg']);
+    assert.equal(bad.code, 2);
   });
 
   test('mien predict: table, JSON lines, annotated images; bad files reported and skipped; exit 1 only when all fail', async () => {

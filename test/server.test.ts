@@ -83,7 +83,9 @@ describe('mien serve', () => {
     assert.deepEqual(tooBig.faces, [], 'a 400-px minimum leaves out the ~150-px face');
     for (const [query, message] of [
       ['?detector=mtcnn', /detector must be equal to one of the allowed values/],
-      ['?min-face=-3', /min-face must be >= 0/],
+      ['?min-face=0', /min-face must be >= 1/],
+      ['?max-faces=0', /max-faces must be >= 1/],
+      ['?min-confidence=1', /min-confidence must be < 1/],
       ['?tta=maybe', /tta must be boolean/],
       ['?minface=40', /must NOT have additional properties/],
     ] as const) {
@@ -221,7 +223,13 @@ describe('mien serve', () => {
     assert.deepEqual(Object.keys(spec.paths).sort(), ['/healthz', '/v1/models', '/v1/recognize']);
     const recognize = spec.paths['/v1/recognize'].post;
     assert.ok(recognize.requestBody.content['image/jpeg'] && recognize.requestBody.content['multipart/form-data']);
-    assert.deepEqual(recognize.parameters.map((p: { name: string }) => p.name).sort(), ['detector', 'min-face', 'tta']);
+    assert.deepEqual(recognize.parameters.map((p: { name: string }) => p.name).sort(), [
+      'detector',
+      'max-faces',
+      'min-confidence',
+      'min-face',
+      'tta',
+    ]);
     assert.deepEqual(Object.keys(recognize.responses).sort(), ['200', '400', '408', '413', '415', '503']);
   });
 

@@ -1,6 +1,6 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { scanFolder } from '../data/folder.js';
 import { summarizeProblems } from '../data/index.js';
 import {
@@ -16,72 +16,58 @@ import {
   writeEvalReport,
 } from '../eval/index.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
-import { DETECTOR_NAMES, type DetectorName } from '../recognize/detectors.js';
-import { DEFAULT_MODEL, loadExpressionModel, SHIPPED_MODELS, type ExpressionModel } from '../recognize/expression-model.js';
+import { loadExpressionModel, type ExpressionModel } from '../recognize/expression-model.js';
 import { createRecognizer } from '../recognize/recognizer.js';
 import { UsageError } from './errors.js';
 import { loadForPrediction } from './load.js';
-import { positiveInt } from './parse.js';
 import { progressPrinter } from './progress.js';
+import { addRecognizerOptions, MODEL_HELP, recognizerOptions, type RecognizerFlags } from './recognizer-options.js';
 
-const MODEL_HELP = `${SHIPPED_MODELS.join(' or ')} (a model shipped with mien; default ${DEFAULT_MODEL}) or an .onnx file`;
-
-interface EvalFlags {
+interface EvalFlags extends RecognizerFlags {
   data: string;
   split?: string;
-  model?: string;
   json?: boolean;
   report?: string;
-  tta?: boolean;
-  detector: DetectorName;
-  minFace: number;
 }
 
-export const evalCommand = new Command('eval')
-  .description('measure a model on labelled faces: accuracy, macro-F1, per-class scores, confusion matrix, calibration')
-  .requiredOption('--data <csv|dir>', 'labelled faces: FER2013 CSV, Kaggle train.csv, or class folders')
-  .option('--split <name>', 'Training, PublicTest, PrivateTest, train, val, test or all (default: test, else val, else all)')
-  .option('--model <name|file.onnx>', MODEL_HELP)
-  .option('--json', 'print one JSON object with the metrics on stdout (progress and notes go to stderr)')
-  .option('--report <dir>', 'also write a self-contained HTML report to <dir>/index.html')
-  .option('--tta', 'test-time augmentation: average each face with its mirror image')
-  .addOption(
-    new Option(
-      '--detector <name>',
-      'whole photos (class folders): find the face first, with this detector; none = the images are face crops',
+export const evalCommand = addRecognizerOptions(
+  new Command('eval')
+    .description(
+      'measure a model on labelled faces: accuracy, macro-F1, per-class scores, confusion matrix, calibration; with --detector, on class folders of whole photos through the full pipeline',
     )
-      .choices([...DETECTOR_NAMES])
-      .default('none'),
-  )
-  .option('--min-face <px>', 'with --detector: ignore faces smaller than this (box side, pixels)', positiveInt, 0)
-  .action(async (flags: EvalFlags) => {
-    // The model first: a missing model should not cost a 40-second data load before it is reported.
-    const model = await loadExpressionModel(flags.model);
-    if (flags.detector !== 'none') return evalPhotos(model, flags);
-    const loaded = await loadForPrediction(flags.data);
-    const split = chooseSplit(flags.data, loaded.splits, flags.split);
-    if (split.data.labels.some((l) => l < 0)) {
-      throw new UsageError(
-        `${flags.data} has no labels (Kaggle test.csv?), so there is nothing to score; \`mien predict-csv\` predicts them`,
-      );
-    }
-    process.stderr.write(
-      `evaluating ${model.path} on the ${split.name} split of ${flags.data}: ${split.data.labels.length} faces${flags.tta ? ', with mirror TTA' : ''}\n`,
+    .requiredOption('--data <csv|dir>', 'labelled faces: FER2013 CSV, Kaggle train.csv, or class folders')
+    .option('--split <name>', 'Training, PublicTest, PrivateTest, train, val, test or all (default: test, else val, else all)')
+    .option('--json', 'print one JSON object with the metrics on stdout (progress and notes go to stderr)')
+    .option('--report <dir>', 'also write a self-contained HTML report to <dir>/index.html'),
+  { detector: 'none' },
+).action(async (flags: EvalFlags) => {
+  // The model first: a missing model should not cost a 40-second data load before it is reported.
+  const model = await loadExpressionModel(flags.model);
+  if (flags.detector !== 'none') return evalPhotos(model, flags);
+  const loaded = await loadForPrediction(flags.data);
+  const split = chooseSplit(flags.data, loaded.splits, flags.split);
+  if (split.data.labels.some((l) => l < 0)) {
+    throw new UsageError(
+      `${flags.data} has no labels (Kaggle test.csv?), so there is nothing to score; \`mien predict-csv\` predicts them`,
     );
-    const evaluation = await evaluateModel(model, split.data, { tta: flags.tta, onProgress: progressPrinter('classifying') });
-    process.stdout.write(flags.json ? `${JSON.stringify(evaluationJson(evaluation))}\n` : formatEvaluation(evaluation));
-    if (flags.report) {
-      const file = await writeEvalReport(flags.report, {
-        evaluation,
-        data: split.data,
-        model,
-        source: flags.data,
-        split: split.name,
-        tta: !!flags.tta,
-      });
-      process.stderr.write(`wrote ${file}\n`);
-    }
-  });
+  }
+  process.stderr.write(
+    `evaluating ${model.path} on the ${split.name} split of ${flags.data}: ${split.data.labels.length} faces${flags.tta ? ', with mirror TTA' : ''}\n`,
+  );
+  const evaluation = await evaluateModel(model, split.data, { tta: flags.tta, onProgress: progressPrinter('classifying') });
+  process.stdout.write(flags.json ? `${JSON.stringify(evaluationJson(evaluation))}\n` : formatEvaluation(evaluation));
+  if (flags.report) {
+    const file = await writeEvalReport(flags.report, {
+      evaluation,
+      data: split.data,
+      model,
+      source: flags.data,
+      split: split.name,
+      tta: !!flags.tta,
+    });
+    process.stderr.write(`wrote ${file}\n`);
+  }
+});
 
 /** `mien eval --detector`: class folders of whole photos through the full pipeline. */
 async function evalPhotos(model: ExpressionModel, flags: EvalFlags): Promise<void> {
@@ -91,12 +77,7 @@ async function evalPhotos(model: ExpressionModel, flags: EvalFlags): Promise<voi
   const scan = await scanFolder(flags.data);
   const splits = Object.fromEntries([...scan.splits].map(([name, files]) => [name, files.map(({ path, label }) => ({ path, label }))]));
   const split = pickSplit(flags.data, splits, flags.split, (all) => Object.values(all).flat());
-  const recognizer = await createRecognizer({
-    model,
-    detector: flags.detector,
-    minFaceSize: flags.minFace,
-    tta: flags.tta,
-  });
+  const recognizer = await createRecognizer({ ...recognizerOptions(flags), model });
   process.stderr.write(
     `evaluating ${model.path} with the ${flags.detector} detector on the ${split.name} split of ${flags.data}: ${split.data.length} photos${flags.tta ? ', with mirror TTA' : ''}\n`,
   );

@@ -1,15 +1,16 @@
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { EXPRESSIONS } from '../core/labels.js';
 import { annotateImage } from '../recognize/annotate.js';
-import { DETECTOR_NAMES, type DetectorName } from '../recognize/detectors.js';
 import { faceRecord } from '../core/face-record.js';
-import { DEFAULT_MAX_PIXELS, decodeImage } from '../recognize/image.js';
+import { DEFAULT_RECOGNIZER_CONFIG } from '../recognize/config.js';
+import { decodeImage } from '../recognize/image.js';
 import { createRecognizer, type RecognizedFace } from '../recognize/recognizer.js';
 import { UsageError } from './errors.js';
-import { float, positiveInt } from './parse.js';
+import { float } from './parse.js';
+import { addRecognizerOptions, recognizerOptions, type RecognizerFlags } from './recognizer-options.js';
 
 /** Extensions a folder is searched for; a file named on the command line is tried whatever its name. */
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heic', '.heif', '.bmp']);
@@ -70,39 +71,25 @@ function tableLines(file: string, faces: RecognizedFace[]): string[] {
   });
 }
 
-interface PredictFlags {
+interface PredictFlags extends RecognizerFlags {
   json?: boolean;
   annotate?: string;
-  detector: DetectorName;
-  minFace: number;
-  tta?: boolean;
-  model?: string;
   maxPixels: number;
 }
 
-export const predictCommand = new Command('predict')
-  .description('find every face in photos and name its expression')
-  .argument('<inputs...>', 'image files, folders (searched recursively) or quoted globs')
-  .option('--json', 'one JSON line per image: {file, width, height, faces: [...]}')
-  .option('--annotate <dir>', 'write each image with its faces drawn into this folder')
-  .addOption(
-    new Option('--detector <name>', 'face detector; none = each image is one face crop').choices([...DETECTOR_NAMES]).default('dnn'),
-  )
-  .option('--min-face <px>', 'ignore faces smaller than this (box side, pixels)', positiveInt, 0)
-  .option('--tta', 'average each face with its mirror image')
-  .option('--model <name|file.onnx>', 'expression model: fast (default), accurate, or an .onnx file')
-  .option('--max-pixels <n>', 'refuse images larger than this many pixels', float, DEFAULT_MAX_PIXELS)
+export const predictCommand = addRecognizerOptions(
+  new Command('predict')
+    .description('find every face in photos and name its expression')
+    .argument('<inputs...>', 'image files, folders (searched recursively) or quoted globs')
+    .option('--json', 'one JSON line per image: {file, width, height, faces: [...]}')
+    .option('--annotate <dir>', 'write each image with its faces drawn into this folder'),
+)
+  .option('--max-pixels <n>', 'refuse images larger than this many pixels', float, DEFAULT_RECOGNIZER_CONFIG.maxPixels)
   .action(async (inputs: string[], flags: PredictFlags) => {
     const { files, missing } = await expandInputs(inputs);
     for (const m of missing) process.stderr.write(`mien: ${m}: no such file or folder, or no match\n`);
     if (files.length === 0) throw new UsageError('no images to read');
-    const recognizer = await createRecognizer({
-      model: flags.model,
-      detector: flags.detector,
-      minFaceSize: flags.minFace,
-      tta: flags.tta,
-      maxPixels: flags.maxPixels,
-    });
+    const recognizer = await createRecognizer({ ...recognizerOptions(flags), maxPixels: flags.maxPixels });
     if (flags.annotate) await mkdir(flags.annotate, { recursive: true });
     const annotatedNames = new Set<string>();
     const bar =

@@ -1,8 +1,9 @@
 import { Command, Option } from 'commander';
-import { DETECTOR_NAMES, type DetectorName } from '../recognize/detectors.js';
-import { DEFAULT_MAX_PIXELS } from '../recognize/image.js';
+import { DETECTOR_NAMES, type DetectorName } from '../detect/registry.js';
+import { DEFAULT_RECOGNIZER_CONFIG as DEFAULTS } from '../recognize/config.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../server/listen.js';
 import { nonNegativeInt, port, positiveFloat, positiveInt } from './parse.js';
+import { MODEL_HELP } from './recognizer-options.js';
 
 interface ServeFlags {
   port: number;
@@ -21,13 +22,15 @@ export const serveCommand = new Command('serve')
   .description('serve recognition over HTTP: POST /v1/recognize, GET /v1/models, GET /healthz, API docs at /docs')
   .option('--port <n>', 'port to listen on (0 = any free port)', port, DEFAULT_PORT)
   .option('--host <address>', 'address to listen on (0.0.0.0 = every network)', DEFAULT_HOST)
-  .option('--model <name|file.onnx>', 'expression model: fast (default), accurate, or an .onnx file')
-  .addOption(new Option('--detector <name>', 'face detector when a request names none').choices([...DETECTOR_NAMES]).default('dnn'))
+  .option('--model <name|file.onnx>', MODEL_HELP)
+  .addOption(
+    new Option('--detector <name>', 'face detector when a request names none').choices([...DETECTOR_NAMES]).default(DEFAULTS.detector),
+  )
   .option('--concurrency <n>', 'recognitions running at once', positiveInt, 1)
   .option('--queue <n>', 'requests waiting for a recognition at most; more are answered 503 with Retry-After', nonNegativeInt, 32)
   .option('--timeout <s>', 'seconds a request may take to arrive and to reach a recognition', positiveFloat, 30)
   .option('--max-body <MiB>', 'largest request body, in MiB', positiveFloat, 20)
-  .option('--max-pixels <n>', 'refuse images larger than this many pixels', positiveFloat, DEFAULT_MAX_PIXELS)
+  .option('--max-pixels <n>', 'refuse images larger than this many pixels', positiveFloat, DEFAULTS.maxPixels)
   .option('--log', 'log every request (JSON lines on stdout)')
   .action(async (flags: ServeFlags) => {
     // fastify and its plugins load here, not with every mien command

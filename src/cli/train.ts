@@ -56,6 +56,7 @@ interface TrainFlags {
   kdTemperature?: number;
   kdWeight?: number;
   device?: TrainConfig['device'];
+  bf16?: boolean;
   threads?: number;
   maxBatches?: number;
   strict?: boolean;
@@ -102,6 +103,7 @@ export const trainCommand = new Command('train')
   .option('--kd-weight <x>', `weight of the distillation term, the labels get 1 − x (default ${KD_DEFAULTS.weight})`, float)
   .option('--early-stop <n>', `stop after n epochs without better val accuracy, 0 = never (default ${d.earlyStopPatience})`, int)
   .addOption(new Option('--device <device>', 'cpu or cuda (default cpu)').choices(['cpu', 'cuda']))
+  .option('--bf16', 'bfloat16 convolutions on the CPU (autocast; weights and the exported model stay float32)')
   .option('--threads <n>', 'libtorch threads (default: all cores)', positiveInt)
   .option('--max-batches <n>', 'at most n batches per epoch (quick experiments)', positiveInt)
   .option('--strict', 'fail on the first bad row or image instead of skipping it')
@@ -118,7 +120,7 @@ export const trainCommand = new Command('train')
     if (skipped) process.stderr.write(`${skipped}\n`);
     for (const line of data.description) console.log(line);
     console.log(
-      `arch: ${spec.name}  optimizer: ${config.optimizer} lr ${config.lr}  batch ${config.batchSize}  augment: ${formatAugment(config.augment)}  device: ${config.device}`,
+      `arch: ${spec.name}  optimizer: ${config.optimizer} lr ${config.lr}  batch ${config.batchSize}  augment: ${formatAugment(config.augment)}  device: ${config.device}${config.bf16 ? ' (bf16)' : ''}`,
     );
     const extras = [
       config.schedule === 'cosine' && 'schedule: cosine',
@@ -187,11 +189,13 @@ async function planRun(flags: TrainFlags) {
       },
     }),
     device: flags.device ?? d.device,
+    bf16: flags.bf16 ?? d.bf16,
     threads: flags.threads ?? d.threads,
     maxBatches: flags.maxBatches ?? d.maxBatches,
   };
   if (config.labelSmoothing < 0 || config.labelSmoothing >= 1) throw new UsageError('--label-smoothing must be in [0, 1)');
   if (config.lr <= 0) throw new UsageError('--lr must be positive');
+  if (config.bf16 && config.device !== 'cpu') throw new UsageError('--bf16 is CPU autocast; on cuda leave it out');
   if (!(config.warmupEpochs >= 0 && config.warmupEpochs < config.epochs))
     throw new UsageError('--warmup-epochs must be at least 0 and below --epochs');
   if (!(config.ema === 0 || (config.ema > 0 && config.ema < 1)))

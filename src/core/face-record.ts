@@ -1,6 +1,16 @@
 import type { Box, Point } from './geometry.js';
 import { EXPRESSIONS, type Expression } from './labels.js';
 
+/** The DNN detector's six keypoints, the subject's right/left: `rightEye` is on the left of an unmirrored photo. */
+export interface FaceLandmarks {
+  rightEye: Point;
+  leftEye: Point;
+  nose: Point;
+  mouth: Point;
+  rightEar: Point;
+  leftEar: Point;
+}
+
 /**
  * A face as every mien output writes it — `mien predict --json`, `mien video --json`, the HTTP API and the web page's
  * snapshot JSON: an integer pixel box, the detector's score and landmarks when it gave them, the track id in videos,
@@ -11,7 +21,7 @@ export interface FaceRecord {
   trackId?: number;
   box: Box;
   score?: number;
-  landmarks?: Record<string, Point>;
+  landmarks?: FaceLandmarks;
   expression: Expression;
   probabilities: Record<Expression, number>;
 }
@@ -21,7 +31,7 @@ export interface FaceLike {
   trackId?: number;
   box: Box;
   score?: number;
-  landmarks?: Record<string, Point>;
+  landmarks?: FaceLandmarks;
   expression: Expression;
   probabilities: Record<Expression, number> | ArrayLike<number>;
 }
@@ -37,7 +47,9 @@ export function faceRecord(face: FaceLike): FaceRecord {
     ...(face.trackId !== undefined && { trackId: face.trackId }),
     box: { x: Math.round(face.box.x), y: Math.round(face.box.y), width: Math.round(face.box.width), height: Math.round(face.box.height) },
     ...(face.score !== undefined && { score: round(face.score) }),
-    ...(face.landmarks && { landmarks: Object.fromEntries(Object.entries(face.landmarks).map(([k, v]) => [k, point(v)])) }),
+    ...(face.landmarks && {
+      landmarks: Object.fromEntries(Object.entries(face.landmarks).map(([k, v]) => [k, point(v as Point)])) as unknown as FaceLandmarks,
+    }),
     expression: face.expression,
     probabilities: Object.fromEntries(EXPRESSIONS.map((e, i) => [e, round(byName(e, i))])) as Record<Expression, number>,
   };

@@ -9,26 +9,14 @@
  * view of a 1000-px group photo shrinks a 48-px face to 9 px, levels of overlapping tiles. The detections of all views
  * are merged with BlazeFace's weighted non-maximum suppression.
  */
-import { iou, type Box, type Point } from '../core/geometry.js';
+import { iou } from '../core/geometry.js';
 import type { InferenceSession, OnnxRuntime } from '../core/onnx-runtime.js';
 import { sampleRegion, sampleWindows, summedAreaTable, type Region, type SummedAreaTable, type Window } from './dnn-input.js';
+import type { DetectedFace, FaceDetector, FaceLandmarks } from './face-detector.js';
 import type { PixelImage } from './haar-image.js';
 
-export interface FaceLandmarks {
-  rightEye: Point;
-  leftEye: Point;
-  nose: Point;
-  mouth: Point;
-  rightEar: Point;
-  leftEar: Point;
-}
-
-export interface DnnFace {
-  /** The face box in photo pixels, framed like WIDER FACE's boxes (brows to chin, ear to ear). */
-  box: Box;
-  /** The model's face probability, 0–1. */
-  score: number;
-  /** The subject's right/left: `rightEye` is on the left of an unmirrored photo. */
+/** A DNN face: its six keypoints are always there. */
+export interface DnnFace extends DetectedFace {
   landmarks: FaceLandmarks;
 }
 
@@ -51,9 +39,10 @@ export interface DetectionOptions {
   fullRange?: boolean;
 }
 
-export interface DnnFaceDetector {
+export interface DnnFaceDetector extends FaceDetector {
   /** Every face in the photo, highest score first. */
   detect(image: PixelImage): Promise<DnnFace[]>;
+  dispose(): Promise<void>;
 }
 
 /** One of the converted MediaPipe models: its file under models/, the square view it was trained on, its anchor layout. */
@@ -395,20 +384,31 @@ function withMirrorImage(pixels: Float32Array, width: number, height: number): F
 }
 
 /** A converted detector's session: NHWC batches in, `detections` rows out. */
-type DetectorSession = (input: Float32Array, dims: [number, number, number, number]) => Promise<Float32Array>;
+interface DetectorSession {
+  run(input: Float32Array, dims: [number, number, number, number]): Promise<Float32Array>;
+  release(): Promise<void>;
+}
 
 async function loadModel({ ort, sessionOptions }: DetectorRuntime, bytes: Uint8Array): Promise<DetectorSession> {
   const session = await ort.InferenceSession.create(bytes, sessionOptions);
-  return async (input, dims) => (await session.run({ input: new ort.Tensor('float32', input, dims) })).detections!.data as Float32Array;
+  return {
+    run: async (input, dims) => (await session.run({ input: new ort.Tensor('float32', input, dims) })).detections!.data as Float32Array,
+    release: () => session.release(),
+  };
 }
 
 /** The full-range model over its tiles, all in one batch: one call, and onnxruntime spreads the batch over its threads. */
-async function detectInTiles(run: DetectorSession, table: SummedAreaTable, tiles: Tile[], scoreThreshold: number): Promise<Candidate[]> {
+async function detectInTiles(
+  session: DetectorSession,
+  table: SummedAreaTable,
+  tiles: Tile[],
+  scoreThreshold: number,
+): Promise<Candidate[]> {
   const size = FULL_RANGE.inputSize;
   const grid = anchorGrid(FULL_RANGE, size, size);
   const input = new Float32Array(tiles.length * size * size * 3);
   sampleWindows(table, tiles, size, input);
-  const output = await run(input, [tiles.length, size, size, 3]);
+  const output = await session.run(input, [tiles.length, size, size, 3]);
   const rows = grid.mirror.length * FIELDS;
   return tiles.flatMap((tile, i) =>
     decodeView(
@@ -423,7 +423,7 @@ async function detectInTiles(run: DetectorSession, table: SummedAreaTable, tiles
 
 /** The short-range model over each pyramid level and its mirror image (one batch of two per level). */
 async function detectInLevels(
-  run: DetectorSession,
+  session: DetectorSession,
   table: SummedAreaTable,
   levels: Region[],
   scoreThreshold: number,
@@ -431,7 +431,12 @@ async function detectInLevels(
   const found: Candidate[] = [];
   for (const level of levels) {
     const grid = anchorGrid(SHORT_RANGE, level.width, level.height);
-    const output = await run(withMirrorImage(sampleRegion(table, level), level.width, level.height), [2, level.height, level.width, 3]);
+    const output = await session.run(withMirrorImage(sampleRegion(table, level), level.width, level.height), [
+      2,
+      level.height,
+      level.width,
+      3,
+    ]);
     const rows = grid.mirror.length * FIELDS;
     averageWithMirror(grid, output.subarray(0, rows), output.subarray(rows));
     found.push(...decodeView(SHORT_RANGE, grid, output.subarray(0, rows), { x: level.x, y: level.y, scale: level.step }, scoreThreshold));
@@ -469,6 +474,9 @@ export async function createFaceDetector(runtime: DetectorRuntime, options: Dete
       ];
       spare = table;
       return weightedNms(candidates, iouThreshold).map(toFace);
+    },
+    async dispose() {
+      await Promise.all([fullRange?.release(), shortRange.release()]);
     },
   };
 }

@@ -44,6 +44,8 @@ export interface ExpressionModel {
    * model has no `logits` output.
    */
   logits?(faces: Float32Array, options?: Pick<ClassifyOptions, 'onProgress'>): Promise<Float32Array>;
+  /** Frees the onnxruntime session; the model cannot classify afterwards. */
+  dispose(): Promise<void>;
 }
 
 export interface ExpressionModelSource {
@@ -126,6 +128,7 @@ export async function createExpressionModel({ ort, bytes, name, path, sessionOpt
         }
       });
     },
+    dispose: () => session.release(),
   };
   if (session.outputNames.includes(LOGITS_NAME)) {
     model.logits = (faces, { onProgress } = {}) =>

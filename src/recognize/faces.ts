@@ -3,76 +3,87 @@
  * → classify. It uses no Node module, so createRecognizer (src/recognize/recognizer.ts) and the web app run the same
  * code; detection and cropping are pluggable, classification is the shared ONNX expression model.
  */
-import type { Box, Point } from '../core/geometry.js';
+import type { Box } from '../core/geometry.js';
 import { EXPRESSIONS, FACE_PIXELS, NUM_CLASSES, type Expression } from '../core/labels.js';
 import { faceToFloat } from '../data/augment.js';
+import type { DetectedFace, FaceDetector } from '../detect/face-detector.js';
 import { cropFace, type Eyes, type Framing } from './crop.js';
 import type { ExpressionModel } from './expression-classifier.js';
 import type { RgbImage } from './pixels.js';
 
-/** What a face detector reports for one face, in image pixels. */
-export interface DetectedFace {
-  box: Box;
-  score: number;
-  /** Eye positions (and any others the detector gives); eyes make the crop rotate so they are level. */
-  landmarks?: { rightEye: Point; leftEye: Point };
-}
-
-export interface FaceDetector {
-  detect(image: RgbImage): Promise<DetectedFace[]>;
-}
+export type { DetectedFace, FaceDetector, FaceLandmarks } from '../detect/face-detector.js';
 
 export interface RecognizedFace extends DetectedFace {
+  /** The box as fractions of the image's width and height (0–1), for drawing on a display of any size. */
+  normalizedBox: Box;
+  /** The most probable expression. */
   expression: Expression;
   probabilities: Record<Expression, number>;
+  /** Every expression with its probability, most probable first. */
+  expressions: { expression: Expression; probability: number }[];
 }
 
-/** Whole-image input is already a face crop: nothing to move. */
-export const IDENTITY_FRAMING: Framing = { scale: 1, shiftY: 0 };
+/** Milliseconds each stage took for one image. */
+export interface StageTimings {
+  detect: number;
+  /** Crop, align and run the expression model. */
+  classify: number;
+}
 
-/**
- * How a DNN detector box becomes the model's crop, measured by `npm run bench:framing` (val faces pasted into scenes):
- * a square 0.9 × the box side, moved up by 5 % of it — FER2013's crops are tighter than the detector's box and cut
- * the forehead — recovers the crop-only accuracy; the untouched box loses about 2 points (see the README).
- */
-export const DEFAULT_FRAMING: Framing = { scale: 0.9, shiftY: -0.05 };
+export interface FaceAnalysis {
+  /** Every face kept, left to right; empty when there is none. */
+  faces: RecognizedFace[];
+  timings: StageTimings;
+}
 
-export interface RecognizeFacesOptions {
+export interface AnalyzeFacesOptions {
   /** The face detector; `none` takes the whole image as one face crop (FER-style input). */
   detector: FaceDetector | 'none';
   model: ExpressionModel;
   /** How detector boxes become model crops. */
   framing: Framing;
-  /** Faces whose box is smaller than this many pixels (larger side) are ignored. */
+  /** Faces whose box is smaller than this many pixels (larger side) are dropped; not applied to `none`. */
   minFaceSize: number;
+  /** At most this many faces: the largest. */
+  maxFaces: number;
   /** Average each face with its mirror image. */
-  tta?: boolean;
+  tta: boolean;
 }
 
 const wholeImage = (image: RgbImage): DetectedFace[] => [{ box: { x: 0, y: 0, width: image.width, height: image.height }, score: 1 }];
+const side = (face: DetectedFace) => Math.max(face.box.width, face.box.height);
 
-/** Every face in the image with its expression, left to right; empty when there is none. */
-export async function recognizeFaces(
-  image: RgbImage,
-  { detector, model, framing, minFaceSize, tta }: RecognizeFacesOptions,
-): Promise<RecognizedFace[]> {
-  const detected = detector === 'none' ? wholeImage(image) : await detector.detect(image);
-  const faces = detected.filter((f) => Math.max(f.box.width, f.box.height) >= minFaceSize).sort((a, b) => a.box.x - b.box.x);
-  if (faces.length === 0) return [];
+/** Every face in the image with its expression, and the time detection and classification took. */
+export async function analyzeFaces(image: RgbImage, options: AnalyzeFacesOptions): Promise<FaceAnalysis> {
+  const { detector, model, framing, minFaceSize, maxFaces, tta } = options;
+  const started = performance.now();
+  const detected = detector === 'none' ? wholeImage(image) : (await detector.detect(image)).filter((f) => side(f) >= minFaceSize);
+  const faces = detected
+    .sort((a, b) => side(b) - side(a))
+    .slice(0, maxFaces)
+    .sort((a, b) => a.box.x - b.box.x);
+  const detectedAt = performance.now();
+  if (faces.length === 0) return { faces: [], timings: { detect: detectedAt - started, classify: 0 } };
   const input = new Float32Array(faces.length * FACE_PIXELS);
   faces.forEach((face, i) => {
     const eyes: Eyes | undefined = face.landmarks && { right: face.landmarks.rightEye, left: face.landmarks.leftEye };
     faceToFloat(cropFace(image, face.box, framing, eyes), input, i * FACE_PIXELS);
   });
   const probabilities = await model.classify(input, { tta });
-  return faces.map((face, i) => {
-    const p = probabilities.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES);
-    let best = 0;
-    for (let c = 1; c < NUM_CLASSES; c++) if (p[c]! > p[best]!) best = c;
-    return {
-      ...face,
-      expression: EXPRESSIONS[best]!,
-      probabilities: Object.fromEntries(EXPRESSIONS.map((e, c) => [e, p[c]!])) as Record<Expression, number>,
-    };
-  });
+  const recognized = faces.map((face, i) => describeFace(image, face, probabilities.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES)));
+  return { faces: recognized, timings: { detect: detectedAt - started, classify: performance.now() - detectedAt } };
+}
+
+function describeFace(image: RgbImage, face: DetectedFace, p: Float32Array): RecognizedFace {
+  const expressions = EXPRESSIONS.map((expression, c) => ({ expression, probability: p[c]! })).sort(
+    (a, b) => b.probability - a.probability,
+  );
+  const { x, y, width, height } = face.box;
+  return {
+    ...face,
+    normalizedBox: { x: x / image.width, y: y / image.height, width: width / image.width, height: height / image.height },
+    expression: expressions[0]!.expression,
+    probabilities: Object.fromEntries(EXPRESSIONS.map((e, c) => [e, p[c]!])) as Record<Expression, number>,
+    expressions,
+  };
 }

@@ -1,13 +1,11 @@
 import { stat } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
 import { ImageError, PixelLimitError, rawToRgb, type RawPixels, type RgbImage } from './pixels.js';
+import { DEFAULT_RECOGNIZER_CONFIG } from './config.js';
 
 export { ImageError, PixelLimitError, type RawPixels, type RgbImage } from './pixels.js';
 
 export type ImageInput = string | Buffer | RawPixels;
-
-/** Default cap on decoded size: a 50-megapixel photo is ~150 MB of RGB, beyond that we refuse before decoding. */
-export const DEFAULT_MAX_PIXELS = 50_000_000;
 
 const describe = (input: ImageInput): string =>
   typeof input === 'string' ? input : Buffer.isBuffer(input) ? 'image buffer' : 'raw pixels';
@@ -17,7 +15,7 @@ const describe = (input: ImageInput): string =>
  * flattened onto black, gray/CMYK/16-bit converted to 8-bit sRGB. The pixel limit is checked from the header, before
  * any pixel is decoded.
  */
-export async function decodeImage(input: ImageInput, maxPixels = DEFAULT_MAX_PIXELS): Promise<RgbImage> {
+export async function decodeImage(input: ImageInput, maxPixels = DEFAULT_RECOGNIZER_CONFIG.maxPixels): Promise<RgbImage> {
   const name = describe(input);
   if (typeof input !== 'string' && !Buffer.isBuffer(input)) return rawToRgb(input, maxPixels);
   if (typeof input === 'string') {

@@ -1,55 +1,62 @@
 /**
- * The recognition pipeline: decode → find every face → align and crop as the model was trained → classify.
- * Detection and cropping are pluggable; classification is the shared ONNX expression model.
+ * The recognition pipeline in Node: decode (sharp) → find every face → align and crop as the model was trained →
+ * classify. `createRecognizer()` with no options does what `mien predict` does; every option and its default is in
+ * ./config.ts.
  */
-import type { Framing } from './crop.js';
-import { detectorByName, type DetectorName } from './detectors.js';
+import { loadDetector, type DetectorName } from '../detect/registry.js';
+import { recognizerConfig, IDENTITY_FRAMING, type RecognizerConfig } from './config.js';
 import { loadExpressionModel, type ExpressionModel } from './expression-model.js';
-import { recognizeFaces, DEFAULT_FRAMING, IDENTITY_FRAMING, type FaceDetector, type RecognizedFace } from './faces.js';
-import { DEFAULT_MAX_PIXELS, decodeImage, type ImageInput, type RgbImage } from './image.js';
+import type { FaceDetector } from './faces.js';
+import { decodeImage, type ImageInput } from './image.js';
+import { createPipeline, type Recognizer as RecognizerOf } from './pipeline.js';
 
-export { DEFAULT_FRAMING, recognizeFaces, type DetectedFace, type FaceDetector, type RecognizedFace } from './faces.js';
+export type { DetectedFace, FaceDetector, FaceLandmarks, RecognizedFace, StageTimings } from './faces.js';
+export type { Recognition } from './pipeline.js';
 
-export interface RecognizerOptions {
-  /** Expression model: a shipped name (`fast`, `accurate`) or an .onnx path. Default `fast`. */
+/** A recognizer of files, encoded buffers and raw pixels. */
+export type Recognizer = RecognizerOf<ImageInput>;
+
+/** RecognizerConfig's fields, each optional; the model and the detector may also be instances already loaded. */
+export interface RecognizerOptions extends Partial<Omit<RecognizerConfig, 'model' | 'detector'>> {
+  /** A shipped name (`fast`, `accurate`), an .onnx path, or a loaded ExpressionModel. Default `fast`. */
   model?: string | ExpressionModel;
-  /**
-   * The face detector, by name (`dnn`, `haar`) or as an instance; `none` treats the whole image as one face crop
-   * (FER-style input). Default `dnn`, as in `mien predict`.
-   */
-  detector?: FaceDetector | DetectorName;
-  /**
-   * Smallest face (box side, pixels) looked for and kept. Default: the named detector's own limit (48 px for `dnn`)
-   * and no filter on the boxes.
-   */
-  minFaceSize?: number;
-  /** Average each face with its mirror image. */
-  tta?: boolean;
-  /** Refuse images larger than this, before decoding. Default 50 megapixels. */
-  maxPixels?: number;
-  /** How detector boxes become model crops. */
-  framing?: Framing;
+  /** A detector name (`dnn`, `haar`, `none`) or an instance. Default `dnn`. */
+  detector?: DetectorName | FaceDetector;
 }
 
-export interface Recognizer {
-  readonly model: ExpressionModel;
-  /** Every face in the image, left to right; empty when there is none. */
-  recognize(input: ImageInput): Promise<RecognizedFace[]>;
-  /** The same for an image already decoded (video frames). */
-  recognizeImage(image: RgbImage): Promise<RecognizedFace[]>;
-}
-
+/**
+ * Loads the expression model and the face detector and returns the recognizer.
+ *
+ * @example
+ * ```ts
+ * import { createRecognizer } from 'mien';
+ * const recognizer = await createRecognizer();            // fast model, DNN detector, faces ≥ 48 px
+ * const [face] = await recognizer.recognize('photo.jpg');
+ * console.log(face.expression, face.expressions[1]);      // happy { expression: 'surprise', probability: 0.0236 }
+ * ```
+ */
 export async function createRecognizer(options: RecognizerOptions = {}): Promise<Recognizer> {
-  const model = typeof options.model === 'object' ? options.model : await loadExpressionModel(options.model);
-  const minFaceSize = options.minFaceSize ?? 0;
-  const requested = options.detector ?? 'dnn';
-  const detector = typeof requested === 'string' ? await detectorByName(requested, { minFaceSize: minFaceSize || undefined }) : requested;
-  const framing = detector === 'none' ? IDENTITY_FRAMING : (options.framing ?? DEFAULT_FRAMING);
-  const recognizeImage = (image: RgbImage) => recognizeFaces(image, { detector, model, framing, minFaceSize, tta: options.tta });
-
-  return {
+  const { model: modelOption, detector: detectorOption, ...rest } = options;
+  const config = recognizerConfig({
+    ...rest,
+    model: typeof modelOption === 'object' ? modelOption.path : modelOption,
+    detector: typeof detectorOption === 'object' ? undefined : detectorOption,
+  });
+  const model = typeof modelOption === 'object' ? modelOption : await loadExpressionModel(config.model, { threads: config.threads });
+  const detector =
+    typeof detectorOption === 'object'
+      ? detectorOption
+      : await loadDetector(config.detector, {
+          minFaceSize: config.minFaceSize,
+          minConfidence: config.minConfidence,
+          threads: config.threads,
+        });
+  if (detector === 'none') config.framing = IDENTITY_FRAMING;
+  return createPipeline({
     model,
-    recognizeImage,
-    recognize: async (input) => recognizeImage(await decodeImage(input, options.maxPixels ?? DEFAULT_MAX_PIXELS)),
-  };
+    detector,
+    config,
+    decode: decodeImage,
+    owns: { model: typeof modelOption !== 'object', detector: typeof detectorOption !== 'object' },
+  });
 }

@@ -3,7 +3,8 @@
  * @fastify/swagger turns them into the OpenAPI description served at /docs.
  */
 import { EXPRESSIONS } from '../core/labels.js';
-import { DETECTOR_NAMES } from '../recognize/detectors.js';
+import { DETECTOR_NAMES, type DetectorName } from '../detect/registry.js';
+import { DEFAULT_RECOGNIZER_CONFIG as DEFAULTS } from '../recognize/config.js';
 
 /** The body types `POST /v1/recognize` takes as a raw image; multipart/form-data is taken besides. */
 export const RAW_IMAGE_TYPES = [
@@ -63,14 +64,28 @@ export const recognizeQuerySchema = {
       enum: [...DETECTOR_NAMES],
       description: "Face detector (the server's --detector by default); none = the image is one face crop.",
     },
-    'min-face': { type: 'integer', minimum: 0, default: 0, description: 'Ignore faces smaller than this (box side, pixels).' },
-    tta: { type: 'boolean', default: false, description: 'Average each face with its mirror image.' },
+    'min-face': {
+      type: 'integer',
+      minimum: 1,
+      default: DEFAULTS.minFaceSize,
+      description: 'Smallest face looked for and kept (box side, pixels).',
+    },
+    'min-confidence': {
+      type: 'number',
+      minimum: 0,
+      exclusiveMaximum: 1,
+      description: "Drop faces the detector is less sure of (0–1; default: the detector's measured threshold).",
+    },
+    'max-faces': { type: 'integer', minimum: 1, description: 'At most this many faces, the largest (default: all).' },
+    tta: { type: 'boolean', default: DEFAULTS.tta, description: 'Average each face with its mirror image.' },
   },
 } as const;
 
 export interface RecognizeQuery {
-  detector?: (typeof DETECTOR_NAMES)[number];
+  detector?: DetectorName;
   'min-face': number;
+  'min-confidence'?: number;
+  'max-faces'?: number;
   tta: boolean;
 }
 

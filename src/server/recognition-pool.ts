@@ -6,8 +6,9 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { MienError } from '../core/errors.js';
-import type { DetectorName } from '../recognize/detectors.js';
 import type { FaceRecord } from '../core/face-record.js';
+import type { DetectorName } from '../detect/registry.js';
+import type { RecognizerConfig } from '../recognize/config.js';
 
 export interface WorkerSetup {
   modelPath: string;
@@ -19,9 +20,8 @@ export interface WorkerSetup {
 export interface RecognitionJob {
   /** The encoded image, as it came in the request. */
   image: Uint8Array;
-  detector: DetectorName;
-  minFace: number;
-  tta: boolean;
+  /** The request's recognizer settings; the rest are the pipeline's defaults. */
+  settings: Pick<RecognizerConfig, 'detector' | 'minFaceSize' | 'minConfidence' | 'maxFaces' | 'tta'>;
 }
 
 /** The answer of POST /v1/recognize: `mien predict --json` without the file name. */

@@ -19,9 +19,9 @@ import Fastify, {
 import { MienError } from '../core/errors.js';
 import { FACE_SIZE } from '../core/labels.js';
 import { decodeOnnxMetadata } from '../export/model-format.js';
-import type { DetectorName } from '../recognize/detectors.js';
+import type { DetectorName } from '../detect/registry.js';
+import { DEFAULT_RECOGNIZER_CONFIG } from '../recognize/config.js';
 import { resolveModelPath } from '../recognize/expression-model.js';
-import { DEFAULT_MAX_PIXELS } from '../recognize/image.js';
 import {
   errorSchema,
   healthResponseSchema,
@@ -98,12 +98,12 @@ type Settings = Required<Omit<ServerOptions, 'model' | 'logger'>> & Pick<ServerO
 
 export async function createServer(options: ServerOptions = {}): Promise<MienServer> {
   const settings: Settings = {
-    detector: options.detector ?? 'dnn',
+    detector: options.detector ?? DEFAULT_RECOGNIZER_CONFIG.detector,
     concurrency: options.concurrency ?? 1,
     maxQueue: options.maxQueue ?? 32,
     timeoutMs: options.timeoutMs ?? 30_000,
     bodyLimit: options.bodyLimit ?? 20 * 1024 * 1024,
-    maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS,
+    maxPixels: options.maxPixels ?? DEFAULT_RECOGNIZER_CONFIG.maxPixels,
     logger: options.logger,
   };
   // the options are checked before any worker thread starts (the queue checks its own)
@@ -233,10 +233,17 @@ async function serve(pool: RecognitionPool, queue: WorkQueue, modelInfo: ModelIn
     },
     async (request, reply) => {
       const image = await imageBody(request, bodyLimit);
-      const { detector = defaultDetector, 'min-face': minFace, tta } = request.query;
+      const {
+        detector = defaultDetector,
+        'min-face': minFaceSize,
+        'min-confidence': minConfidence,
+        'max-faces': maxFaces,
+        tta,
+      } = request.query;
       const deadline = requestDeadline(reply, timeoutMs);
+      const settings = { detector, minFaceSize, minConfidence, maxFaces: maxFaces ?? Infinity, tta };
       try {
-        return await queue.run(() => pool.run({ image, detector, minFace, tta }), deadline.signal);
+        return await queue.run(() => pool.run({ image, settings }), deadline.signal);
       } catch (err) {
         throw toHttpError(err, queue, timeoutMs);
       } finally {

@@ -89,6 +89,16 @@ export interface CreateNetworkOptions {
   device?: Device;
   /** Seeds libtorch's RNG (weight init, dropout) for deterministic runs. */
   seed?: number;
+  /** Numerics of the native forward and backward; default float32, NCHW. */
+  precision?: Partial<Precision>;
+}
+
+/** How the network computes; `npm run bench:train` measures each against float32 NCHW. */
+export interface Precision {
+  /** bfloat16 convolutions and matrix products under libtorch's CPU autocast; weights and optimizer stay float32. */
+  bf16: boolean;
+  /** Channels-last (NHWC) weights and activations. */
+  channelsLast: boolean;
 }
 
 /** Training needs the native addon, and it is missing, failed to load, or lacks what was asked for (CUDA). */
@@ -120,7 +130,7 @@ interface NativeNetwork {
 
 interface NativeAddon {
   /** Takes the normalised spec: the addon reads every field as required and knows no defaults. */
-  Network: new (spec: NormalizedSpec, device: Device, seed: number | undefined) => NativeNetwork;
+  Network: new (spec: NormalizedSpec, device: Device, seed: number | undefined, precision: Precision) => NativeNetwork;
   info(): { torchVersion: string; builtWithCuda: boolean; cudaAvailable: boolean; libtorch: string };
   setThreads(n: number): void;
 }
@@ -191,7 +201,8 @@ export function createNetwork(spec: ModelSpec, options: CreateNetworkOptions = {
   if (options.seed !== undefined && !(Number.isSafeInteger(options.seed) && options.seed >= 0)) {
     throw new RangeError(`seed must be a non-negative integer, got ${options.seed}`);
   }
-  return new TorchNetwork(spec, device, new addon.Network(normalizeSpec(spec), device, options.seed));
+  const precision: Precision = { bf16: false, channelsLast: false, ...options.precision };
+  return new TorchNetwork(spec, device, new addon.Network(normalizeSpec(spec), device, options.seed, precision));
 }
 
 class TorchNetwork implements Network {

@@ -111,7 +111,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const callbacks = [...(await policyCallbacks(config)), ...(options.callbacks ?? []), ...runFileCallbacks()];
   let net: Network | undefined;
   try {
-    const network = (net = createNetwork(spec, { device: config.device, seed: config.seed }));
+    const network = (net = createNetwork(spec, { device: config.device, seed: config.seed, precision: { bf16: config.bf16 } }));
     network.setOptimizer({ type: config.optimizer, lr: config.lr, weightDecay: config.weightDecay, momentum: config.momentum });
     const state = options.resume ? structuredClone(options.resume.state) : freshState(config);
     if (options.resume) {

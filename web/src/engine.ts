@@ -7,7 +7,8 @@ import type * as OrtWeb from 'onnxruntime-web';
 import { MienError } from '../../src/core/errors.js';
 import { DETECTOR_MODEL_FILES, createFaceDetector, type DnnFaceDetector } from '../../src/detect/dnn.js';
 import { createExpressionModel, type ExpressionModel } from '../../src/recognize/expression-classifier.js';
-import { DEFAULT_FRAMING, recognizeFaces, type RecognizedFace } from '../../src/recognize/faces.js';
+import { DEFAULT_RECOGNIZER_CONFIG as DEFAULTS } from '../../src/recognize/config.js';
+import { analyzeFaces, type RecognizedFace } from '../../src/recognize/faces.js';
 import { rawToRgb, type RgbImage } from '../../src/recognize/pixels.js';
 import { EXPRESSION_MODEL_FILE, MODEL_NAME_HEADER, MODELS_PATH } from '../../src/webapp/protocol.js';
 
@@ -19,12 +20,8 @@ import { EXPRESSION_MODEL_FILE, MODEL_NAME_HEADER, MODELS_PATH } from '../../src
  */
 export type Search = 'thorough' | 'whole' | 'near';
 
-/** Smallest face searched for in photos, as `mien predict` does. */
-const PHOTO_MIN_FACE = 48;
 /** Whole-frame searches look for faces at least this fraction of the frame's larger side: then one view needs no tiles. */
 const WHOLE_MIN_FACE_FRACTION = 1 / 8;
-/** No photo larger than this is analysed (the limit of `mien predict`). */
-const MAX_PIXELS = 50_000_000;
 
 /** A problem the page shows as a message, not a stack trace: a missing model, a failed download. */
 export class EngineError extends MienError {
@@ -118,7 +115,7 @@ export async function createEngine(settings: EngineSettings = {}): Promise<Engin
   const detectors = new Map<string, Promise<DnnFaceDetector>>();
   const detectorFor = (search: Search, width: number, height: number): Promise<DnnFaceDetector> => {
     // The short-range model alone sees only the whole frame, whatever the smallest face.
-    const minFaceSize = search === 'whole' ? Math.round(Math.max(width, height) * WHOLE_MIN_FACE_FRACTION) : PHOTO_MIN_FACE;
+    const minFaceSize = search === 'whole' ? Math.round(Math.max(width, height) * WHOLE_MIN_FACE_FRACTION) : DEFAULTS.minFaceSize;
     const key = `${search} ${minFaceSize}`;
     let detector = detectors.get(key);
     if (!detector) detectors.set(key, (detector = createFaceDetector(runtime, { minFaceSize, fullRange: search !== 'near' })));
@@ -131,21 +128,12 @@ export async function createEngine(settings: EngineSettings = {}): Promise<Engin
     backend: description,
     model,
     async analyze(pixels, search) {
-      const inner = await detectorFor(search, pixels.width, pixels.height);
+      const detector = await detectorFor(search, pixels.width, pixels.height);
       const started = performance.now();
-      const image: RgbImage = rawToRgb({ data: pixels.data, width: pixels.width, height: pixels.height, channels: 4 }, MAX_PIXELS);
-      const captured = performance.now();
-      let detected = captured;
-      const detector = {
-        detect: async (img: RgbImage) => {
-          const found = await inner.detect(img);
-          detected = performance.now();
-          return found;
-        },
-      };
-      const faces = await recognizeFaces(image, { detector, model, framing: DEFAULT_FRAMING, minFaceSize: 0 });
-      const done = performance.now();
-      return { faces, times: { capture: captured - started, detect: detected - captured, classify: done - detected } };
+      const image: RgbImage = rawToRgb({ data: pixels.data, width: pixels.width, height: pixels.height, channels: 4 }, DEFAULTS.maxPixels);
+      const capture = performance.now() - started;
+      const { faces, timings } = await analyzeFaces(image, { ...DEFAULTS, detector, model });
+      return { faces, times: { capture, ...timings } };
     },
   };
 }

@@ -1,0 +1,52 @@
+/**
+ * The recognition options `mien predict`, `video`, `eval --detector` and `serve` share, declared once with the
+ * pipeline's own defaults (src/recognize/config.ts), so help texts and behaviour cannot drift apart.
+ */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { DETECTOR_NAMES, DETECTORS, type DetectorName } from '../detect/registry.js';
+import { DEFAULT_RECOGNIZER_CONFIG as DEFAULTS } from '../recognize/config.js';
+import { SHIPPED_MODELS } from '../recognize/expression-model.js';
+import type { RecognizerOptions } from '../recognize/recognizer.js';
+import { float, positiveInt } from './parse.js';
+
+export interface RecognizerFlags {
+  model?: string;
+  detector: DetectorName;
+  minFace: number;
+  minConfidence?: number;
+  maxFaces?: number;
+  tta?: boolean;
+}
+
+export const MODEL_HELP = `expression model: ${SHIPPED_MODELS.join(' or ')} (shipped with mien; default ${DEFAULTS.model}) or an .onnx file`;
+
+const DETECTOR_HELP = `face detector: ${Object.entries(DETECTORS)
+  .map(([name, { description }]) => `${name} = ${description}`)
+  .join('; ')}; none = each image is one face crop`;
+
+function confidence(value: string): number {
+  const x = float(value);
+  if (!(x >= 0 && x < 1)) throw new InvalidArgumentError(`"${value}" must be in [0, 1).`);
+  return x;
+}
+
+/** Adds the options to `command`; `detector` is the default detector where it is not the pipeline's (eval: none). */
+export function addRecognizerOptions(command: Command, { detector = DEFAULTS.detector }: { detector?: DetectorName } = {}): Command {
+  return command
+    .option('--model <name|file.onnx>', MODEL_HELP)
+    .addOption(new Option('--detector <name>', DETECTOR_HELP).choices([...DETECTOR_NAMES]).default(detector))
+    .option('--min-face <px>', 'smallest face looked for and kept (box side, pixels)', positiveInt, DEFAULTS.minFaceSize)
+    .option('--min-confidence <p>', "drop faces the detector is less sure of (0–1; default: the detector's measured threshold)", confidence)
+    .option('--max-faces <n>', 'at most this many faces per image, the largest (default: all)', positiveInt)
+    .option('--tta', 'test-time augmentation: average each face with its mirror image');
+}
+
+/** The flags as createRecognizer options. */
+export const recognizerOptions = (flags: RecognizerFlags): RecognizerOptions => ({
+  model: flags.model,
+  detector: flags.detector,
+  minFaceSize: flags.minFace,
+  minConfidence: flags.minConfidence,
+  maxFaces: flags.maxFaces,
+  tta: flags.tta,
+});
