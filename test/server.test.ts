@@ -82,12 +82,13 @@ describe('mien serve', () => {
     const tooBig = (await postImage(server, photo, 'image/jpeg', '?min-face=400&tta=true')).json();
     assert.deepEqual(tooBig.faces, [], 'a 400-px minimum leaves out the ~150-px face');
     for (const [query, message] of [
-      ['?detector=mtcnn', /detector must be equal to one of the allowed values/],
-      ['?min-face=0', /min-face must be >= 1/],
-      ['?max-faces=0', /max-faces must be >= 1/],
-      ['?min-confidence=1', /min-confidence must be < 1/],
-      ['?tta=maybe', /tta must be boolean/],
-      ['?minface=40', /must NOT have additional properties/],
+      ['?detector=mtcnn', /^detector must be one of dnn, haar, none, got "mtcnn"$/],
+      ['?min-face=0', /^min-face must be at least 1, got "0"$/],
+      ['?min-face=4.5', /^min-face must be a whole number, got "4.5"$/],
+      ['?max-faces=0', /^max-faces must be at least 1, got "0"$/],
+      ['?min-confidence=1', /^min-confidence must be below 1, got "1"$/],
+      ['?tta=maybe', /^tta must be true or false, got "maybe"$/],
+      ['?minface=40', /^unknown query parameter 'minface': use detector, min-face, min-confidence, max-faces, tta$/],
     ] as const) {
       const r = await postImage(server, photo, 'image/jpeg', query);
       assert.equal(r.statusCode, 400, query);
@@ -181,6 +182,13 @@ describe('mien serve', () => {
         error: 'not_found',
         message: /no GET \/v2\/recognize/,
       },
+      {
+        name: 'known path, wrong method',
+        request: { method: 'GET', url: '/v1/recognize?tta=true' },
+        status: 405,
+        error: 'method_not_allowed',
+        message: /^\/v1\/recognize takes POST, not GET$/,
+      },
     ];
     for (const c of cases) {
       const r = await server.fastify.inject(c.request);
@@ -189,6 +197,30 @@ describe('mien serve', () => {
       assert.deepEqual(Object.keys(r.json()), ['error', 'message'], c.name);
       assert.equal(r.json().error, c.error, c.name);
       assert.match(r.json().message, c.message, c.name);
+    }
+    const wrongMethod = await server.fastify.inject({ method: 'DELETE', url: '/healthz' });
+    assert.equal(wrongMethod.headers.allow, 'GET, HEAD');
+  });
+
+  test('CORS is off unless asked for; with a list, only those origins get the header, preflights included', async () => {
+    const origin = 'https://app.example';
+    const plain = await server.fastify.inject({ method: 'GET', url: '/healthz', headers: { origin } });
+    assert.equal(plain.headers['access-control-allow-origin'], undefined);
+    const open = await createServer({ model, cors: [origin] });
+    try {
+      const allowed = await open.fastify.inject({ method: 'GET', url: '/healthz', headers: { origin } });
+      assert.equal(allowed.headers['access-control-allow-origin'], origin);
+      const other = await open.fastify.inject({ method: 'GET', url: '/healthz', headers: { origin: 'https://evil.example' } });
+      assert.equal(other.headers['access-control-allow-origin'], undefined);
+      const preflight = await open.fastify.inject({
+        method: 'OPTIONS',
+        url: '/v1/recognize',
+        headers: { origin, 'access-control-request-method': 'POST' },
+      });
+      assert.equal(preflight.statusCode, 204);
+      assert.match(String(preflight.headers['access-control-allow-methods']), /POST/);
+    } finally {
+      await open.close();
     }
   });
 

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Download, Page } from 'playwright-core';
 import { EXPRESSIONS } from '../src/core/labels.js';
 import { shippedModelPath } from '../src/recognize/expression-model.js';
+import type { ModelManifest } from '../src/webapp/protocol.js';
 import { runCli } from './helpers/cli.js';
 import { bandClassifierOnnx } from './helpers/expression-models.js';
 import {
@@ -30,10 +31,10 @@ function pngSize(png: Buffer): { width: number; height: number } {
 }
 
 /** The status of a GET of `path` sent exactly as written. */
-const rawGetStatus = (base: string, path: string): Promise<number> =>
+const rawGetStatus = (base: string, path: string, headers: Record<string, string> = {}): Promise<number> =>
   new Promise((resolve, reject) => {
     const { hostname, port } = new URL(base);
-    get({ host: hostname, port, path }, (res) => {
+    get({ host: hostname, port, path, headers }, (res) => {
       res.resume();
       resolve(res.statusCode!);
     }).on('error', reject);
@@ -73,16 +74,29 @@ describe('mien web', { skip: chromiumMissing() }, () => {
     assert.equal(index.status, 200);
     assert.equal(index.headers.get('cross-origin-opener-policy'), 'same-origin');
     assert.equal(index.headers.get('cross-origin-embedder-policy'), 'require-corp');
-    const model = await fetch(new URL('models/expression.onnx', server.url));
+    // The manifest names the model files by content hash: they are cached for a year, the manifest revalidated (304).
+    const manifestResponse = await fetch(new URL('models/manifest.json', server.url));
+    assert.equal(manifestResponse.headers.get('cache-control'), 'no-cache');
+    const manifest = (await manifestResponse.json()) as ModelManifest;
+    assert.ok(!('missing' in manifest.expression));
+    assert.equal(manifest.expression.name, modelName);
+    assert.match(manifest.expression.url, /^models\/[0-9a-f]{16}\/[^/]+\.onnx$/);
+    const model = await fetch(new URL(manifest.expression.url, server.url));
     assert.equal(model.status, 200);
-    assert.equal(model.headers.get('x-mien-model'), modelName);
+    assert.equal(model.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    assert.equal(model.headers.get('cross-origin-embedder-policy'), 'require-corp');
     await model.arrayBuffer();
+    const etag = manifestResponse.headers.get('etag')!;
+    assert.equal(await rawGetStatus(server.url, '/models/manifest.json', { 'if-none-match': etag }), 304);
+    assert.equal(await rawGetStatus(server.url, `/${manifest.expression.url}`, { 'if-none-match': model.headers.get('etag')! }), 304);
+    assert.equal(await rawGetStatus(server.url, '/models/0123456789abcdef/fast.onnx'), 404, 'a version that is not served');
     // Sent as they are (fetch would resolve the dots): each reaches the package's own files if the server lets it.
     for (const path of ['/../../package.json', '/..%2f..%2fpackage.json', '/models/..%2f..%2f..%2fpackage.json', '/no-such-file.js']) {
       assert.equal(await rawGetStatus(server.url, path), 404, path);
     }
     const post = await fetch(server.url, { method: 'POST', body: 'x' });
     assert.equal(post.status, 405);
+    assert.equal(post.headers.get('allow'), 'GET, HEAD');
     await post.text();
   });
 

@@ -16,6 +16,7 @@ interface ServeFlags {
   maxBody: number;
   maxPixels: number;
   log?: boolean;
+  cors?: boolean | string[];
 }
 
 export const serveCommand = new Command('serve')
@@ -32,6 +33,7 @@ export const serveCommand = new Command('serve')
   .option('--max-body <MiB>', 'largest request body, in MiB', positiveFloat, 20)
   .option('--max-pixels <n>', 'refuse images larger than this many pixels', positiveFloat, DEFAULTS.maxPixels)
   .option('--log', 'log every request (JSON lines on stdout)')
+  .option('--cors [origins...]', 'let web pages on other origins call the API: any, or only the origins listed (default: none)')
   .action(async (flags: ServeFlags) => {
     // fastify and its plugins load here, not with every mien command
     const { createServer } = await import('../server/server.js');
@@ -44,6 +46,7 @@ export const serveCommand = new Command('serve')
       bodyLimit: Math.round(flags.maxBody * 1024 * 1024),
       maxPixels: flags.maxPixels,
       logger: flags.log ?? false,
+      cors: flags.cors ?? false,
     });
     const url = await server.listen({ port: flags.port, host: flags.host }).catch(async (err: unknown) => {
       await server.close(); // its recognition workers would keep the process alive

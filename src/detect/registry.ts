@@ -3,6 +3,7 @@
  * A new detector is one file in detect/ that implements FaceDetector and one entry here. Each loads only when asked
  * for (and its module with it), so naming `none` or `haar` never loads onnxruntime's detector sessions.
  */
+import { MienError } from '../core/errors.js';
 import type { DetectedFace, FaceDetector } from './face-detector.js';
 
 /** What every named detector is configured by; the pipeline's defaults (src/recognize/config.ts) fill it. */
@@ -49,7 +50,13 @@ export const DETECTOR_NAMES = [
 
 export const isDetectorName = (name: string): name is DetectorName => (DETECTOR_NAMES as readonly string[]).includes(name);
 
+/** A name that is no detector's: a usage mistake (CLI exit 2, HTTP 400). */
+export class UnknownDetectorError extends MienError {
+  override readonly exitCode = 2;
+}
+
 /** A detector by name, configured; `none` is returned as is, for the pipeline to take whole images. */
 export async function loadDetector(name: DetectorName, settings: DetectorSettings): Promise<FaceDetector | 'none'> {
+  if (!isDetectorName(name)) throw new UnknownDetectorError(`unknown detector '${String(name)}': use ${DETECTOR_NAMES.join(', ')}`);
   return name === 'none' ? 'none' : DETECTORS[name].load(settings);
 }

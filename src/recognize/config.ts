@@ -4,8 +4,8 @@
  * it changes; `recognizerConfig()` merges that over DEFAULT_RECOGNIZER_CONFIG and checks it.
  */
 import { MienError } from '../core/errors.js';
+// Only the type: the registry's loaders import onnxruntime-node, which the web page (a user of this file) must not bundle.
 import type { DetectorName } from '../detect/registry.js';
-import { DETECTOR_NAMES } from '../detect/registry.js';
 import type { Framing } from './crop.js';
 
 export interface RecognizerConfig {
@@ -59,14 +59,13 @@ export class RecognizerOptionError extends MienError {
 
 const isPositiveInteger = (x: number) => Number.isInteger(x) && x > 0;
 
-/** `options` merged over the defaults and checked; an unknown detector or a value out of range is a RecognizerOptionError. */
+/** `options` merged over the defaults and checked: a value out of range is a RecognizerOptionError (the detector's name is checked when it loads). */
 export function recognizerConfig(options: Partial<RecognizerConfig> = {}): RecognizerConfig {
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<RecognizerConfig>;
   const config: RecognizerConfig = { ...DEFAULT_RECOGNIZER_CONFIG, ...defined };
   const fail = (message: string): never => {
     throw new RecognizerOptionError(message);
   };
-  if (!DETECTOR_NAMES.includes(config.detector)) fail(`unknown detector '${config.detector}': use ${DETECTOR_NAMES.join(', ')}`);
   if (!isPositiveInteger(config.minFaceSize)) fail(`minFaceSize must be a whole number of pixels ≥ 1, got ${config.minFaceSize}`);
   if (config.minConfidence !== undefined && !(config.minConfidence >= 0 && config.minConfidence < 1))
     fail(`minConfidence must be in [0, 1), got ${config.minConfidence}`);

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { STATUS_CODES } from 'node:http';
+import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -59,6 +60,11 @@ export interface ServerOptions {
   maxPixels?: number;
   /** fastify's logger (pino): false (default), true, or its options. */
   logger?: FastifyServerOptions['logger'];
+  /**
+   * Which web pages (origins) may call the API from a browser: false (default: none but the server's own), true
+   * (any), or a list such as `['https://example.com']`. Answered by @fastify/cors, preflights included.
+   */
+  cors?: boolean | string[];
 }
 
 export interface MienServer {
@@ -105,6 +111,7 @@ export async function createServer(options: ServerOptions = {}): Promise<MienSer
     bodyLimit: options.bodyLimit ?? 20 * 1024 * 1024,
     maxPixels: options.maxPixels ?? DEFAULT_RECOGNIZER_CONFIG.maxPixels,
     logger: options.logger,
+    cors: options.cors ?? false,
   };
   // the options are checked before any worker thread starts (the queue checks its own)
   const { concurrency, maxQueue, timeoutMs, bodyLimit, maxPixels } = settings;
@@ -170,18 +177,33 @@ async function serve(pool: RecognitionPool, queue: WorkQueue, modelInfo: ModelIn
   // The one place errors become answers: a MienError (the user's mistake or the server's set-up, found here or in a
   // recognition worker) with its status, code and message; fastify's own errors as the API's; anything else a 500.
   app.setErrorHandler((err: FastifyError | MienError, request, reply) => {
-    const answer = err instanceof MienError ? err : fromFastifyError(err, bodyLimit);
+    const answer = err instanceof MienError ? err : fromFastifyError(err, request, bodyLimit);
     // bugs and the server's own set-up (no cascade, say) go to the log; being busy (503) and the client's mistakes do not
     if (answer.status >= 500 && answer.status !== 503) request.log.error(err);
     const retryAfter = err instanceof HttpError || err instanceof QueueFullError ? err.retryAfterSeconds : undefined;
     if (retryAfter !== undefined) reply.header('Retry-After', String(retryAfter));
     return reply.code(answer.status).send({ error: answer.code ?? statusCode(answer.status), message: answer.message });
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply
-      .code(404)
-      .send({ error: 'not_found', message: `no ${request.method} ${request.url.split('?')[0]}; the API is described at /docs` }),
-  );
+  // The methods of every path, for 405's Allow header: a known path asked with the wrong method is not a 404.
+  const methodsByPath = new Map<string, Set<string>>();
+  app.addHook('onRoute', ({ url, method }) => {
+    const methods = methodsByPath.get(url) ?? new Set<string>();
+    for (const m of [method].flat()) methods.add(m);
+    methodsByPath.set(url, methods);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = methodsByPath.get(path);
+    if (allowed && !allowed.has(request.method)) {
+      const allow = [...allowed].sort().join(', ');
+      return reply
+        .code(405)
+        .header('Allow', allow)
+        .send({ error: 'method_not_allowed', message: `${path} takes ${allow}, not ${request.method}` });
+    }
+    return reply.code(404).send({ error: 'not_found', message: `no ${request.method} ${path}; the API is described at /docs` });
+  });
+  if (settings.cors !== false) await app.register(cors, { origin: settings.cors, methods: ['GET', 'HEAD', 'POST'] });
 
   // Only image bodies are parsed; JSON, text and the rest are refused with 415 before any byte is buffered.
   app.removeAllContentTypeParsers();
@@ -333,7 +355,7 @@ function toHttpError(err: unknown, queue: WorkQueue, timeoutMs: number): unknown
 }
 
 /** fastify's and @fastify/multipart's own errors, as the API's error codes with messages that say what to do. */
-function fromFastifyError(err: FastifyError, bodyLimit: number): HttpError {
+function fromFastifyError(err: FastifyError, request: FastifyRequest, bodyLimit: number): HttpError {
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
     case 'FST_REQ_FILE_TOO_LARGE':
@@ -344,11 +366,38 @@ function fromFastifyError(err: FastifyError, bodyLimit: number): HttpError {
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
       return new HttpError(415, 'unsupported_media_type', SEND_AN_IMAGE);
     case 'FST_ERR_VALIDATION':
-      return new HttpError(400, 'bad_request', err.message);
+      return new HttpError(400, 'bad_request', validationMessage(err, request));
   }
   const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
   if (status >= 500) return new HttpError(status, 'internal', 'internal server error');
   return new HttpError(status, statusCode(status), err.message);
+}
+
+/**
+ * A query that fails its schema, in mien's words: the parameter, what it takes and what it got, as the CLI says it
+ * (`min-face must be at least 1, got 0`), not the validator's (`querystring/min-face must be >= 1`).
+ */
+function validationMessage(err: FastifyError, request: FastifyRequest): string {
+  const [first] = err.validation ?? [];
+  if (!first) return err.message;
+  const query = new URL(request.url, 'http://localhost').searchParams;
+  const param = first.instancePath.replace(/^\//, '');
+  const got = `got ${JSON.stringify(query.get(param))}`;
+  const { params } = first as { params: Record<string, unknown> };
+  const known = Object.keys(recognizeQuerySchema.properties).join(', ');
+  switch (first.keyword) {
+    case 'additionalProperties':
+      return `unknown query parameter '${String(params.additionalProperty)}': use ${known}`;
+    case 'enum':
+      return `${param} must be one of ${(params.allowedValues as string[]).join(', ')}, ${got}`;
+    case 'type':
+      return `${param} must be ${({ integer: 'a whole number', number: 'a number', boolean: 'true or false' } as Record<string, string>)[String(params.type)] ?? String(params.type)}, ${got}`;
+    case 'minimum':
+      return `${param} must be at least ${String(params.limit)}, ${got}`;
+    case 'exclusiveMaximum':
+      return `${param} must be below ${String(params.limit)}, ${got}`;
+  }
+  return `${param} ${first.message ?? 'is not valid'}, ${got}`;
 }
 
 export type ModelInfo = Awaited<ReturnType<typeof describeModel>>;

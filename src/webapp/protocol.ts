@@ -2,7 +2,16 @@
 
 /** The folder of model files, relative to the page. */
 export const MODELS_PATH = 'models/';
-/** The expression model the page runs, inside MODELS_PATH: whichever model `mien web` was started with. */
-export const EXPRESSION_MODEL_FILE = 'expression.onnx';
-/** The response header that names that model (`fast`, or the file's name without `.onnx`). */
-export const MODEL_NAME_HEADER = 'X-Mien-Model';
+/** Inside MODELS_PATH: which model files to fetch, checked on every visit (small, answered 304 when unchanged). */
+export const MANIFEST_FILE = 'manifest.json';
+
+/**
+ * The manifest. Each model URL holds the file's content hash, so browsers keep the files for a year and fetch them
+ * again only when `mien web` serves different ones.
+ */
+export interface ModelManifest {
+  /** The expression model the page runs (`fast`, or the file's name without `.onnx`), or why there is none. */
+  expression: { name: string; url: string } | { missing: string };
+  /** The face detector's two model files, by role. */
+  detector: { fullRange: string; shortRange: string };
+}

@@ -1,35 +1,20 @@
 /**
  * Serves the built webcam page (dist/web, from web/) and the models it runs, with the cross-origin-isolation
  * headers that let onnxruntime-web use wasm threads. Everything the page needs comes from here: nothing is fetched
- * from another site.
+ * from another site. fastify and @fastify/static do the HTTP (ranges, ETag, 304, paths kept inside the folder).
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { extname, join, normalize, sep } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import fastifyStatic from '@fastify/static';
+import Fastify from 'fastify';
 import { packageRoot } from '../core/package-root.js';
 import { DETECTOR_MODEL_FILES } from '../detect/dnn.js';
 import { loadExpressionModel, ModelError, resolveModelPath } from '../recognize/expression-model.js';
 import { listenError, ServeError } from '../server/listen.js';
-import { EXPRESSION_MODEL_FILE, MODEL_NAME_HEADER, MODELS_PATH } from './protocol.js';
+import { MANIFEST_FILE, MODELS_PATH, type ModelManifest } from './protocol.js';
 
 export const DEFAULT_WEB_PORT = 5173;
-
-const EXPRESSION_MODEL_URL = `/${MODELS_PATH}${EXPRESSION_MODEL_FILE}`;
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.wasm': 'application/wasm',
-  '.onnx': 'application/octet-stream',
-  '.png': 'image/png',
-  '.svg': 'image/svg+xml',
-  '.ico': 'image/x-icon',
-};
 
 /**
  * On every response. COOP + COEP make the page cross-origin isolated, which is what gives it SharedArrayBuffer and
@@ -41,6 +26,8 @@ const ISOLATION_HEADERS = {
   'Cross-Origin-Resource-Policy': 'same-origin',
   'X-Content-Type-Options': 'nosniff',
 };
+/** Files whose URL changes with their content: Vite's hashed assets and the versioned model files. */
+const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 export interface WebServerOptions {
   /** Expression model: a shipped name or an .onnx file. Default `fast`; when that is not there the page says so. */
@@ -78,82 +65,82 @@ async function pageModel(model: string | undefined): Promise<WebServer['model']>
   }
 }
 
+/** A model file under its versioned URL path (`models/<hash>/<name>`), relative to the page. */
+async function versioned(path: string): Promise<{ url: string; path: string }> {
+  const hash = createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex')
+    .slice(0, 16);
+  return { url: `${MODELS_PATH}${hash}/${basename(path)}`, path };
+}
+
 export async function createWebServer(options: WebServerOptions = {}): Promise<WebServer> {
   const appDir = await appFolder(options.appDir ?? join(packageRoot(), 'dist', 'web'));
   const model = await pageModel(options.model);
   const modelsDir = join(packageRoot(), 'models');
+  const [fullRange, shortRange, expression] = await Promise.all([
+    versioned(join(modelsDir, DETECTOR_MODEL_FILES.fullRange)),
+    versioned(join(modelsDir, DETECTOR_MODEL_FILES.shortRange)),
+    'missing' in model ? undefined : versioned(model.path),
+  ]);
+  const manifest: ModelManifest = {
+    expression: expression && !('missing' in model) ? { name: model.name, url: expression.url } : (model as { missing: string }),
+    detector: { fullRange: fullRange.url, shortRange: shortRange.url },
+  };
+  const manifestBody = JSON.stringify(manifest);
+  const manifestTag = `"${createHash('sha256').update(manifestBody).digest('hex').slice(0, 16)}"`;
   const modelFiles = new Map<string, string>(
-    Object.values(DETECTOR_MODEL_FILES).map((file) => [`/${MODELS_PATH}${file}`, join(modelsDir, file)]),
+    [fullRange, shortRange, ...(expression ? [expression] : [])].map((f) => [`/${f.url}`, f.path]),
   );
 
-  async function sendFile(req: IncomingMessage, res: ServerResponse, path: string, headers: Record<string, string> = {}): Promise<void> {
-    const info = await stat(path).catch(() => undefined);
-    if (!info?.isFile()) return sendText(res, 404, 'not found');
-    res.writeHead(200, {
-      ...ISOLATION_HEADERS,
-      'Content-Type': CONTENT_TYPES[extname(path)] ?? 'application/octet-stream',
-      'Content-Length': String(info.size),
-      // Vite names assets by content hash, so they never change; everything else is checked each time.
-      'Cache-Control': path.startsWith(join(appDir, 'assets') + sep) ? 'public, max-age=31536000, immutable' : 'no-cache',
-      ...headers,
-    });
-    if (req.method === 'HEAD') {
-      res.end();
-      return;
-    }
-    createReadStream(path)
-      .on('error', () => res.destroy())
-      .pipe(res);
-  }
+  // The page keeps connections alive; on close they are cut, as it has nothing in flight worth waiting for.
+  const modelPaths = new Set(modelFiles.values());
 
-  function sendText(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
-    res.writeHead(status, { ...ISOLATION_HEADERS, 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-cache', ...headers });
-    res.end(`${text}\n`);
-  }
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'only GET and HEAD', { Allow: 'GET, HEAD' });
-    let pathname: string;
-    try {
-      pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
-    } catch {
-      return sendText(res, 400, 'bad URL');
+  const app = Fastify({ forceCloseConnections: true });
+  app.addHook('onSend', async (_request, reply) => {
+    reply.headers(ISOLATION_HEADERS);
+  });
+  await app.register(fastifyStatic, {
+    root: appDir,
+    cacheControl: false,
+    // Vite names assets by content hash, so they never change; index.html and the rest are checked each time.
+    setHeaders: (reply, path) =>
+      reply.header('Cache-Control', path.startsWith(join(appDir, 'assets')) || modelPaths.has(path) ? IMMUTABLE : 'no-cache'),
+  });
+  app.get(`/${MODELS_PATH}${MANIFEST_FILE}`, async (request, reply) => {
+    reply.header('Cache-Control', 'no-cache').header('ETag', manifestTag);
+    if (request.headers['if-none-match'] === manifestTag) return reply.code(304).send();
+    return reply.type('application/json').send(manifestBody);
+  });
+  app.get(`/${MODELS_PATH}:version/:file`, (request, reply) => {
+    const path = modelFiles.get(request.url.split('?')[0]!);
+    if (!path) return reply.code(404).type('text/plain').send('not found\n');
+    return reply.sendFile(basename(path), dirname(path));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      return reply.code(405).header('Allow', 'GET, HEAD').type('text/plain').send('only GET and HEAD\n');
     }
-    if (pathname === EXPRESSION_MODEL_URL) {
-      if ('missing' in model) return sendText(res, 404, model.missing);
-      return sendFile(req, res, model.path, { [MODEL_NAME_HEADER]: model.name });
-    }
-    const detectorFile = modelFiles.get(pathname);
-    if (detectorFile) return sendFile(req, res, detectorFile);
-    // Only files inside the app folder: a path that normalises to outside it is refused.
-    const path = normalize(join(appDir, pathname === '/' ? 'index.html' : pathname));
-    if (!path.startsWith(appDir + sep)) return sendText(res, 404, 'not found');
-    return sendFile(req, res, path);
-  }
-
-  const server: Server = createServer((req, res) => {
-    handle(req, res).catch(() => {
-      if (!res.headersSent) sendText(res, 500, 'internal error');
-      else res.destroy();
-    });
+    return reply.code(404).type('text/plain').send('not found\n');
+  });
+  // @fastify/static refuses paths that climb out of the folder with 403; to the page they are simply not there.
+  app.setErrorHandler((err: { statusCode?: number }, _request, reply) => {
+    const status = err.statusCode === 403 || err.statusCode === 404 ? 404 : (err.statusCode ?? 500);
+    return reply
+      .code(status)
+      .type('text/plain')
+      .send(status === 404 ? 'not found\n' : 'internal error\n');
   });
 
   return {
     model,
-    listen: (port, host) =>
-      new Promise((resolve, reject) => {
-        server.once('error', (err) => reject(listenError(err, port, host)));
-        server.listen(port, host, () => {
-          const address = server.address() as AddressInfo;
-          const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-          resolve(`http://${shown}:${address.port}/`);
-        });
-      }),
-    close: () =>
-      new Promise((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        // Idle keep-alive connections would hold the server open; the page has nothing in flight worth waiting for.
-        server.closeAllConnections();
-      }),
+    async listen(port, host) {
+      try {
+        return `${await app.listen({ port, host })}/`;
+      } catch (err) {
+        throw listenError(err, port, host);
+      }
+    },
+    close: () => app.close(),
   };
 }

@@ -5,12 +5,12 @@
  */
 import type * as OrtWeb from 'onnxruntime-web';
 import { MienError } from '../../src/core/errors.js';
-import { DETECTOR_MODEL_FILES, createFaceDetector, type DnnFaceDetector } from '../../src/detect/dnn.js';
+import { createFaceDetector, type DnnFaceDetector } from '../../src/detect/dnn.js';
 import { createExpressionModel, type ExpressionModel } from '../../src/recognize/expression-classifier.js';
 import { DEFAULT_RECOGNIZER_CONFIG as DEFAULTS } from '../../src/recognize/config.js';
 import { analyzeFaces, type RecognizedFace } from '../../src/recognize/faces.js';
 import { rawToRgb, type RgbImage } from '../../src/recognize/pixels.js';
-import { EXPRESSION_MODEL_FILE, MODEL_NAME_HEADER, MODELS_PATH } from '../../src/webapp/protocol.js';
+import { MANIFEST_FILE, MODELS_PATH, type ModelManifest } from '../../src/webapp/protocol.js';
 
 /**
  * How hard the detector looks, from slowest to fastest:
@@ -61,17 +61,19 @@ interface GpuNavigator {
   gpu?: { requestAdapter(): Promise<unknown> };
 }
 
-async function fetchModel(file: string): Promise<{ bytes: Uint8Array; response: Response }> {
+async function download(url: string): Promise<Response> {
   let response: Response;
   try {
-    response = await fetch(MODELS_PATH + file);
+    response = await fetch(url);
   } catch (err) {
-    throw new EngineError(`cannot download ${file}: ${(err as Error).message}`);
+    throw new EngineError(`cannot download ${url}: ${(err as Error).message}`);
   }
-  // `mien web` explains a missing model in the body of its 404.
-  if (!response.ok) throw new EngineError((await response.text()).trim() || `${file}: HTTP ${response.status}`);
-  return { bytes: new Uint8Array(await response.arrayBuffer()), response };
+  if (!response.ok) throw new EngineError(`${url}: HTTP ${response.status}`);
+  return response;
 }
+
+/** A model file's bytes; the browser's cache keeps it, its URL changing only with its content. */
+const fetchModel = async (url: string): Promise<Uint8Array> => new Uint8Array(await (await download(url)).arrayBuffer());
 
 type Ort = typeof OrtWeb;
 
@@ -98,19 +100,17 @@ export async function createEngine(settings: EngineSettings = {}): Promise<Engin
   // chunk's URL, and must not run the page's code.
   const ort = await import('onnxruntime-web');
   const { options, description } = await chooseBackend(ort, settings);
+  const manifest = (await (await download(MODELS_PATH + MANIFEST_FILE)).json()) as ModelManifest;
+  // `mien web` explains a missing model in the manifest.
+  if ('missing' in manifest.expression) throw new EngineError(manifest.expression.missing);
+  const { name, url } = manifest.expression;
   const [fullRange, shortRange, expression] = await Promise.all([
-    fetchModel(DETECTOR_MODEL_FILES.fullRange),
-    fetchModel(DETECTOR_MODEL_FILES.shortRange),
-    fetchModel(EXPRESSION_MODEL_FILE),
+    fetchModel(manifest.detector.fullRange),
+    fetchModel(manifest.detector.shortRange),
+    fetchModel(url),
   ]);
-  const model = await createExpressionModel({
-    ort,
-    bytes: expression.bytes,
-    name: expression.response.headers.get(MODEL_NAME_HEADER) ?? EXPRESSION_MODEL_FILE,
-    path: expression.response.url,
-    sessionOptions: options,
-  });
-  const runtime = { ort, models: { fullRange: fullRange.bytes, shortRange: shortRange.bytes }, sessionOptions: options };
+  const model = await createExpressionModel({ ort, bytes: expression, name, path: url, sessionOptions: options });
+  const runtime = { ort, models: { fullRange, shortRange }, sessionOptions: options };
   // A detector per search and face size (each holds its own sessions), made when first needed and kept.
   const detectors = new Map<string, Promise<DnnFaceDetector>>();
   const detectorFor = (search: Search, width: number, height: number): Promise<DnnFaceDetector> => {
