@@ -1,27 +1,54 @@
 /**
  * mien — facial expression recognition for Node and the browser.
  *
- * The stages, each its own module (and sub-path export), over src/core (labels, geometry, errors; see docs/architecture.md):
- *   data    FER2013 CSVs and image folders → 48×48 gray faces, splits, cache, augmentation   (`mien/data`)
- *   models  the architecture definitions, summaries and diagrams                            (`mien/models`)
- *   train   the native libtorch engine and the training loop                                (`mien/train`)
- *   export  ONNX files for onnxruntime-node and onnxruntime-web                             (`mien/export`)
- *   eval    metrics, calibration, reports                                                   (`mien/eval`)
- *   plot    training curves and charts (vega-lite)                                          (`mien/plot`)
- *   detect  face detectors: MediaPipe's DNN converted to ONNX, and OpenCV's Haar cascades     (`mien/detect`)
- *   recognize  the pipeline: decode, detect, align, crop, classify, annotate                 (`mien/recognize`)
- *   video   ffmpeg decode/encode, face tracking and smoothing                                (`mien/video`)
- *   server  the HTTP API of `mien serve` (fastify): recognition, models, health, OpenAPI docs  (`mien/server`)
+ * The root exports what users call: recognise, train, evaluate, export, load data, and their types. Each stage has
+ * its own sub-path export with everything else (`mien-fer/data`, `/models`, `/train`, `/export`, `/eval`, `/plot`,
+ * `/detect`, `/recognize`, `/video`, and the HTTP API, opt-in, as `mien-fer/server`); in a browser bundle the root
+ * resolves to the browser entry (src/browser). Layers: docs/architecture.md.
+ *
+ * @example
+ * ```ts
+ * import { createRecognizer } from 'mien-fer';
+ * const recognizer = await createRecognizer();                  // the shipped `fast` model, DNN detector
+ * const faces = await recognizer.recognize('photo.jpg');
+ * console.log(faces[0].expression, faces[0].probabilities.happy); // happy 0.917
+ * ```
  */
-export { EXPRESSIONS, FACE_PIXELS, FACE_SIZE, NUM_CLASSES, type Expression } from './core/labels.js';
+export { EXPRESSIONS, EXPRESSION_COLOURS, FACE_PIXELS, FACE_SIZE, NUM_CLASSES, type Expression } from './core/labels.js';
 export { MienError, type MienErrorOptions } from './core/errors.js';
-export * from './data/index.js';
-export * from './models/index.js';
-export * from './train/index.js';
-export * from './export/index.js';
-export * from './eval/index.js';
-export * from './plot/index.js';
-export * from './recognize/index.js';
-export * from './detect/index.js';
-export * from './video/index.js';
-export * from './server/index.js';
+export type { Box, Point } from './core/geometry.js';
+export { faceRecord, type FaceLandmarks, type FaceRecord } from './core/face-record.js';
+
+// Recognise
+export {
+  createRecognizer,
+  type DetectedFace,
+  type FaceDetector,
+  type Recognition,
+  type RecognizedFace,
+  type Recognizer,
+  type RecognizerOptions,
+  type StageTimings,
+} from './recognize/recognizer.js';
+export { DEFAULT_RECOGNIZER_CONFIG, recognizerConfig, RecognizerOptionError, type RecognizerConfig } from './recognize/config.js';
+export { loadExpressionModel, ModelError, SHIPPED_MODELS, type ExpressionModel } from './recognize/expression-model.js';
+export { decodeImage, ImageError, PixelLimitError, type ImageInput } from './recognize/image.js';
+export { annotateImage } from './recognize/annotate.js';
+export { DETECTOR_NAMES, loadDetector, type DetectorName } from './detect/registry.js';
+
+// Data
+export { loadFaces, type LoadedFaces, type LoadOptions } from './data/load.js';
+export { DataError } from './data/problems.js';
+
+// Train
+export { getArchitecture, listArchitectures } from './models/zoo.js';
+export type { ModelSpec } from './models/spec.js';
+export { train, type TrainOptions, type TrainResult } from './train/trainer.js';
+export { DEFAULT_TRAIN_CONFIG, type EpochRecord, type TrainConfig } from './train/config.js';
+export type { Callback, TrainContext } from './train/callback.js';
+
+// Evaluate and export
+export { evaluateModel } from './eval/evaluate.js';
+export { formatEvaluation } from './eval/format.js';
+export type { Evaluation } from './eval/metrics.js';
+export { exportRun } from './export/run.js';

@@ -10,7 +10,22 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 /** The layers, bottom first. A folder may import the folders before it in this list, and no others. */
-const LAYERS = ['core', 'data', 'models', 'train', 'export', 'plot', 'detect', 'recognize', 'eval', 'video', 'server', 'webapp', 'cli'];
+const LAYERS = [
+  'core',
+  'data',
+  'models',
+  'train',
+  'export',
+  'plot',
+  'detect',
+  'recognize',
+  'eval',
+  'video',
+  'browser',
+  'server',
+  'webapp',
+  'cli',
+];
 /** The package's entry point: it re-exports every stage, so it may import everything (and nothing imports it). */
 const ENTRY = 'index.ts';
 

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { engineInfo } from '../src/train/engine.js';
 import { runCli } from './helpers/cli.js';
 import { syntheticFaces, tinySpec, writeFer2013Csv } from './helpers/synthetic.js';
@@ -48,6 +50,51 @@ describe('mien CLI', () => {
       assert.match(r.stderr, message, args.join(' '));
       noStack(r.stderr);
     }
+  });
+
+  test('--version prints the version in package.json and exits 0', async () => {
+    const { version } = JSON.parse(await readFile('package.json', 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const r = await runCli([flag]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, `${version}\n`);
+    }
+  });
+
+  test('usage mistakes exit 2, not 1: unknown names, bad values, flags that do not fit, output folders that are files', async () => {
+    const csv = join(dir, 'usage.csv');
+    await writeFer2013Csv(csv, syntheticFaces(14, 1), (i) => (i % 2 ? 'PublicTest' : 'Training'));
+    const aFile = join(dir, 'a-file');
+    await writeFile(aFile, 'x');
+    const cases: [string[], RegExp][] = [
+      [['summary', 'no-such-net'], /unknown architecture "no-such-net"/],
+      [['summary', 'deep', '--graph', join(dir, 'deep.jpg')], /\.svg or \.png/],
+      [['train', '--data', csv, '--arch', 'no-such-net'], /unknown architecture/],
+      [['train', '--data', csv, '--arch', 'deep', '--augment', 'wobble=3'], /bad augmentation/],
+      [['train', '--data', csv, '--arch', 'deep', '--val-fraction', '2'], /--val-fraction must be between 0 and 1/],
+      [['eval', '--data', csv, '--split', 'Nope'], /unknown split 'Nope'/],
+      [['eval', '--data', csv, '--split', 'test'], /has no test split/],
+      [['data', 'stats', csv, '--out', aFile], /--out .*a-file: is a file, not a folder/],
+      [['video', '-', '--json', join(dir, 'f.jsonl')], /not stdin/],
+      [['video', csv, '--out', '-'], /cannot be written to stdout/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli(args, env());
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message, args.join(' '));
+      noStack(r.stderr);
+    }
+  });
+
+  test('npm reads the project config without warnings; the install command still skips the CUDA download', async () => {
+    // .npmrc held `onnxruntime-node-install=skip`, which npm 11 warns about on every call (npx mien included)
+    const { stderr } = await promisify(execFile)('npm', ['config', 'get', 'registry'], { cwd: process.cwd() });
+    assert.doesNotMatch(stderr, /Unknown project config/);
+    // onnxruntime-node's postinstall reads ONNXRUNTIME_NODE_INSTALL before any npm config
+    const installScript = await readFile('node_modules/onnxruntime-node/script/install-utils.js', 'utf8');
+    assert.match(installScript, /process\.env\.ONNXRUNTIME_NODE_INSTALL \|\|/);
+    assert.match(await readFile('.ci/run', 'utf8'), /^export ONNXRUNTIME_NODE_INSTALL=skip$/m);
+    assert.match(await readFile('README.md', 'utf8'), /ONNXRUNTIME_NODE_INSTALL=skip npm ci/);
   });
 
   describe('with the training engine', { skip: engineInfo().available ? false : `native addon not built: ${engineInfo().reason}` }, () => {

@@ -110,12 +110,12 @@ describe('mien eval and predict-csv', () => {
     assert.equal(json.accuracy, 1);
   });
 
-  test('a split the data lacks, or a name that is not a split, is one line', async () => {
+  test('a split the data lacks, or a name that is not a split, is one line and a usage error (exit 2)', async () => {
     const missing = await runCli(['eval', '--data', path('fer.csv'), '--model', path('band.onnx'), '--split', 'PublicTest']);
-    assert.equal(missing.code, 1);
+    assert.equal(missing.code, 2);
     assert.equal(missing.stderr, `mien: ${path('fer.csv')} has no val split (--split PublicTest); it has the splits test, train\n`);
     const bogus = await runCli(['eval', '--data', path('fer.csv'), '--model', path('band.onnx'), '--split', 'holdout']);
-    assert.equal(bogus.code, 1);
+    assert.equal(bogus.code, 2);
     assert.equal(bogus.stderr, "mien: unknown split 'holdout': use Training, PublicTest, PrivateTest, train, val, test or all\n");
   });
 

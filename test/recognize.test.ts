@@ -241,9 +241,11 @@ describe('recognition pipeline', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    assert.equal(lines.length, 1);
-    assert.equal(lines[0].faces[0].expression, 'happy');
-    assert.deepEqual(Object.keys(lines[0]), ['file', 'width', 'height', 'faces']);
+    // in input order (the folder's, sorted): the broken file's error line, then the photo's result
+    assert.equal(lines.length, 2);
+    assert.deepEqual(Object.keys(lines[0]), ['file', 'error']);
+    assert.equal(lines[1].faces[0].expression, 'happy');
+    assert.deepEqual(Object.keys(lines[1]), ['file', 'width', 'height', 'faces']);
     assert.match(r.stderr, /broken\.jpg: not an image/);
     assert.deepEqual(await readdir(out), ['happy.jpg']);
     const table = await runCli(['predict', join(photos, 'happy.png'), '--detector', 'none', '--model', model]);

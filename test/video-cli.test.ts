@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +64,19 @@ describe('mien video', () => {
     const info = await probeVideo(out);
     assert.ok(info.hasAudio);
     assert.ok(info.frameCount >= 5, `${info.frameCount} frames`);
+  });
+
+  test('--json - writes the JSON lines to stdout and the summary to stderr', async () => {
+    const r = await runCli(['video', clip, '--model', model, '--json', '-']);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.equal(lines.length, 5);
+    assert.equal(lines[0].frame, 0);
+    assert.match(r.stderr, /5 frames \(5 analysed\).* → stdout/);
+    assert.ok(!existsSync('-'), 'no file named -');
   });
 
   test('user mistakes get one line', async () => {

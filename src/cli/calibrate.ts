@@ -28,6 +28,8 @@ function calibrationSplit(source: string, splits: Record<string, FaceDataset>, r
     // The test split would then no longer be unseen, and the training split is where the model is overconfident.
     if (requested === undefined && err instanceof DataError)
       throw new UsageError(`${err.message}; pass --split with faces the model was not trained on`);
+    // a --split the data does not have (or no split's name at all) is a mistake in the command too
+    if (err instanceof DataError) throw new UsageError(err.message, { cause: err });
     throw err;
   }
 }

@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import {
@@ -15,6 +14,7 @@ import {
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { EXPRESSIONS, NUM_CLASSES } from '../core/labels.js';
 import { classDistributionChart, faceGrid, writeChart, type FaceGridRow } from '../plot/index.js';
+import { checkOutputFolder, outputFolder } from './output.js';
 import { int, positiveInt } from './parse.js';
 import { progressPrinter } from './progress.js';
 
@@ -101,6 +101,7 @@ dataCommand
   .option('--strict', 'fail on the first bad row or image instead of skipping it')
   .option('--no-cache', 'do not read or write the decoded-data cache')
   .action(async (source: string, flags: StatsFlags) => {
+    await checkOutputFolder(flags.out, '--out');
     const loaded = await loadFaces(source, { strict: flags.strict, cache: flags.cache, onProgress: progressPrinter('loading images') });
     const skipped = summarizeProblems(loaded.problems);
     if (skipped) process.stderr.write(`${skipped}\n`);
@@ -124,7 +125,7 @@ dataCommand
       );
     }
 
-    await mkdir(flags.out, { recursive: true });
+    await outputFolder(flags.out, '--out');
     const chart = classDistributionChart(counts, EXPRESSIONS);
     const paths = [
       join(flags.out, STATS_FILES.distributionSvg),

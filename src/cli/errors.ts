@@ -6,6 +6,19 @@ export class UsageError extends MienError {
   override readonly exitCode = 2;
 }
 
+/**
+ * Runs `check` (a lower layer's validation of a flag's value) and turns the MienError it throws into a UsageError with
+ * the same message: the layer cannot know its input came from a flag, the CLI does.
+ */
+export function usage<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof MienError && !(err instanceof UsageError)) throw new UsageError(err.message, { cause: err });
+    throw err;
+  }
+}
+
 /** Prints an error the way a CLI user should see it and returns the process exit code. */
 export function reportError(err: unknown): number {
   // Commander has already printed its message (or the help); usage mistakes exit 2 like other CLIs.

@@ -18,8 +18,9 @@ import {
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { loadExpressionModel, type ExpressionModel } from '../recognize/expression-model.js';
 import { createRecognizer } from '../recognize/recognizer.js';
-import { UsageError } from './errors.js';
+import { usage, UsageError } from './errors.js';
 import { loadForPrediction } from './load.js';
+import { checkOutputFolder, outputFolder, STDIO } from './output.js';
 import { progressPrinter } from './progress.js';
 import { addRecognizerOptions, MODEL_HELP, recognizerOptions, type RecognizerFlags } from './recognizer-options.js';
 
@@ -41,11 +42,12 @@ export const evalCommand = addRecognizerOptions(
     .option('--report <dir>', 'also write a self-contained HTML report to <dir>/index.html'),
   { detector: 'none' },
 ).action(async (flags: EvalFlags) => {
+  if (flags.report !== undefined && flags.detector === 'none') await checkOutputFolder(flags.report, '--report');
   // The model first: a missing model should not cost a 40-second data load before it is reported.
   const model = await loadExpressionModel(flags.model);
   if (flags.detector !== 'none') return evalPhotos(model, flags);
   const loaded = await loadForPrediction(flags.data);
-  const split = chooseSplit(flags.data, loaded.splits, flags.split);
+  const split = usage(() => chooseSplit(flags.data, loaded.splits, flags.split));
   if (split.data.labels.some((l) => l < 0)) {
     throw new UsageError(
       `${flags.data} has no labels (Kaggle test.csv?), so there is nothing to score; \`mien predict-csv\` predicts them`,
@@ -57,6 +59,7 @@ export const evalCommand = addRecognizerOptions(
   const evaluation = await evaluateModel(model, split.data, { tta: flags.tta, onProgress: progressPrinter('classifying') });
   process.stdout.write(flags.json ? `${JSON.stringify(evaluationJson(evaluation))}\n` : formatEvaluation(evaluation));
   if (flags.report) {
+    await outputFolder(flags.report, '--report');
     const file = await writeEvalReport(flags.report, {
       evaluation,
       data: split.data,
@@ -76,7 +79,7 @@ async function evalPhotos(model: ExpressionModel, flags: EvalFlags): Promise<voi
     throw new UsageError(`--detector needs class folders of photos; ${flags.data} is not a folder`);
   const scan = await scanFolder(flags.data);
   const splits = Object.fromEntries([...scan.splits].map(([name, files]) => [name, files.map(({ path, label }) => ({ path, label }))]));
-  const split = pickSplit(flags.data, splits, flags.split, (all) => Object.values(all).flat());
+  const split = usage(() => pickSplit(flags.data, splits, flags.split, (all) => Object.values(all).flat()));
   const recognizer = await createRecognizer({ ...recognizerOptions(flags), model });
   process.stderr.write(
     `evaluating ${model.path} with the ${flags.detector} detector on the ${split.name} split of ${flags.data}: ${split.data.length} photos${flags.tta ? ', with mirror TTA' : ''}\n`,
@@ -110,13 +113,19 @@ export const predictCsvCommand = new Command('predict-csv')
   .description('predict the expression of every face in a CSV (or folder): id, emotion id and the 7 probabilities per row')
   .requiredOption('--data <csv|dir>', 'faces: Kaggle test.csv (pixels, optional id), any FER2013 CSV, or class folders')
   .option('--model <name|file.onnx>', MODEL_HELP)
-  .requiredOption('--out <predictions.csv>', 'where to write the predictions')
+  .requiredOption('--out <predictions.csv>', 'where to write the predictions; - = stdout (the summary then goes to stderr)')
   .option('--tta', 'test-time augmentation: average each face with its mirror image')
   .action(async (flags: PredictCsvFlags) => {
     const model = await loadExpressionModel(flags.model);
     const faces = allFaces((await loadForPrediction(flags.data)).splits);
     const probabilities = await classifyDataset(model, faces, { tta: flags.tta, onProgress: progressPrinter('classifying') });
+    const csv = formatPredictionsCsv(faces.ids, probabilities);
+    if (flags.out === STDIO) {
+      process.stdout.write(csv);
+      process.stderr.write(`wrote ${faces.ids.length} predictions by ${model.path} to stdout\n`);
+      return;
+    }
     await mkdir(dirname(flags.out), { recursive: true });
-    await writeFileAtomic(flags.out, formatPredictionsCsv(faces.ids, probabilities));
+    await writeFileAtomic(flags.out, csv);
     console.log(`wrote ${flags.out}: ${faces.ids.length} predictions by ${model.path}`);
   });

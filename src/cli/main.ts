@@ -1,14 +1,16 @@
 #!/usr/bin/env node
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { packageRoot } from '../core/package-root.js';
+import { pictureFormat } from '../core/picture.js';
 import { formatSummary, listArchitectures, renderArchitecture, summarize } from '../models/index.js';
 import { engineInfo } from '../train/engine.js';
 import { exportRun } from '../export/index.js';
 import { RUN_FILES } from '../train/trainer.js';
 import { calibrateCommand } from './calibrate.js';
 import { dataCommand } from './data.js';
-import { reportError, UsageError } from './errors.js';
+import { reportError, usage, UsageError } from './errors.js';
 import { plotCommand } from './plot.js';
 import { predictCommand } from './predict.js';
 import { serveCommand } from './serve.js';
@@ -17,8 +19,11 @@ import { webCommand } from './web.js';
 import { evalCommand, predictCsvCommand } from './eval.js';
 import { resolveArchitecture, trainCommand } from './train.js';
 
+const { version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+
 const program = new Command('mien')
   .description('facial expression recognition: train, evaluate and run FER models from TypeScript')
+  .version(version, '-V, --version', "print mien's version")
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
@@ -56,6 +61,7 @@ program
   .argument('<arch>', 'architecture name (see `mien models`) or ModelSpec JSON file')
   .option('--graph <file.svg|file.png>', 'also draw the architecture to this file')
   .action(async (arch: string, flags: { graph?: string }) => {
+    if (flags.graph) usage(() => pictureFormat(flags.graph!));
     const spec = await resolveArchitecture(arch);
     console.log(formatSummary(summarize(spec)));
     if (flags.graph) {

@@ -1,4 +1,5 @@
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
@@ -6,15 +7,14 @@ import { EXPRESSIONS } from '../core/labels.js';
 import { annotateImage } from '../recognize/annotate.js';
 import { faceRecord } from '../core/face-record.js';
 import { DEFAULT_RECOGNIZER_CONFIG } from '../recognize/config.js';
-import { decodeImage } from '../recognize/image.js';
+import { decodeImage, IMAGE_EXTENSIONS } from '../recognize/image.js';
 import { createRecognizer, type RecognizedFace } from '../recognize/recognizer.js';
 import { UsageError } from './errors.js';
+import { assertStdinPiped, outputFolder, readStdin, STDIO } from './output.js';
 import { float } from './parse.js';
 import { addRecognizerOptions, recognizerOptions, type RecognizerFlags } from './recognizer-options.js';
 
-/** Extensions a folder is searched for; a file named on the command line is tried whatever its name. */
-const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heic', '.heif', '.bmp']);
-
+/** A folder is searched for the formats sharp can decode; a file named on the command line is tried whatever its name. */
 const isImageName = (path: string): boolean => IMAGE_EXTENSIONS.has(extname(path).toLowerCase());
 
 /** `*`, `?` and `**` in a quoted pattern (the shell expands unquoted ones before mien sees them). */
@@ -40,26 +40,56 @@ async function listFiles(dir: string): Promise<string[]> {
     .sort();
 }
 
-/** Files, folders (searched for images, recursively) and quoted globs, in the order given. */
-export async function expandInputs(args: string[]): Promise<{ files: string[]; missing: string[] }> {
-  const files: string[] = [];
-  const missing: string[] = [];
+/** One input in command-line order: a file to read (`-` = stdin), or an argument that matched nothing. */
+export interface PredictInput {
+  file: string;
+  missing?: true;
+}
+
+/** Files, folders (searched for images, recursively), quoted globs and `-` (stdin), in the order given. */
+export async function expandInputs(args: string[]): Promise<PredictInput[]> {
+  const inputs: PredictInput[] = [];
   for (const arg of args) {
+    if (arg === STDIO) {
+      inputs.push({ file: arg });
+      continue;
+    }
     if (/[*?]/.test(arg)) {
       const firstWild = arg.search(/[*?]/);
       const base = arg.lastIndexOf('/', firstWild) >= 0 ? arg.slice(0, arg.lastIndexOf('/', firstWild)) || '/' : '.';
       const re = globToRegExp(resolve(arg));
       const matched = (await listFiles(base).catch(() => [])).filter((f) => re.test(resolve(f)));
-      if (matched.length === 0) missing.push(arg);
-      files.push(...matched);
+      if (matched.length === 0) inputs.push({ file: arg, missing: true });
+      inputs.push(...matched.map((file) => ({ file })));
       continue;
     }
     const info = await stat(arg).catch(() => undefined);
-    if (!info) missing.push(arg);
-    else if (info.isDirectory()) files.push(...(await listFiles(arg)).filter(isImageName));
-    else files.push(arg);
+    if (!info) inputs.push({ file: arg, missing: true });
+    else if (info.isDirectory()) inputs.push(...(await listFiles(arg)).filter(isImageName).map((file) => ({ file })));
+    else inputs.push({ file: arg });
   }
-  return { files, missing };
+  return inputs;
+}
+
+/**
+ * Where each file's annotated copy goes: `<dir>/<name>.jpg`, numbered when photos from different folders share a name
+ * (stdin is `stdin.jpg`). A file already there is a usage error before any work: mien never overwrites one.
+ */
+function annotatedPaths(files: readonly string[], dir: string): string[] {
+  const taken = new Set<string>();
+  return files.map((file) => {
+    const stem = file === STDIO ? 'stdin' : basename(file, extname(file));
+    let name = `${stem}.jpg`;
+    for (let n = 2; taken.has(name); n++) name = `${stem}-${n}.jpg`;
+    taken.add(name);
+    const path = join(dir, name);
+    if (existsSync(path)) {
+      throw new UsageError(
+        `--annotate ${dir}: ${path} already exists, and mien does not overwrite files; remove it or choose another folder`,
+      );
+    }
+    return path;
+  });
 }
 
 function tableLines(file: string, faces: RecognizedFace[]): string[] {
@@ -74,24 +104,46 @@ function tableLines(file: string, faces: RecognizedFace[]): string[] {
 interface PredictFlags extends RecognizerFlags {
   json?: boolean;
   annotate?: string;
+  panels: boolean;
   maxPixels: number;
 }
 
 export const predictCommand = addRecognizerOptions(
   new Command('predict')
     .description('find every face in photos and name its expression')
-    .argument('<inputs...>', 'image files, folders (searched recursively) or quoted globs')
-    .option('--json', 'one JSON line per image: {file, width, height, faces: [...]}')
-    .option('--annotate <dir>', 'write each image with its faces drawn into this folder'),
+    .argument(
+      '<inputs...>',
+      `image files, folders (searched recursively for ${[...IMAGE_EXTENSIONS].join(' ')}), quoted globs, or - for one image on stdin`,
+    )
+    .option(
+      '--json',
+      'one JSON line per image on stdout, in input order: {file, width, height, faces: [...]}, or {file, error} for one that could not be read (also reported on stderr)',
+    )
+    .option(
+      '--annotate <dir>',
+      'write each image with its faces drawn into this folder as <name>.jpg (never overwriting a file); each path written is printed on stderr',
+    )
+    .option('--no-panels', 'annotated images: leave out the panel of probability bars beside each face'),
 )
   .option('--max-pixels <n>', 'refuse images larger than this many pixels', float, DEFAULT_RECOGNIZER_CONFIG.maxPixels)
   .action(async (inputs: string[], flags: PredictFlags) => {
-    const { files, missing } = await expandInputs(inputs);
-    for (const m of missing) process.stderr.write(`mien: ${m}: no such file or folder, or no match\n`);
-    if (files.length === 0) throw new UsageError('no images to read');
+    if (inputs.filter((i) => i === STDIO).length > 1) throw new UsageError('- (stdin) can be given only once');
+    if (inputs.includes(STDIO)) assertStdinPiped();
+    const entries = await expandInputs(inputs);
+    /** An input that failed: on stderr, and in --json mode also as a {file, error} line in its place on stdout. */
+    const reportFailure = (file: string, message: string) => {
+      process.stderr.write(`mien: ${message}\n`);
+      if (flags.json) process.stdout.write(`${JSON.stringify({ file, error: message })}\n`);
+    };
+    const missingMessage = (arg: string) => `${arg}: no such file or folder, or no match`;
+    const files = entries.filter((e) => !e.missing).map((e) => e.file);
+    if (files.length === 0) {
+      for (const e of entries) reportFailure(e.file, missingMessage(e.file));
+      throw new UsageError('no images to read');
+    }
+    const annotated = flags.annotate === undefined ? undefined : annotatedPaths(files, flags.annotate);
+    if (flags.annotate !== undefined) await outputFolder(flags.annotate, '--annotate');
     const recognizer = await createRecognizer({ ...recognizerOptions(flags), maxPixels: flags.maxPixels });
-    if (flags.annotate) await mkdir(flags.annotate, { recursive: true });
-    const annotatedNames = new Set<string>();
     const bar =
       files.length > 1 && process.stderr.isTTY
         ? new cliProgress.SingleBar(
@@ -107,25 +159,31 @@ export const predictCommand = addRecognizerOptions(
     bar?.start(files.length, 0, { fps: '-' });
     const started = performance.now();
     let failed = 0;
-    for (const [i, file] of files.entries()) {
+    let done = 0;
+    for (const entry of entries) {
+      const { file } = entry;
+      if (entry.missing) {
+        reportFailure(file, missingMessage(file));
+        continue;
+      }
+      const i = done++;
       try {
-        const image = await decodeImage(file, flags.maxPixels);
+        const image =
+          file === STDIO ? await decodeImage(await readStdin(), flags.maxPixels, 'stdin') : await decodeImage(file, flags.maxPixels);
         const faces = await recognizer.recognizeImage(image);
+        // annotated first: a file whose annotation fails gets its error line only, never a result line as well
+        const path = annotated?.[i];
+        if (path) {
+          await annotateImage(image, faces, path, { panels: flags.panels });
+          process.stderr.write(`wrote ${path}\n`);
+        }
         const out = flags.json
           ? JSON.stringify({ file, width: image.width, height: image.height, faces: faces.map(faceRecord) })
           : tableLines(file, faces).join('\n');
         process.stdout.write(`${out}\n`);
-        if (flags.annotate) {
-          // photos from different folders may share a name: number the later ones rather than overwrite
-          const stem = basename(file, extname(file));
-          let name = `${stem}.jpg`;
-          for (let n = 2; annotatedNames.has(name); n++) name = `${stem}-${n}.jpg`;
-          annotatedNames.add(name);
-          await annotateImage(image, faces, join(flags.annotate, name));
-        }
       } catch (err) {
         failed++;
-        process.stderr.write(`mien: ${(err as Error).message}\n`);
+        reportFailure(file, (err as Error).message);
       }
       bar?.update(i + 1, { fps: ((i + 1) / ((performance.now() - started) / 1000)).toFixed(1) });
     }

@@ -10,15 +10,16 @@ import { SpecError, validateSpec, type ModelSpec } from '../models/spec.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../train/config.js';
 import { ConsoleProgress, formatDuration } from '../train/progress.js';
-import { RUN_FILES, train } from '../train/trainer.js';
+import { RUN_FILES, train, useBf16 } from '../train/trainer.js';
 import { loadTrainingData } from '../train/training-data.js';
-import { UsageError } from './errors.js';
+import { usage, UsageError } from './errors.js';
 import { float, int, positiveInt } from './parse.js';
 import { progressPrinter } from './progress.js';
 
 /** An architecture by zoo name, or a ModelSpec JSON file of the user's own. */
 export async function resolveArchitecture(arch: string): Promise<ModelSpec> {
-  if (!arch.endsWith('.json')) return getArchitecture(arch);
+  // an unknown name is a mistake in the command; a broken spec file stays a SpecError about that file
+  if (!arch.endsWith('.json')) return usage(() => getArchitecture(arch));
   let spec: ModelSpec;
   try {
     spec = JSON.parse(await readFile(arch, 'utf8')) as ModelSpec;
@@ -103,7 +104,11 @@ export const trainCommand = new Command('train')
   .option('--kd-weight <x>', `weight of the distillation term, the labels get 1 − x (default ${KD_DEFAULTS.weight})`, float)
   .option('--early-stop <n>', `stop after n epochs without better val accuracy, 0 = never (default ${d.earlyStopPatience})`, int)
   .addOption(new Option('--device <device>', 'cpu or cuda (default cpu)').choices(['cpu', 'cuda']))
-  .option('--bf16', 'bfloat16 convolutions on the CPU (autocast; weights and the exported model stay float32)')
+  .option(
+    '--bf16',
+    'bfloat16 convolutions on the CPU (autocast; weights and the exported model stay float32); default: on where the CPU has bf16 instructions',
+  )
+  .option('--no-bf16', 'float32 throughout')
   .option('--threads <n>', 'libtorch threads (default: all cores)', positiveInt)
   .option('--max-batches <n>', 'at most n batches per epoch (quick experiments)', positiveInt)
   .option('--strict', 'fail on the first bad row or image instead of skipping it')
@@ -120,7 +125,7 @@ export const trainCommand = new Command('train')
     if (skipped) process.stderr.write(`${skipped}\n`);
     for (const line of data.description) console.log(line);
     console.log(
-      `arch: ${spec.name}  optimizer: ${config.optimizer} lr ${config.lr}  batch ${config.batchSize}  augment: ${formatAugment(config.augment)}  device: ${config.device}${config.bf16 ? ' (bf16)' : ''}`,
+      `arch: ${spec.name}  optimizer: ${config.optimizer} lr ${config.lr}  batch ${config.batchSize}  augment: ${formatAugment(config.augment)}  device: ${config.device}${useBf16(config) ? ' (bf16)' : ''}`,
     );
     const extras = [
       config.schedule === 'cosine' && 'schedule: cosine',
@@ -171,7 +176,7 @@ async function planRun(flags: TrainFlags) {
     weightDecay: flags.weightDecay ?? d.weightDecay,
     labelSmoothing: flags.labelSmoothing ?? d.labelSmoothing,
     seed: flags.seed ?? d.seed,
-    augment: flags.augment ? parseAugment(flags.augment) : DEFAULT_AUGMENT,
+    augment: flags.augment ? usage(() => parseAugment(flags.augment!)) : DEFAULT_AUGMENT,
     plateau: {
       factor: flags.plateauFactor ?? d.plateau.factor,
       patience: flags.plateauPatience ?? d.plateau.patience,
@@ -195,7 +200,9 @@ async function planRun(flags: TrainFlags) {
   };
   if (config.labelSmoothing < 0 || config.labelSmoothing >= 1) throw new UsageError('--label-smoothing must be in [0, 1)');
   if (config.lr <= 0) throw new UsageError('--lr must be positive');
-  if (config.bf16 && config.device !== 'cpu') throw new UsageError('--bf16 is CPU autocast; on cuda leave it out');
+  if (flags.valFraction !== undefined && !(flags.valFraction > 0 && flags.valFraction < 1))
+    throw new UsageError(`--val-fraction must be between 0 and 1, got ${flags.valFraction}`);
+  if (config.bf16 === true && config.device !== 'cpu') throw new UsageError('--bf16 is CPU autocast; on cuda leave it out');
   if (!(config.warmupEpochs >= 0 && config.warmupEpochs < config.epochs))
     throw new UsageError('--warmup-epochs must be at least 0 and below --epochs');
   if (!(config.ema === 0 || (config.ema > 0 && config.ema < 1)))

@@ -1,3 +1,8 @@
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { EXPRESSIONS, type Expression } from '../core/labels.js';
@@ -5,6 +10,7 @@ import { drawFaces } from '../recognize/annotate.js';
 import { createRecognizer } from '../recognize/recognizer.js';
 import { DEFAULT_TRACKER_OPTIONS, processVideo, type TrackedFace } from '../video/index.js';
 import { UsageError } from './errors.js';
+import { STDIO } from './output.js';
 import { float, positiveInt } from './parse.js';
 import { addRecognizerOptions, recognizerOptions, type RecognizerFlags } from './recognizer-options.js';
 
@@ -13,6 +19,7 @@ interface VideoFlags extends RecognizerFlags {
   json?: string;
   every: number;
   smoothing: number;
+  panels: boolean;
 }
 
 const asRecord = (p: readonly number[]) => Object.fromEntries(EXPRESSIONS.map((e, i) => [e, p[i]!])) as Record<Expression, number>;
@@ -20,9 +27,13 @@ const asRecord = (p: readonly number[]) => Object.fromEntries(EXPRESSIONS.map((e
 export const videoCommand = addRecognizerOptions(
   new Command('video')
     .description('find and track every face in a video file and label its expression; writes an annotated video and/or JSON lines')
-    .argument('<video>', 'input video (anything ffmpeg reads)')
+    .argument('<video>', 'input video file (anything ffmpeg reads; not stdin)')
     .option('--out <file.mp4>', "annotated video (H.264, the input's audio kept)")
-    .option('--json <frames.jsonl>', 'one JSON line per analysed frame: {frame, time, faces: [{trackId, box, expression, probabilities}]}')
+    .option(
+      '--json <frames.jsonl>',
+      'one JSON line per analysed frame: {frame, time, faces: [{trackId, box, expression, probabilities}]}; - = stdout (when the video is done; the summary then goes to stderr)',
+    )
+    .option('--no-panels', '--out: leave out the panel of probability bars beside each face')
     .option('--every <n>', 'analyse every nth frame; the frames between reuse the last faces', positiveInt, 1)
     .option(
       '--smoothing <alpha>',
@@ -33,7 +44,26 @@ export const videoCommand = addRecognizerOptions(
 ).action(async (input: string, flags: VideoFlags) => {
   if (!flags.out && !flags.json) throw new UsageError('video needs --out <file.mp4> and/or --json <frames.jsonl>');
   if (!(flags.smoothing > 0 && flags.smoothing <= 1)) throw new UsageError('--smoothing must be in (0, 1]');
+  // ffprobe and ffmpeg each read the input, and an MP4 is finished by seeking back: neither works on a pipe
+  if (input === STDIO) throw new UsageError('video reads a file, not stdin (-): save the video first');
+  if (flags.out === STDIO) throw new UsageError('--out needs a file: an MP4 cannot be written to stdout (-)');
+  const toStdout = flags.json === STDIO;
   const recognizer = await createRecognizer(recognizerOptions(flags));
+  // --json -: the lines are collected in a temporary file (written only complete, as any --json file) and copied out
+  const scratch = toStdout ? await mkdtemp(join(tmpdir(), 'mien-video-')) : undefined;
+  try {
+    await run(input, flags, recognizer, scratch && join(scratch, 'frames.jsonl'));
+  } finally {
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  }
+});
+
+async function run(
+  input: string,
+  flags: VideoFlags,
+  recognizer: Awaited<ReturnType<typeof createRecognizer>>,
+  scratchJsonl: string | undefined,
+): Promise<void> {
   const bar = process.stderr.isTTY
     ? new cliProgress.SingleBar(
         {
@@ -48,7 +78,7 @@ export const videoCommand = addRecognizerOptions(
   let started = false;
   const summary = await processVideo(input, {
     out: flags.out,
-    jsonl: flags.json,
+    jsonl: scratchJsonl ?? flags.json,
     every: flags.every,
     smoothing: { ...DEFAULT_TRACKER_OPTIONS, alpha: flags.smoothing },
     analyze: async (frame) =>
@@ -57,6 +87,7 @@ export const videoCommand = addRecognizerOptions(
       drawFaces(
         frame,
         faces.map((f) => ({ box: f.box, expression: f.expression, probabilities: asRecord(f.probabilities) })),
+        { panels: flags.panels },
       ),
     onProgress: (done, total, fps) => {
       if (!bar) return;
@@ -67,10 +98,13 @@ export const videoCommand = addRecognizerOptions(
     },
   });
   bar?.stop();
-  console.log(
+  if (scratchJsonl) await pipeline(createReadStream(scratchJsonl), process.stdout, { end: false });
+  // with the frames on stdout the summary is a note, on stderr
+  (scratchJsonl ? process.stderr : process.stdout).write(
     `${input}: ${summary.frames} frames (${summary.analyzedFrames} analysed), ${summary.faces} face detections in ${summary.tracks} tracks, ` +
       `${summary.seconds.toFixed(1)} s, ${summary.fps.toFixed(1)} fps` +
       (flags.out ? ` → ${flags.out}` : '') +
-      (flags.json ? ` → ${flags.json}` : ''),
+      (flags.json ? ` → ${flags.json === STDIO ? 'stdout' : flags.json}` : '') +
+      '\n',
   );
-});
+}

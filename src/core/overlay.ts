@@ -2,7 +2,7 @@
  * The one drawing of recognised faces, as shapes: `mien predict --annotate` and `mien video --out` render them to SVG
  * (recognize/annotate.ts), the webcam page to its canvas (web/src/overlay.ts), so the two always look alike. Per face:
  * a box in the expression's colour, a tag "happy 87%" with a probability bar above it, and beside the box a panel
- * with a bar per expression. Sizes follow the face, within readable limits.
+ * with a bar per expression (left out with `panels: false`, `--no-panels`). Sizes follow the face, within readable limits.
  */
 import type { Box } from './geometry.js';
 import { EXPRESSION_COLOURS, EXPRESSIONS, type Expression } from './labels.js';
@@ -24,8 +24,18 @@ export const OVERLAY_FONT = 'DejaVu Sans, system-ui, sans-serif';
 /** Width of a character as a fraction of the font size, for laying out text without measuring it (bold sans). */
 const CHAR_WIDTH = 0.62;
 
+/** What to draw besides each face's box and tag. */
+export interface OverlayOptions {
+  /** The panel of per-expression probability bars beside each face (default true). */
+  panels?: boolean;
+}
+
 /** The shapes for `faces` on a picture `width` pixels wide, in drawing order: panels below, boxes and tags on top. */
-export function overlayShapes(width: number, faces: readonly DrawableFace[]): OverlayShape[] {
+export function overlayShapes(
+  width: number,
+  faces: readonly DrawableFace[],
+  { panels: withPanels = true }: OverlayOptions = {},
+): OverlayShape[] {
   const panels: OverlayShape[] = [];
   const tags: OverlayShape[] = [];
   for (const face of faces) {
@@ -47,6 +57,7 @@ export function overlayShapes(width: number, faces: readonly DrawableFace[]): Ov
       { kind: 'rect', x, y: tagY + font + 6, width: tagWidth, height: barHeight, fill: '#000', opacity: 0.55 },
       { kind: 'rect', x, y: tagY + font + 6, width: tagWidth * probability, height: barHeight, fill: '#fff' },
     );
+    if (!withPanels) continue;
 
     const barFont = Math.round(Math.min(14, Math.max(9, h / 12)));
     const row = barFont + 3;

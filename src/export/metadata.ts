@@ -1,15 +1,23 @@
 /**
  * Changing the metadata_props of an ONNX model that already exists (`mien calibrate` stores its temperature this way)
- * while keeping its graph, weights and every other entry. The model is decoded with the same code that reads its
- * metadata (model-format.ts), so a file that is not ONNX gets the same one-line error.
+ * while keeping its graph, weights and every other entry. A file that is not ONNX gets the one-line error that
+ * reading its metadata (model-format.ts) gives.
  */
 import { readFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
 import { writeFileAtomic } from '../core/atomic-write.js';
-import { decodeOnnxModel } from './model-format.js';
 
 // See onnx.ts: the alias gives onnx-proto's classes and interfaces.
 import onnx = onnxProto.onnx;
+
+/** An ONNX model's bytes as a ModelProto, with the error words of decodeOnnxMetadata (model-format.ts). */
+function decodeOnnxModel(bytes: Uint8Array, name: string): onnx.ModelProto {
+  try {
+    return onnx.ModelProto.decode(bytes);
+  } catch (err) {
+    throw new Error(`${name} is not an ONNX model (${(err as Error).message})`);
+  }
+}
 
 /** Entries to change: a string sets the entry (where it already is, else at the end), undefined removes it. */
 export type OnnxMetadataChanges = Readonly<Record<string, string | undefined>>;

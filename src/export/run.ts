@@ -2,12 +2,13 @@ import { join } from 'node:path';
 import type { Callback, TrainContext } from '../train/callback.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { RUN_FILES } from '../train/callbacks/run-files.js';
-import { writeOnnx } from './onnx.js';
 
 /** Writes the ONNX of a run's best checkpoint, with the run's provenance in its metadata. */
 export async function exportRun(runDir: string, outPath: string): Promise<void> {
   const best = await loadCheckpoint(join(runDir, RUN_FILES.best));
   const record = best.state.history.find((r) => r.epoch === best.state.bestEpoch);
+  // Loaded here, not with the package: onnx-proto takes ~140 ms to load, and most imports of mien never export.
+  const { writeOnnx } = await import('./onnx.js');
   await writeOnnx(outPath, best.spec, best.weights, {
     'mien.training_data': best.config.data + (best.config.val ? ` (val: ${best.config.val})` : ''),
     'mien.training_date': best.savedAt,

@@ -11,12 +11,33 @@ const describe = (input: ImageInput): string =>
   typeof input === 'string' ? input : Buffer.isBuffer(input) ? 'image buffer' : 'raw pixels';
 
 /**
+ * Formats of libvips' own or that are drawings rather than pictures: sharp reads them, but a folder of photos holding
+ * `.v` files (Verilog, Coq) or `.svg` icons is not asking mien to look for faces in them.
+ */
+const NOT_PHOTOS = new Set(['vips', 'svg']);
+
+/**
+ * The file extensions (lower case, with the dot) of the picture formats this build of sharp can decode from a file,
+ * read from `sharp.format`: what `mien predict` collects from a folder. A build without HEVC or ImageMagick has no
+ * `.heic` or `.bmp` here, so such files are never collected only to fail.
+ */
+export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(
+  Object.entries(sharp.format)
+    .filter(([id, format]) => format.input.file && !NOT_PHOTOS.has(id))
+    .flatMap(([, format]) => format.input.fileSuffix ?? [])
+    .map((suffix) => suffix.toLowerCase()),
+);
+
+/**
  * Decodes a file, an encoded buffer or raw pixels into an upright RGB image: EXIF orientation applied, alpha
  * flattened onto black, gray/CMYK/16-bit converted to 8-bit sRGB. The pixel limit is checked from the header, before
- * any pixel is decoded.
+ * any pixel is decoded. Errors name the file, or `name` where given (`stdin` for a buffer read from it).
  */
-export async function decodeImage(input: ImageInput, maxPixels = DEFAULT_RECOGNIZER_CONFIG.maxPixels): Promise<RgbImage> {
-  const name = describe(input);
+export async function decodeImage(
+  input: ImageInput,
+  maxPixels = DEFAULT_RECOGNIZER_CONFIG.maxPixels,
+  name = describe(input),
+): Promise<RgbImage> {
   if (typeof input !== 'string' && !Buffer.isBuffer(input)) return rawToRgb(input, maxPixels);
   if (typeof input === 'string') {
     const info = await stat(input).catch(() => undefined);

@@ -29,7 +29,7 @@ export interface RecognizerOptions extends Partial<Omit<RecognizerConfig, 'model
  *
  * @example
  * ```ts
- * import { createRecognizer } from 'mien';
+ * import { createRecognizer } from 'mien-fer';
  * const recognizer = await createRecognizer();            // fast model, DNN detector, faces ≥ 48 px
  * const [face] = await recognizer.recognize('photo.jpg');
  * console.log(face.expression, face.expressions[1]);      // happy { expression: 'surprise', probability: 0.0236 }

@@ -37,9 +37,11 @@ export interface TrainConfig {
   device: Device;
   /**
    * bfloat16 convolutions and matrix products (libtorch CPU autocast; weights, optimizer and export stay float32):
-   * 1.56× the images per second of float32 on a 2-core AVX-512 BF16 machine (`npm run bench:train`).
+   * 1.56× the images per second of float32 on a 2-core AVX-512 BF16 machine (`npm run bench:train`), and the same
+   * val accuracy (docs/training.md). `auto`: on when training on a CPU with native bf16 instructions, where it is
+   * faster; elsewhere it would be emulated, and slower.
    */
-  bf16: boolean;
+  bf16: boolean | 'auto';
   /** libtorch threads; 0 = all cores. */
   threads: number;
   /** Cap on batches per epoch (quick experiments and tests); 0 = the whole training set. */
@@ -75,7 +77,7 @@ export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'arch' | 'data' | 'augment'
   ema: 0,
   earlyStopPatience: 10,
   device: 'cpu',
-  bf16: false,
+  bf16: 'auto',
   threads: 0,
   maxBatches: 0,
 };

@@ -4,7 +4,7 @@
  *
  * The addon is loaded on first use, not on import, so that importing mien never fails for want of libtorch.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { MienError } from '../core/errors.js';
@@ -91,6 +91,15 @@ export interface CreateNetworkOptions {
   seed?: number;
   /** Numerics of the native forward and backward; default float32, NCHW. */
   precision?: Partial<Precision>;
+}
+
+/** Whether this CPU has bfloat16 instructions (AVX-512 BF16 or AMX), read from Linux's /proc/cpuinfo; false elsewhere. */
+export function cpuHasBf16(): boolean {
+  try {
+    return /\b(avx512_bf16|amx_bf16)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 /** How the network computes; `npm run bench:train` measures each against float32 NCHW. */

@@ -14,7 +14,7 @@ import type { Batch, Callback, TrainContext } from './callback.js';
 import { policyCallbacks, runFileCallbacks } from './callbacks/index.js';
 import type { Checkpoint, TrainerState } from './checkpoint.js';
 import type { EpochRecord, TrainConfig } from './config.js';
-import { createNetwork, setThreads, type Network } from './engine.js';
+import { cpuHasBf16, createNetwork, setThreads, type Network } from './engine.js';
 
 export { RUN_FILES } from './callbacks/run-files.js';
 
@@ -95,6 +95,10 @@ async function fire<K extends keyof Callback>(callbacks: readonly Callback[], ho
   for (const cb of callbacks) await (cb[hook] as ((...a: unknown[]) => unknown) | undefined)?.call(cb, ...args);
 }
 
+/** Whether the run computes in bfloat16: as configured, `auto` meaning on a CPU that has the instructions for it. */
+export const useBf16 = (config: Pick<TrainConfig, 'bf16' | 'device'>): boolean =>
+  config.bf16 === 'auto' ? config.device === 'cpu' && cpuHasBf16() : config.bf16;
+
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const { spec, config, train: trainSet, val, outDir } = options;
   if (datasetSize(trainSet) < 2) throw new Error('training needs at least 2 labelled faces');
@@ -111,7 +115,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const callbacks = [...(await policyCallbacks(config)), ...(options.callbacks ?? []), ...runFileCallbacks()];
   let net: Network | undefined;
   try {
-    const network = (net = createNetwork(spec, { device: config.device, seed: config.seed, precision: { bf16: config.bf16 } }));
+    const network = (net = createNetwork(spec, { device: config.device, seed: config.seed, precision: { bf16: useBf16(config) } }));
     network.setOptimizer({ type: config.optimizer, lr: config.lr, weightDecay: config.weightDecay, momentum: config.momentum });
     const state = options.resume ? structuredClone(options.resume.state) : freshState(config);
     if (options.resume) {

@@ -4,12 +4,19 @@
  * threads when the page is cross-origin isolated (`mien web` sends the headers), one thread otherwise.
  */
 import type * as OrtWeb from 'onnxruntime-web';
-import { MienError } from '../../src/core/errors.js';
-import { createFaceDetector, type DnnFaceDetector } from '../../src/detect/dnn.js';
-import { createExpressionModel, type ExpressionModel } from '../../src/recognize/expression-classifier.js';
-import { DEFAULT_RECOGNIZER_CONFIG as DEFAULTS } from '../../src/recognize/config.js';
-import { analyzeFaces, type RecognizedFace } from '../../src/recognize/faces.js';
-import { rawToRgb, type RgbImage } from '../../src/recognize/pixels.js';
+import {
+  analyzeFaces,
+  createExpressionModel,
+  createFaceDetector,
+  DEFAULT_RECOGNIZER_CONFIG as DEFAULTS,
+  MienError,
+  rawToRgb,
+  type DnnFaceDetector,
+  type ExpressionModel,
+  type RecognizedFace,
+  type RgbImage,
+} from 'mien-fer';
+// What the page and `mien web` agree on (where the models are listed): the server's side of the page, not the package's API.
 import { MANIFEST_FILE, MODELS_PATH, type ModelManifest } from '../../src/webapp/protocol.js';
 
 /**

@@ -4,12 +4,17 @@
  * stops, C starts the camera, O opens a file.
  */
 import './style.css';
-import { MienError } from '../../src/core/errors.js';
-import { EXPRESSION_COLOURS, EXPRESSIONS } from '../../src/core/labels.js';
-import { faceRecord } from '../../src/core/face-record.js';
-import { DEFAULT_TRACKER_OPTIONS, FaceTracker, type TrackedFace } from '../../src/video/tracker.js';
+import {
+  DEFAULT_TRACKER_OPTIONS,
+  drawFaces,
+  EXPRESSION_COLOURS,
+  EXPRESSIONS,
+  faceRecord,
+  FaceTracker,
+  MienError,
+  type TrackedFace,
+} from 'mien-fer';
 import { createEngine, type Engine, type Search } from './engine.js';
-import { drawFaces } from './overlay.js';
 import { FrameStats } from './stats.js';
 
 type State = 'loading' | 'ready' | 'error' | 'camera' | 'video' | 'photo' | 'stopped';
