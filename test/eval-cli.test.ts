@@ -101,6 +101,19 @@ describe('mien eval and predict-csv', () => {
     assert.match(html, /90\.00%/);
   });
 
+  test('--confusion draws the confusion matrix; a picture type mien cannot write is exit 2 before evaluating', async () => {
+    const picture = path('confusion.svg');
+    const r = await runCli(['eval', '--data', path('fer.csv'), '--model', path('band.onnx'), '--confusion', picture]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /wrote .*confusion\.svg/);
+    const svg = await readFile(picture, 'utf8');
+    assert.match(svg, /^<svg /);
+    for (const expression of ['angry', 'neutral']) assert.ok(svg.includes(expression), expression);
+    const bad = await runCli(['eval', '--data', path('fer.csv'), '--model', path('band.onnx'), '--confusion', path('c.jpg')]);
+    assert.equal(bad.code, 2);
+    assert.doesNotMatch(bad.stderr, /evaluating/);
+  });
+
   test('--split picks a split by Usage or split name, and says which', async () => {
     const r = await runCli(['eval', '--data', path('fer.csv'), '--model', path('band.onnx'), '--split', 'Training', '--json']);
     assert.equal(r.code, 0, r.stderr);

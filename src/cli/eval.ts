@@ -1,6 +1,8 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Command } from 'commander';
+import { EXPRESSIONS } from '../core/labels.js';
+import { pictureFormat } from '../core/picture.js';
 import { scanFolder } from '../data/folder.js';
 import { summarizeProblems } from '../data/index.js';
 import {
@@ -29,6 +31,7 @@ interface EvalFlags extends RecognizerFlags {
   split?: string;
   json?: boolean;
   report?: string;
+  confusion?: string;
 }
 
 export const evalCommand = addRecognizerOptions(
@@ -39,10 +42,13 @@ export const evalCommand = addRecognizerOptions(
     .requiredOption('--data <csv|dir>', 'labelled faces: FER2013 CSV, Kaggle train.csv, or class folders')
     .option('--split <name>', 'Training, PublicTest, PrivateTest, train, val, test or all (default: test, else val, else all)')
     .option('--json', 'print one JSON object with the metrics on stdout (progress and notes go to stderr)')
-    .option('--report <dir>', 'also write a self-contained HTML report to <dir>/index.html'),
+    .option('--report <dir>', 'also write a self-contained HTML report to <dir>/index.html')
+    .option('--confusion <file.svg|png>', 'also draw the confusion matrix (each row as shares of its true class) to this picture'),
   { detector: 'none' },
 ).action(async (flags: EvalFlags) => {
   if (flags.report !== undefined && flags.detector === 'none') await checkOutputFolder(flags.report, '--report');
+  // A picture name mien cannot write is a mistake to report before the evaluation, not after it.
+  if (flags.confusion) usage(() => pictureFormat(flags.confusion!));
   // The model first: a missing model should not cost a 40-second data load before it is reported.
   const model = await loadExpressionModel(flags.model);
   if (flags.detector !== 'none') return evalPhotos(model, flags);
@@ -69,6 +75,12 @@ export const evalCommand = addRecognizerOptions(
       tta: !!flags.tta,
     });
     process.stderr.write(`wrote ${file}\n`);
+  }
+  if (flags.confusion) {
+    // vega loads here, not with every `mien eval`
+    const { confusionMatrixChart, writeChart } = await import('../plot/index.js');
+    await writeChart(confusionMatrixChart(evaluation.confusion, [...EXPRESSIONS], true), flags.confusion);
+    process.stderr.write(`wrote ${flags.confusion}\n`);
   }
 });
 
