@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import sharp, { type FormatEnum } from 'sharp';
 import { FACE_PIXELS, FACE_SIZE } from '../src/core/labels.js';
-import { overlayShapes } from '../src/core/overlay.js';
+import { overlayShapes, type OverlayShape } from '../src/core/overlay.js';
+import { textWidth } from '../src/core/text-width.js';
 import { decodeImage, IMAGE_EXTENSIONS } from '../src/recognize/image.js';
 import { runCli, type CliResult } from './helpers/cli.js';
 import { bandClassifierOnnx } from './helpers/expression-models.js';
@@ -171,6 +172,28 @@ describe('mien predict: stdin, JSON errors, formats, annotation', () => {
     assert.doesNotMatch(under.stderr, /ENOTDIR|EEXIST/);
   });
 
+  test('annotation layout: tags measured and inside the picture, panels never over a face', () => {
+    const probabilities = { angry: 0, disgust: 0, fear: 0.05, happy: 0.05, sad: 0, surprise: 0.8, neutral: 0.1 };
+    const size = { width: 400, height: 300 };
+    type Rect = { x: number; y: number; width: number; height: number };
+    const rects = (shapes: OverlayShape[]) => shapes.filter((s): s is OverlayShape & Rect & { kind: 'rect' } => s.kind === 'rect');
+    const overlaps = (a: Rect, b: Rect) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+    // a face at the right edge: its tag is pulled inside, its panel goes left
+    const edge = { box: { x: 340, y: 0, width: 60, height: 60 }, expression: 'surprise' as const, probabilities };
+    const shapes = overlayShapes(size, [edge]);
+    for (const r of rects(shapes)) assert.ok(r.x >= 0 && r.x + r.width <= size.width + 1e-9 && r.y >= 0, JSON.stringify(r));
+    const tag = shapes.find((s) => s.kind === 'text' && s.bold)!;
+    assert.ok(tag.kind === 'text' && tag.x + textWidth(tag.text, tag.size, true) <= size.width, 'the label fits in the picture');
+    // two faces side by side: neither panel may cover the other face; with no free side the panel is left out
+    const left = { box: { x: 100, y: 100, width: 80, height: 80 }, expression: 'surprise' as const, probabilities };
+    const right = { box: { x: 190, y: 100, width: 80, height: 80 }, expression: 'surprise' as const, probabilities };
+    const both = overlayShapes(size, [left, right]);
+    const panels = rects(both).filter((r) => r.opacity === 0.55 && r.height > 60);
+    for (const p of panels) for (const f of [left, right]) assert.ok(!overlaps(p, f.box), `panel ${JSON.stringify(p)} covers a face`);
+    const texts = both.flatMap((s) => (s.kind === 'text' ? [s.text] : []));
+    assert.ok(texts.filter((t) => t === 'surprise 80%').length === 2, 'both tags are drawn');
+  });
+
   test('--no-panels leaves out the probability panels and keeps the box and tag', async () => {
     const face = {
       box: { x: 10, y: 40, width: 100, height: 100 },
@@ -178,18 +201,20 @@ describe('mien predict: stdin, JSON errors, formats, annotation', () => {
       probabilities: { angry: 0, disgust: 0, fear: 0, happy: 0.9, sad: 0, surprise: 0, neutral: 0.1 },
     };
     const texts = (shapes: ReturnType<typeof overlayShapes>) => shapes.flatMap((s) => (s.kind === 'text' ? [s.text] : []));
-    assert.deepEqual(texts(overlayShapes(400, [face], { panels: false })), ['happy 90%']);
-    assert.equal(texts(overlayShapes(400, [face])).length, 8, 'the default keeps the panel: the tag and 7 names');
+    assert.deepEqual(texts(overlayShapes({ width: 400, height: 400 }, [face], { panels: false })), ['happy 90%']);
+    assert.equal(texts(overlayShapes({ width: 400, height: 400 }, [face])).length, 8, 'the default keeps the panel: the tag and 7 names');
 
     const withPanels = join(dir, 'with');
     const without = join(dir, 'without');
-    const a = await runCli(['predict', join(dir, 'happy.png'), '--annotate', withPanels, ...cli]);
-    const b = await runCli(['predict', join(dir, 'happy.png'), '--annotate', without, '--no-panels', ...cli]);
+    // A photo with room beside its face for the panel (a whole-image face never gets one: it would cover the face).
+    const photo = 'test/fixtures/dnn-face.jpg';
+    const a = await runCli(['predict', photo, '--annotate', withPanels]);
+    const b = await runCli(['predict', photo, '--annotate', without, '--no-panels']);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(b.code, 0, b.stderr);
-    assert.deepEqual(await readdir(without), ['happy.jpg']);
-    const pixels = async (folder: string) => (await decodeImage(join(folder, 'happy.jpg'))).data;
+    assert.deepEqual(await readdir(without), ['dnn-face.jpg']);
+    const pixels = async (folder: string) => (await decodeImage(join(folder, 'dnn-face.jpg'))).data;
     assert.notDeepEqual(await pixels(withPanels), await pixels(without));
-    assert.ok(existsSync(join(withPanels, 'happy.jpg')));
+    assert.ok(existsSync(join(withPanels, 'dnn-face.jpg')));
   });
 });

@@ -32,7 +32,7 @@ export function drawFaces(
   const drawable = faces.map((f) => ({ box: f.box, expression: f.expression, probabilities: byName(f.probabilities) }));
   ctx.save();
   ctx.textBaseline = 'top';
-  for (const s of overlayShapes(ctx.canvas.width, drawable, options)) {
+  for (const s of overlayShapes(ctx.canvas, drawable, options)) {
     if (s.kind === 'frame') {
       ctx.strokeStyle = s.stroke;
       ctx.lineWidth = s.lineWidth;

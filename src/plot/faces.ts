@@ -5,7 +5,7 @@
 import sharp, { type OverlayOptions } from 'sharp';
 import { FACE_PIXELS, FACE_SIZE } from '../core/labels.js';
 import { CHART_FONT } from './render.js';
-import { textWidth } from './text-metrics.js';
+import { textWidth } from '../core/text-width.js';
 
 export interface FaceGridRow {
   label: string;

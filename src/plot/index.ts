@@ -1,5 +1,5 @@
 export { CHART_FONT, renderChart, renderChartPng, writeChart, type ChartSpec } from './render.js';
-export { textWidth } from './text-metrics.js';
+export { textWidth } from '../core/text-width.js';
 export {
   bestEpoch,
   CURVE_PANEL_TITLES,

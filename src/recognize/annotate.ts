@@ -9,7 +9,7 @@ const escapeXml = (s: string): string => s.replace(/[<>&"']/g, (c) => `&#${c.cha
 
 /** The faces as an SVG layer of the picture's size (the shapes of core/overlay.ts). */
 export function facesOverlay(width: number, height: number, faces: readonly DrawableFace[], options: OverlayOptions = {}): string {
-  const svg = overlayShapes(width, faces, options).map((s) => {
+  const svg = overlayShapes({ width, height }, faces, options).map((s) => {
     switch (s.kind) {
       case 'rect':
         return `<rect x="${s.x}" y="${s.y}" width="${s.width}" height="${s.height}" fill="${s.fill}"${s.opacity === undefined ? '' : ` fill-opacity="${s.opacity}"`}/>`;
