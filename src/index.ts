@@ -45,7 +45,7 @@ export { getArchitecture, listArchitectures } from './models/zoo.js';
 export type { ModelSpec } from './models/spec.js';
 export { train, type TrainOptions, type TrainResult } from './train/trainer.js';
 export { DEFAULT_TRAIN_CONFIG, type EpochRecord, type TrainConfig } from './train/config.js';
-export type { Callback, TrainContext } from './train/callback.js';
+export type { Callback, Hook, TrainContext } from './train/callback.js';
 
 // Evaluate and export
 export { evaluateModel } from './eval/evaluate.js';

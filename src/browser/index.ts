@@ -10,6 +10,8 @@ export { faceRecord, type FaceLandmarks, type FaceRecord } from '../core/face-re
 export { createRecognizer, type BrowserRecognizerOptions, type ModelSource } from './recognizer.js';
 export { browserImageToRgb, type BrowserImage } from './image.js';
 export { drawFaces, type CanvasFace } from './draw.js';
+export type { OverlayOptions } from '../core/overlay.js';
+export type { InferenceSession, OnnxRuntime } from '../core/onnx-runtime.js';
 export {
   DEFAULT_FRAMING,
   DEFAULT_RECOGNIZER_CONFIG,

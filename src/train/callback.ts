@@ -53,7 +53,8 @@ export interface EpochEnd {
   validatedWeights: Float32Array[];
 }
 
-type Hook<A extends unknown[]> = (ctx: TrainContext, ...args: A) => void | Promise<void>;
+/** A callback hook: called with the context and the hook's own arguments; the trainer awaits it. */
+export type Hook<A extends unknown[]> = (ctx: TrainContext, ...args: A) => void | Promise<void>;
 
 /**
  * Hooks into the training loop, all optional, called in the order the callbacks are listed. Callbacks that keep state

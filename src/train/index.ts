@@ -1,4 +1,6 @@
-export type { Batch, Callback, EpochEnd, TrainContext } from './callback.js';
+export type { Batch, Callback, EpochEnd, Hook, TrainContext } from './callback.js';
+export type { EmaState } from './callbacks/ema.js';
+export type { PatienceState } from './callbacks/schedule.js';
 export {
   Distillation,
   EarlyStopping,
@@ -20,6 +22,7 @@ export {
   type EngineInfo,
   type Network,
   type OptimizerConfig,
+  type Precision,
   type StepResult,
   type TrainStepOptions,
 } from './engine.js';

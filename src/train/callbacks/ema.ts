@@ -1,6 +1,6 @@
 import type { Callback, TrainContext } from '../callback.js';
 
-interface EmaState {
+export interface EmaState {
   updates: number;
   /** Averaged tensors, base64 of their float32 bytes (the checkpoint header is JSON). */
   weights: string[];
