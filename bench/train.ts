@@ -11,7 +11,7 @@
  * pytorch (Debian's python3-torch, when installed).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -120,7 +120,7 @@ async function main(): Promise<void> {
   });
   const batches = positiveInt('batches', values.batches);
   if (values.child) {
-    const spec = JSON.parse((await import('node:fs')).readFileSync(values.spec!, 'utf8')) as ModelSpec;
+    const spec = JSON.parse(readFileSync(values.spec!, 'utf8')) as ModelSpec;
     console.log(JSON.stringify({ imagesPerSecond: await measureMien(spec, batches, VARIANTS[values.child]!.precision ?? {}) }));
     return;
   }

@@ -2,18 +2,13 @@
  * Draws recognised faces on a canvas exactly as `mien predict --annotate` draws them on photos: the shapes come from
  * src/core/overlay.ts, shared with the SVG renderer of annotated photos and videos.
  */
-import { EXPRESSIONS, type Expression } from '../core/labels.js';
+import { byExpression, type Expression } from '../core/labels.js';
 import { OVERLAY_FONT, overlayShapes, type DrawableFace, type OverlayOptions } from '../core/overlay.js';
 
 /** A face to draw: probabilities by expression, or in EXPRESSIONS order (a tracked face's moving average). */
 export interface CanvasFace extends Omit<DrawableFace, 'probabilities'> {
   probabilities: Record<Expression, number> | readonly number[];
 }
-
-const byName = (p: CanvasFace['probabilities']): Record<Expression, number> =>
-  Array.isArray(p)
-    ? (Object.fromEntries(EXPRESSIONS.map((e, i) => [e, p[i]!])) as Record<Expression, number>)
-    : (p as Record<Expression, number>);
 
 /**
  * Draws each face's box, tag and (unless `panels: false`) probability panel, in the canvas's own pixels.
@@ -29,7 +24,7 @@ export function drawFaces(
   faces: readonly CanvasFace[],
   options: OverlayOptions = {},
 ): void {
-  const drawable = faces.map((f) => ({ box: f.box, expression: f.expression, probabilities: byName(f.probabilities) }));
+  const drawable = faces.map((f) => ({ box: f.box, expression: f.expression, probabilities: byExpression(f.probabilities) }));
   ctx.save();
   ctx.textBaseline = 'top';
   for (const s of overlayShapes(ctx.canvas, drawable, options)) {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
-import { EXPRESSIONS, type Expression } from '../core/labels.js';
+import { byExpression, EXPRESSIONS } from '../core/labels.js';
 import { drawFaces } from '../recognize/annotate.js';
 import { createRecognizer } from '../recognize/recognizer.js';
 import { DEFAULT_TRACKER_OPTIONS, processVideo, type TrackedFace } from '../video/index.js';
@@ -21,8 +21,6 @@ interface VideoFlags extends RecognizerFlags {
   smoothing: number;
   panels: boolean;
 }
-
-const asRecord = (p: readonly number[]) => Object.fromEntries(EXPRESSIONS.map((e, i) => [e, p[i]!])) as Record<Expression, number>;
 
 export const videoCommand = addRecognizerOptions(
   new Command('video')
@@ -86,7 +84,7 @@ async function run(
     annotate: (frame, faces: readonly TrackedFace[]) =>
       drawFaces(
         frame,
-        faces.map((f) => ({ box: f.box, expression: f.expression, probabilities: asRecord(f.probabilities) })),
+        faces.map((f) => ({ box: f.box, expression: f.expression, probabilities: byExpression(f.probabilities) })),
         { panels: flags.panels },
       ),
     onProgress: (done, total, fps) => {

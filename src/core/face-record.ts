@@ -1,5 +1,5 @@
 import type { Box, Point } from './geometry.js';
-import { EXPRESSIONS, type Expression } from './labels.js';
+import { byExpression, EXPRESSIONS, type Expression } from './labels.js';
 
 /** The DNN detector's six keypoints, the subject's right/left: `rightEye` is on the left of an unmirrored photo. */
 export interface FaceLandmarks {
@@ -40,9 +40,7 @@ const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
 const point = (p: Point): Point => ({ x: Math.round(p.x), y: Math.round(p.y) });
 
 export function faceRecord(face: FaceLike): FaceRecord {
-  const p = face.probabilities;
-  const byName = (e: Expression, i: number): number =>
-    'length' in p ? (p as ArrayLike<number>)[i]! : (p as Record<Expression, number>)[e];
+  const p = byExpression(face.probabilities);
   return {
     ...(face.trackId !== undefined && { trackId: face.trackId }),
     box: { x: Math.round(face.box.x), y: Math.round(face.box.y), width: Math.round(face.box.width), height: Math.round(face.box.height) },
@@ -51,6 +49,6 @@ export function faceRecord(face: FaceLike): FaceRecord {
       landmarks: Object.fromEntries(Object.entries(face.landmarks).map(([k, v]) => [k, point(v as Point)])) as unknown as FaceLandmarks,
     }),
     expression: face.expression,
-    probabilities: Object.fromEntries(EXPRESSIONS.map((e, i) => [e, round(byName(e, i))])) as Record<Expression, number>,
+    probabilities: Object.fromEntries(EXPRESSIONS.map((e) => [e, round(p[e])])) as Record<Expression, number>,
   };
 }

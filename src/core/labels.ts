@@ -3,6 +3,12 @@ export const EXPRESSIONS = ['angry', 'disgust', 'fear', 'happy', 'sad', 'surpris
 export type Expression = (typeof EXPRESSIONS)[number];
 export const NUM_CLASSES = EXPRESSIONS.length;
 
+/** Probabilities keyed by expression, from a record (returned as it is) or values in EXPRESSIONS order. */
+export function byExpression(p: Readonly<Record<Expression, number>> | ArrayLike<number>): Record<Expression, number> {
+  if (!('length' in p)) return p as Record<Expression, number>;
+  return Object.fromEntries(EXPRESSIONS.map((e, i) => [e, (p as ArrayLike<number>)[i]!])) as Record<Expression, number>;
+}
+
 /** One colour per expression, so a glance at a crowded photo groups the faces (annotated images, the web app). */
 export const EXPRESSION_COLOURS: Record<Expression, string> = {
   angry: '#e53935',

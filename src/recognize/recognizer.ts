@@ -50,6 +50,10 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
           minFaceSize: config.minFaceSize,
           minConfidence: config.minConfidence,
           threads: config.threads,
+        }).catch(async (err: unknown) => {
+          // The model loaded for this recognizer would otherwise keep its session with nobody left to free it.
+          if (typeof modelOption !== 'object') await model.dispose();
+          throw err;
         });
   if (detector === 'none') config.framing = IDENTITY_FRAMING;
   return createPipeline({
