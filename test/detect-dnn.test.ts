@@ -1,8 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
-import { sampleWindows, summedAreaTable } from '../src/detect/dnn-input.js';
-import { detectionWindows, pyramidLevels, weightedNms } from '../src/detect/dnn.js';
+import { sampleWindows, shrinkImage, summedAreaTable } from '../src/detect/dnn-input.js';
+import {
+  DETECTION_MAX_PIXELS,
+  DetectionBudgetError,
+  detectionWindows,
+  detectionWork,
+  MAX_DETECTION_WORK,
+  pyramidLevels,
+  weightedNms,
+} from '../src/detect/dnn.js';
 import { loadFaceDetector, type DnnFaceDetector } from '../src/detect/index.js';
 
 /** test/fixtures/dnn-face.jpg: a FER2013 validation face (happy), upscaled to 160×160 and pasted at (220, 80) on a 480×360 background. */
@@ -81,6 +89,48 @@ describe('dnn face detector', () => {
     assert.ok(Math.abs(flipped!.landmarks.rightEye.y - face!.landmarks.leftEye.y) < 1e-3);
   });
 
+  test('a photo over DETECTION_MAX_PIXELS is searched shrunk, and its faces come back in its own pixels', async () => {
+    // the fixture (face at 220, 80, 160 px) pasted at (1600, 1200) into a flat 4400 × 3300 photo: 14.5 MP
+    const { data, width, height } = await fixture(3);
+    const big = { width: 4400, height: 3300, channels: 3 as const, data: new Uint8Array(4400 * 3300 * 3).fill(128) };
+    assert.ok(big.width * big.height > DETECTION_MAX_PIXELS);
+    for (let y = 0; y < height; y++) big.data.set(data.subarray(y * width * 3, (y + 1) * width * 3), ((1200 + y) * big.width + 1600) * 3);
+    const [face, ...others] = await (await detector()).detect(big);
+    assert.equal(others.length, 0);
+    const [small] = await (await detector()).detect({ data, width, height, channels: 3 });
+    // the same face, 1600, 1200 further on, within a few pixels (the shrink is by 1.1)
+    assert.ok(
+      Math.abs(face!.box.x - 1600 - small!.box.x) < 6 && Math.abs(face!.box.y - 1200 - small!.box.y) < 6,
+      `${JSON.stringify(face!.box)} against ${JSON.stringify(small!.box)}`,
+    );
+    assert.ok(Math.abs(face!.box.width - small!.box.width) < 6 && Math.abs(face!.landmarks.nose.x - 1600 - small!.landmarks.nose.x) < 6);
+  });
+
+  test('a search that would cost more than MAX_DETECTION_WORK is refused before any work, naming a face size that fits', async () => {
+    const photo = { width: 4000, height: 3000, channels: 3 as const, data: new Uint8Array(4000 * 3000 * 3) };
+    const tight = await loadFaceDetector({ threads: 1, minFaceSize: 16 });
+    try {
+      assert.ok(detectionWork(4000, 3000, 16) > MAX_DETECTION_WORK);
+      const started = performance.now();
+      await assert.rejects(tight.detect(photo), (err: Error) => {
+        assert.ok(err instanceof DetectionBudgetError && err.status === 413 && err.exitCode === 1);
+        const fits = Number(/faces of at least (\d+) px/.exec(err.message)?.[1]);
+        assert.match(
+          err.message,
+          /^finding faces down to 16 px in a 4000×3000 photo would cost the detector \d+ M pixels of work, over its limit of 150 M/,
+        );
+        assert.ok(
+          detectionWork(4000, 3000, fits) <= MAX_DETECTION_WORK && detectionWork(4000, 3000, fits - 2) > MAX_DETECTION_WORK,
+          `${fits}`,
+        );
+        return true;
+      });
+      assert.ok(performance.now() - started < 2000, 'refused before running the models');
+    } finally {
+      await tight.dispose();
+    }
+  });
+
   test('rejects nonsense options', async () => {
     await assert.rejects(loadFaceDetector({ minFaceSize: 0 }), RangeError);
     await assert.rejects(loadFaceDetector({ scoreThreshold: 1.5 }), RangeError);
@@ -119,28 +169,29 @@ describe('detection windows', () => {
 });
 
 describe('short-range pyramid', () => {
+  // 700 × 500 at 48 px: every level fits in one part (the finest is 467 × 334 input pixels)
   test('levels halve in scale from a 32-px smallest face to a 128-px photo, each padded to whole 16-px strides', () => {
-    const levels = pyramidLevels(1000, 700, 48);
+    const levels = pyramidLevels(700, 500, 48);
     assert.equal(levels[0]!.step, 48 / 32);
     const last = levels[levels.length - 1]!;
-    assert.equal(last.step, 1000 / 128);
+    assert.equal(last.step, 700 / 128);
     levels.slice(1, -1).forEach((level, i) => assert.equal(level.step, levels[i]!.step * 2));
     assert.ok(levels[levels.length - 2]!.step < last.step && last.step <= levels[levels.length - 2]!.step * 2);
     for (const level of levels) {
       assert.ok(level.width % 16 === 0 && level.height % 16 === 0);
-      assert.ok(level.width * level.step >= 1000 && (level.width - 16) * level.step < 1000);
-      assert.ok(level.height * level.step >= 700 && (level.height - 16) * level.step < 700);
+      assert.ok(level.width * level.step >= 700 && (level.width - 16) * level.step < 700);
+      assert.ok(level.height * level.step >= 500 && (level.height - 16) * level.step < 500);
     }
-    assert.deepEqual(pyramidLevels(1000, 700, 48, true), [last]);
+    assert.deepEqual(pyramidLevels(700, 500, 48, true), [last]);
     // A photo whose smallest face asked for is already 32 px of a 128-px view needs only that view.
     assert.equal(pyramidLevels(400, 300, 100).length, 1);
   });
 
-  test("a big photo's large levels are cut into parts of at most 1024 px that cover them and overlap by 128", () => {
+  test("a big photo's large levels are cut into parts of at most 512 px that cover them and overlap by 128", () => {
     const parts = pyramidLevels(6000, 4000, 48);
     const finest = parts.filter((p) => p.step === 1.5);
     assert.ok(finest.length > 4, `${finest.length} parts`);
-    for (const part of parts) assert.ok(part.width <= 1024 && part.height <= 1024 && part.width % 16 === 0 && part.height % 16 === 0);
+    for (const part of parts) assert.ok(part.width <= 512 && part.height <= 512 && part.width % 16 === 0 && part.height % 16 === 0);
     // Along x (then y): the parts of the first row (column) start at 0, end at the level's edge, overlap by ≥ 128 px.
     for (const [start, length, extent] of [
       ['x', 'width', 6000],
@@ -206,6 +257,22 @@ describe('window sampling', () => {
       sampleWindows(table, [w], 8, alone);
       alone.forEach((v, k) => assert.ok(Math.abs(v - together[i * alone.length + k]!) < 1e-5, `window ${i} value ${k}`));
     });
+  });
+
+  test('shrinkImage: each output pixel is the mean of the photo under it, for whole and fractional factors', () => {
+    const gray = { width: 6, height: 4, channels: 1 as const, data: Uint8Array.from({ length: 24 }, (_, i) => i * 10) };
+    const half = shrinkImage(gray, 2);
+    assert.deepEqual([half.width, half.height, half.channels], [3, 2, 3]);
+    // output (0, 0) covers pixels 0, 1, 6, 7 → (0 + 10 + 60 + 70) / 4 = 35, as R = G = B
+    assert.deepEqual([...half.data.subarray(0, 3)], [35, 35, 35]);
+    // factor 1.5 on a 6 × 3 photo: output (0, 0) covers 1.5 × 1.5 pixels: (0 + 0.5·10 + 0.5·60 + 0.25·70) / 2.25 = 23.3
+    const wide = { width: 6, height: 3, channels: 1 as const, data: gray.data.subarray(0, 18) };
+    const fractional = shrinkImage(wide, 1.5);
+    assert.deepEqual([fractional.width, fractional.height], [4, 2]);
+    assert.equal(fractional.data[0], Math.round((0 + 5 + 30 + 17.5) / 2.25));
+    // a flat photo stays flat
+    const flat = shrinkImage({ width: 9, height: 7, channels: 3, data: new Uint8Array(9 * 7 * 3).fill(77) }, 2.3);
+    assert.ok(flat.data.every((v) => v === 77));
   });
 
   test('shrinking averages the pixels under each output pixel; outside the photo is black', () => {

@@ -209,6 +209,9 @@ describe('recognition pipeline', () => {
       [{ minFaceSize: 0 }, /minFaceSize must be a whole number of pixels ≥ 1, got 0/],
       [{ maxFaces: 1.5 }, /maxFaces must be a whole number ≥ 1/],
       [{ minConfidence: 1 }, /minConfidence must be in \[0, 1\)/],
+      // each detector's floor (src/detect/smallest-face.ts): below it the search costs gigabytes and finds nothing more
+      [{ minFaceSize: 8 }, /minFaceSize must be at least 16 px with the dnn detector \(the smallest face it looks for\), got 8/],
+      [{ minFaceSize: 20, detector: 'haar' }, /minFaceSize must be at least 24 px with the haar detector/],
     ] as const) {
       assert.throws(
         () => recognizerConfig(options as never),
@@ -226,6 +229,10 @@ describe('recognition pipeline', () => {
     assert.match(help, /--max-faces <n>/);
     const bad = await runCli(['predict', '--min-face', '0', 'x.jpg']);
     assert.equal(bad.code, 2);
+    const belowFloor = await runCli(['predict', '--min-face', '8', 'x.jpg']);
+    assert.equal(belowFloor.code, 2);
+    assert.match(belowFloor.stderr, /at least 16 px with the dnn detector/);
+    assert.equal(recognizerConfig({ minFaceSize: 1, detector: 'none' }).minFaceSize, 1, 'no floor without a detector');
   });
 
   test('mien predict: table, JSON lines, annotated images; bad files reported and skipped; exit 1 only when all fail', async () => {

@@ -9,7 +9,7 @@ import { loadCheckpoint } from '../src/train/checkpoint.js';
 import type { EpochRecord } from '../src/train/config.js';
 import { engineInfo } from '../src/train/engine.js';
 import { runCli, startCli } from './helpers/cli.js';
-import { syntheticFaces, tinySpec, writeFer2013Csv } from './helpers/synthetic.js';
+import { syntheticFaces, tinySpec, tinyTrainFlags, writeFer2013Csv } from './helpers/synthetic.js';
 
 const engine = engineInfo();
 const skip = engine.available ? false : `native addon not built: ${engine.reason}`;
@@ -21,22 +21,7 @@ describe('mien train --resume after kill -9', { skip }, () => {
     dir = await mkdtemp(join(tmpdir(), 'mien-resume-'));
     await writeFer2013Csv(join(dir, 'fer.csv'), syntheticFaces(420, 5), (i) => (i % 6 === 0 ? 'PublicTest' : 'Training'));
     await writeFile(join(dir, 'tiny.json'), JSON.stringify(tinySpec()));
-    common = [
-      '--arch',
-      join(dir, 'tiny.json'),
-      '--batch',
-      '16',
-      '--lr',
-      '0.003',
-      '--seed',
-      '7',
-      '--threads',
-      '1',
-      '--augment',
-      'shift=2,flip,erase=0.3',
-      '--early-stop',
-      '0',
-    ];
+    common = [...tinyTrainFlags(join(dir, 'tiny.json'), 'shift=2,flip,erase=0.3'), '--seed', '7'];
   });
   after(async () => rm(dir, { recursive: true, force: true }));
 

@@ -84,6 +84,8 @@ describe('mien serve', () => {
     for (const [query, message] of [
       ['?detector=mtcnn', /^detector must be one of dnn, haar, none, got "mtcnn"$/],
       ['?min-face=0', /^min-face must be at least 1, got "0"$/],
+      ['?min-face=8', /^minFaceSize must be at least 16 px with the dnn detector/],
+      ['?min-face=20&detector=haar', /^minFaceSize must be at least 24 px with the haar detector/],
       ['?min-face=4.5', /^min-face must be a whole number, got "4.5"$/],
       ['?max-faces=0', /^max-faces must be at least 1, got "0"$/],
       ['?min-confidence=1', /^min-confidence must be below 1, got "1"$/],
@@ -92,7 +94,7 @@ describe('mien serve', () => {
     ] as const) {
       const r = await postImage(server, photo, 'image/jpeg', query);
       assert.equal(r.statusCode, 400, query);
-      assert.equal(r.json().error, 'bad_request');
+      assert.equal(r.json().error, 'bad_request', query);
       assert.match(r.json().message, message);
     }
   });
@@ -104,6 +106,22 @@ describe('mien serve', () => {
       .toBuffer();
     assert.ok(huge.length < 200_000, 'the 2-megapixel PNG is under the body limit, so the pixel limit is what stops it');
     const oversized = Buffer.concat([photo, Buffer.alloc(200_000)]);
+    // multipart bodies written by hand: one file part, or the parts given
+    const filePart = (boundary: string, name: string) =>
+      Buffer.concat([
+        Buffer.from(
+          `--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${name}.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`,
+        ),
+        photo,
+        Buffer.from('\r\n'),
+      ]);
+    const multipart = (type: string, payload: Buffer): InjectOptions => ({
+      method: 'POST',
+      url: '/v1/recognize',
+      headers: { 'content-type': type },
+      payload,
+    });
+    const closing = Buffer.from('--x--\r\n');
     const cases: { name: string; request: InjectOptions; status: number; error: string; message: RegExp }[] = [
       {
         name: 'body over the limit',
@@ -146,6 +164,34 @@ describe('mien serve', () => {
         status: 400,
         error: 'no_file',
         message: /file field/,
+      },
+      {
+        name: 'multipart without a boundary',
+        request: multipart('multipart/form-data', Buffer.concat([filePart('x', 'image'), closing])),
+        status: 400,
+        error: 'bad_multipart',
+        message: /^malformed multipart\/form-data body: Multipart: Boundary not found$/,
+      },
+      {
+        name: 'multipart with the wrong boundary',
+        request: multipart('multipart/form-data; boundary=y', Buffer.concat([filePart('x', 'image'), closing])),
+        status: 400,
+        error: 'bad_multipart',
+        message: /^malformed multipart\/form-data body: /,
+      },
+      {
+        name: 'multipart cut off inside the file',
+        request: multipart('multipart/form-data; boundary=x', filePart('x', 'image').subarray(0, 500)),
+        status: 400,
+        error: 'bad_multipart',
+        message: /^malformed multipart\/form-data body: /,
+      },
+      {
+        name: 'multipart with two files',
+        request: multipart('multipart/form-data; boundary=x', Buffer.concat([filePart('x', 'a'), filePart('x', 'b'), closing])),
+        status: 413,
+        error: 'too_many_files',
+        message: /one image per request/,
       },
       {
         name: 'not an image',

@@ -79,6 +79,33 @@ describe('mien video', () => {
     assert.ok(!existsSync('-'), 'no file named -');
   });
 
+  test('a video cut short is processed as far as it goes, with a warning', async () => {
+    // the header (moved to the front) still announces 30 frames; half the bytes hold only the first few
+    const full = join(dir, 'full.mp4');
+    execFileSync(
+      'ffmpeg',
+      ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-t', '3'].concat([
+        '-pix_fmt',
+        'yuv420p',
+        '-c:v',
+        'libx264',
+        '-movflags',
+        '+faststart',
+        full,
+      ]),
+    );
+    const bytes = await readFile(full);
+    const cut = join(dir, 'cut.mp4');
+    await writeFile(cut, bytes.subarray(0, bytes.length / 2));
+    const r = await runCli(['video', cut, '--model', model, '--detector', 'none', '--json', '-']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /warning: .*cut\.mp4: only \d+ of the ~30 frames its header announces could be decoded; the file looks cut short/,
+    );
+    assert.ok(r.stdout.trim().split('\n').length < 27, 'fewer frames than announced');
+  });
+
   test('user mistakes get one line', async () => {
     const cases: [string[], RegExp][] = [
       [['video', clip, '--model', model], /needs --out/],

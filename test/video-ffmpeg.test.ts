@@ -198,6 +198,8 @@ test('processVideo: tracks a moving face, smooths, annotates, keeps the audio, w
   const jsonl = join(dir, 'frames.jsonl');
   const analyzed: number[] = [];
   const progress: Array<[number, number]> = [];
+  // what happened, in order: each frame's record must reach onFrame before the next frame is analysed
+  const events: string[] = [];
   // A fake detector: one face sliding right; its expression switches from happy to sad halfway.
   const summary = await processVideo(clip, {
     out,
@@ -206,6 +208,7 @@ test('processVideo: tracks a moving face, smooths, annotates, keeps the audio, w
     smoothing: { alpha: 0.4 },
     analyze: async (frame) => {
       analyzed.push(frame.index);
+      events.push(`analyse ${frame.index}`);
       const probabilities = Array.from({ length: 7 }, (_, c) => (c === (frame.index < 5 ? 3 : 4) ? 0.94 : 0.01));
       return [{ box: { x: 20 + frame.index * 4, y: 30, width: 60, height: 60 }, probabilities }];
     },
@@ -218,11 +221,18 @@ test('processVideo: tracks a moving face, smooths, annotates, keeps the audio, w
       }
       return frame.data;
     },
+    onFrame: async (record) => {
+      events.push(`record ${record.frame}`);
+    },
     onProgress: (done, total) => progress.push([done, total]),
   });
 
   assert.deepEqual(analyzed, [0, 2, 4, 6, 8]);
-  assert.deepEqual([summary.frames, summary.analyzedFrames, summary.faces, summary.tracks], [10, 5, 5, 1]);
+  assert.deepEqual(
+    events,
+    [0, 2, 4, 6, 8].flatMap((i) => [`analyse ${i}`, `record ${i}`]),
+  );
+  assert.deepEqual([summary.frames, summary.expectedFrames, summary.analyzedFrames, summary.faces, summary.tracks], [10, 10, 5, 5, 1]);
   assert.ok(summary.fps > 0 && summary.seconds > 0);
   assert.deepEqual(progress.at(-1), [10, 10]);
   assert.equal(progress.length, 10);

@@ -11,7 +11,7 @@ import { decodeImage, IMAGE_EXTENSIONS } from '../recognize/image.js';
 import { createRecognizer, type RecognizedFace } from '../recognize/recognizer.js';
 import { UsageError } from './errors.js';
 import { assertStdinPiped, outputFolder, readStdin, STDIO } from './output.js';
-import { float } from './parse.js';
+import { positiveFloat } from './parse.js';
 import { addRecognizerOptions, recognizerOptions, type RecognizerFlags } from './recognizer-options.js';
 
 /** A folder is searched for the formats sharp can decode; a file named on the command line is tried whatever its name. */
@@ -125,8 +125,9 @@ export const predictCommand = addRecognizerOptions(
     )
     .option('--no-panels', 'annotated images: leave out the panel of probability bars beside each face'),
 )
-  .option('--max-pixels <n>', 'refuse images larger than this many pixels', float, DEFAULT_RECOGNIZER_CONFIG.maxPixels)
+  .option('--max-pixels <n>', 'refuse images larger than this many pixels', positiveFloat, DEFAULT_RECOGNIZER_CONFIG.maxPixels)
   .action(async (inputs: string[], flags: PredictFlags) => {
+    const options = recognizerOptions(flags, { maxPixels: flags.maxPixels });
     if (inputs.filter((i) => i === STDIO).length > 1) throw new UsageError('- (stdin) can be given only once');
     if (inputs.includes(STDIO)) assertStdinPiped();
     const entries = await expandInputs(inputs);
@@ -143,7 +144,7 @@ export const predictCommand = addRecognizerOptions(
     }
     const annotated = flags.annotate === undefined ? undefined : annotatedPaths(files, flags.annotate);
     if (flags.annotate !== undefined) await outputFolder(flags.annotate, '--annotate');
-    const recognizer = await createRecognizer({ ...recognizerOptions(flags), maxPixels: flags.maxPixels });
+    const recognizer = await createRecognizer(options);
     const bar =
       files.length > 1 && process.stderr.isTTY
         ? new cliProgress.SingleBar(

@@ -4,7 +4,8 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DETECTOR_NAMES, DETECTORS, type DetectorName } from '../detect/registry.js';
-import { DEFAULT_RECOGNIZER_CONFIG as DEFAULTS } from '../recognize/config.js';
+import { SMALLEST_FACE } from '../detect/smallest-face.js';
+import { DEFAULT_RECOGNIZER_CONFIG as DEFAULTS, recognizerConfig } from '../recognize/config.js';
 import { SHIPPED_MODELS } from '../recognize/expression-model.js';
 import type { RecognizerOptions } from '../recognize/recognizer.js';
 import { float, positiveInt } from './parse.js';
@@ -35,18 +36,31 @@ export function addRecognizerOptions(command: Command, { detector = DEFAULTS.det
   return command
     .option('--model <name|file.onnx>', MODEL_HELP)
     .addOption(new Option('--detector <name>', DETECTOR_HELP).choices([...DETECTOR_NAMES]).default(detector))
-    .option('--min-face <px>', 'smallest face looked for and kept (box side, pixels)', positiveInt, DEFAULTS.minFaceSize)
+    .option(
+      '--min-face <px>',
+      `smallest face looked for and kept (box side, pixels; at least ${SMALLEST_FACE.dnn} with dnn, ${SMALLEST_FACE.haar} with haar)`,
+      positiveInt,
+      DEFAULTS.minFaceSize,
+    )
     .option('--min-confidence <p>', "drop faces the detector is less sure of (0–1; default: the detector's measured threshold)", confidence)
     .option('--max-faces <n>', 'at most this many faces per image, the largest (default: all)', positiveInt)
     .option('--tta', 'test-time augmentation: average each face with its mirror image');
 }
 
-/** The flags as createRecognizer options. */
-export const recognizerOptions = (flags: RecognizerFlags): RecognizerOptions => ({
-  model: flags.model,
-  detector: flags.detector,
-  minFaceSize: flags.minFace,
-  minConfidence: flags.minConfidence,
-  maxFaces: flags.maxFaces,
-  tta: flags.tta,
-});
+/**
+ * The flags as createRecognizer options, checked now (a RecognizerOptionError, exit 2) so that a wrong value is
+ * reported before any file is looked at or any model loaded.
+ */
+export function recognizerOptions(flags: RecognizerFlags, extra: Partial<RecognizerOptions> = {}): RecognizerOptions {
+  const options: RecognizerOptions = {
+    model: flags.model,
+    detector: flags.detector,
+    minFaceSize: flags.minFace,
+    minConfidence: flags.minConfidence,
+    maxFaces: flags.maxFaces,
+    tta: flags.tta,
+    ...extra,
+  };
+  recognizerConfig({ ...options, model: undefined, detector: flags.detector });
+  return options;
+}

@@ -1,15 +1,17 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { DEFAULT_AUGMENT, formatAugment, parseAugment, summarizeProblems } from '../data/index.js';
 import { OnnxExport } from '../export/index.js';
 import { getArchitecture } from '../models/index.js';
 import { CurvesCallback } from '../plot/index.js';
 import { SpecError, validateSpec, type ModelSpec } from '../models/spec.js';
-import { loadCheckpoint } from '../train/checkpoint.js';
+import type { Checkpoint } from '../train/checkpoint.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../train/config.js';
 import { ConsoleProgress, formatDuration } from '../train/progress.js';
+import { loadResumePoint, removeLeftoverTempFiles } from '../train/run-folder.js';
+import { acquireRunLock, type RunLock } from '../train/run-lock.js';
 import { RUN_FILES, train, useBf16 } from '../train/trainer.js';
 import { loadTrainingData } from '../train/training-data.js';
 import { usage, UsageError } from './errors.js';
@@ -114,50 +116,102 @@ export const trainCommand = new Command('train')
   .option('--strict', 'fail on the first bad row or image instead of skipping it')
   .option('--no-cache', 'do not read or write the decoded-data cache')
   .action(async (flags: TrainFlags) => {
-    const { config, spec, resume, outDir } = await planRun(flags);
-    const progress = new ConsoleProgress();
-    const data = await loadTrainingData(config, {
-      strict: flags.strict,
-      cache: flags.cache,
-      onProgress: progressPrinter('loading images'),
+    const plan = await planRun(flags);
+    await withLockedRunFolder(plan.outDir, async () => {
+      const { config, spec, resume, outDir } = await openRun(plan);
+      const progress = new ConsoleProgress();
+      const data = await loadTrainingData(config, {
+        strict: flags.strict,
+        cache: flags.cache,
+        onProgress: progressPrinter('loading images'),
+      });
+      const skipped = summarizeProblems(data.problems);
+      if (skipped) process.stderr.write(`${skipped}\n`);
+      for (const line of data.description) console.log(line);
+      console.log(
+        `arch: ${spec.name}  optimizer: ${config.optimizer} lr ${config.lr}  batch ${config.batchSize}  augment: ${formatAugment(config.augment)}  device: ${config.device}${useBf16(config) ? ' (bf16)' : ''}`,
+      );
+      const extras = [
+        config.schedule === 'cosine' && 'schedule: cosine',
+        config.warmupEpochs > 0 && `warm-up ${config.warmupEpochs} epochs`,
+        config.ema > 0 && `ema ${config.ema}`,
+        config.distillation &&
+          `distilling from ${config.distillation.teachers.join(', ')} (T ${config.distillation.temperature}, weight ${config.distillation.weight})`,
+      ].filter(Boolean);
+      if (extras.length > 0) console.log(extras.join('  '));
+      if (resume) console.log(`resuming ${outDir} after epoch ${resume.state.epoch}`);
+      const started = performance.now();
+      const callbacks = [progress, new CurvesCallback(), new OnnxExport()];
+      const result = await train({
+        spec,
+        config,
+        train: data.train,
+        val: data.val,
+        outDir,
+        resume,
+        callbacks,
+        log: (m) => progress.log(m),
+      });
+      const best = result.history.find((r) => r.epoch === result.bestEpoch);
+      console.log(
+        `best val accuracy ${best ? (100 * best.valAccuracy).toFixed(2) : '-'}% at epoch ${result.bestEpoch}` +
+          ` · ${formatDuration((performance.now() - started) / 1000)} · ${join(outDir, RUN_FILES.best)} · ${join(outDir, RUN_FILES.bestOnnx)}`,
+      );
     });
-    const skipped = summarizeProblems(data.problems);
-    if (skipped) process.stderr.write(`${skipped}\n`);
-    for (const line of data.description) console.log(line);
-    console.log(
-      `arch: ${spec.name}  optimizer: ${config.optimizer} lr ${config.lr}  batch ${config.batchSize}  augment: ${formatAugment(config.augment)}  device: ${config.device}${useBf16(config) ? ' (bf16)' : ''}`,
-    );
-    const extras = [
-      config.schedule === 'cosine' && 'schedule: cosine',
-      config.warmupEpochs > 0 && `warm-up ${config.warmupEpochs} epochs`,
-      config.ema > 0 && `ema ${config.ema}`,
-      config.distillation &&
-        `distilling from ${config.distillation.teachers.join(', ')} (T ${config.distillation.temperature}, weight ${config.distillation.weight})`,
-    ].filter(Boolean);
-    if (extras.length > 0) console.log(extras.join('  '));
-    if (resume) console.log(`resuming ${outDir} after epoch ${resume.state.epoch}`);
-    const started = performance.now();
-    const callbacks = [progress, new CurvesCallback(), new OnnxExport()];
-    const result = await train({ spec, config, train: data.train, val: data.val, outDir, resume, callbacks, log: (m) => progress.log(m) });
-    const best = result.history.find((r) => r.epoch === result.bestEpoch);
-    console.log(
-      `best val accuracy ${best ? (100 * best.valAccuracy).toFixed(2) : '-'}% at epoch ${result.bestEpoch}` +
-        ` · ${formatDuration((performance.now() - started) / 1000)} · ${join(outDir, RUN_FILES.best)} · ${join(outDir, RUN_FILES.bestOnnx)}`,
-    );
   });
 
-async function planRun(flags: TrainFlags) {
-  if (flags.resume) {
-    const path = join(flags.resume, RUN_FILES.last);
-    if (!existsSync(path)) throw new UsageError(`${flags.resume} has no ${RUN_FILES.last} to resume from`);
-    const resume = await loadCheckpoint(path);
-    // Runs saved before an option existed lack it: they ran with its default.
-    const config: TrainConfig = { ...d, ...resume.config };
-    if (flags.epochs !== undefined && flags.epochs > resume.state.epoch) {
-      config.epochs = flags.epochs;
-      resume.state.finished = false;
+const warn = (message: string) => void process.stderr.write(`mien: warning: ${message}\n`);
+
+/** Removes `dir` and its parents up to `created` (the first folder mkdir made) while they are empty. */
+function removeEmptyFolders(dir: string, created: string): void {
+  for (let folder = resolve(dir); ; folder = dirname(folder)) {
+    try {
+      rmdirSync(folder);
+    } catch {
+      return;
     }
-    return { config, spec: resume.spec, resume, outDir: flags.resume };
+    if (folder === resolve(created)) return;
+  }
+}
+
+/**
+ * Runs `body` holding the lock of run folder `dir` (made if need be), after removing what a killed run left there. The
+ * lock goes on every way out: return, error, SIGINT or SIGTERM. A folder made here that the run left empty (it failed
+ * before writing anything, e.g. on a missing --data file) is removed again.
+ */
+async function withLockedRunFolder(dir: string, body: () => Promise<void>): Promise<void> {
+  const created = mkdirSync(dir, { recursive: true });
+  let lock: RunLock | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    lock?.release();
+    const resumable = existsSync(join(dir, RUN_FILES.last)) ? `; continue with mien train --resume ${dir}` : '';
+    process.stderr.write(`mien: ${signal}: training stopped${resumable}\n`);
+    // The handler was a `once`: re-raised, the signal ends the process the default way, at once.
+    process.kill(process.pid, signal);
+  };
+  try {
+    lock = acquireRunLock(dir, { onStale: warn });
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const leftovers = await removeLeftoverTempFiles(dir);
+    if (leftovers.length > 0) warn(`removed what interrupted writes left in ${dir}: ${leftovers.join(', ')}`);
+    await body();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    lock?.release();
+    if (created) removeEmptyFolders(dir, created);
+  }
+}
+
+type RunPlan = { outDir: string; resume: true; epochs?: number } | { outDir: string; resume: false; config: TrainConfig; spec: ModelSpec };
+
+/** What the flags ask for, checked before the run folder is locked: nothing here reads the folder's checkpoints. */
+async function planRun(flags: TrainFlags): Promise<RunPlan> {
+  if (flags.resume) {
+    if (!existsSync(join(flags.resume, RUN_FILES.last)) && !existsSync(join(flags.resume, RUN_FILES.best)))
+      throw new UsageError(`${flags.resume} has no ${RUN_FILES.last} to resume from`);
+    return { outDir: flags.resume, resume: true, epochs: flags.epochs };
   }
   if (!flags.data) throw new UsageError('train needs --data <csv|dir> (or --resume <run dir>)');
   if (!flags.arch) throw new UsageError('train needs --arch <name> (see `mien models`)');
@@ -218,9 +272,25 @@ async function planRun(flags: TrainFlags) {
       if (!existsSync(file)) throw new UsageError(`--teacher ${t}: no ${file} (give a run folder or a .ckpt file)`);
     }
   }
-  const outDir = flags.out ?? join('runs', spec.name);
-  if (existsSync(join(outDir, RUN_FILES.last))) {
-    throw new UsageError(`${outDir} already holds a run: continue it with --resume ${outDir}, or choose another --out`);
+  return { outDir: flags.out ?? join('runs', spec.name), resume: false, config, spec };
+}
+
+/** The run's configuration, architecture and checkpoint to resume from, read with the run folder locked. */
+async function openRun(plan: RunPlan): Promise<{ config: TrainConfig; spec: ModelSpec; resume?: Checkpoint; outDir: string }> {
+  const { outDir } = plan;
+  if (!plan.resume) {
+    // best.ckpt alone is a run too: one killed between the two checkpoint writes of its first epoch.
+    if (existsSync(join(outDir, RUN_FILES.last)) || existsSync(join(outDir, RUN_FILES.best)))
+      throw new UsageError(`${outDir} already holds a run: continue it with --resume ${outDir}, or choose another --out`);
+    return { config: plan.config, spec: plan.spec, outDir };
   }
-  return { config, spec, resume: undefined, outDir };
+  const { checkpoint: resume, warning } = await loadResumePoint(outDir);
+  if (warning) warn(warning);
+  // Runs saved before an option existed lack it: they ran with its default.
+  const config: TrainConfig = { ...d, ...resume.config };
+  if (plan.epochs !== undefined && plan.epochs > resume.state.epoch) {
+    config.epochs = plan.epochs;
+    resume.state.finished = false;
+  }
+  return { config, spec: resume.spec, resume, outDir };
 }

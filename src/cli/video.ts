@@ -1,8 +1,4 @@
-import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { byExpression, EXPRESSIONS } from '../core/labels.js';
@@ -29,7 +25,7 @@ export const videoCommand = addRecognizerOptions(
     .option('--out <file.mp4>', "annotated video (H.264, the input's audio kept)")
     .option(
       '--json <frames.jsonl>',
-      'one JSON line per analysed frame: {frame, time, faces: [{trackId, box, expression, probabilities}]}; - = stdout (when the video is done; the summary then goes to stderr)',
+      'one JSON line per analysed frame: {frame, time, faces: [{trackId, box, expression, probabilities}]}; - = stdout, each line as its frame is done (the summary then goes to stderr)',
     )
     .option('--no-panels', '--out: leave out the panel of probability bars beside each face')
     .option('--every <n>', 'analyse every nth frame; the frames between reuse the last faces', positiveInt, 1)
@@ -45,23 +41,20 @@ export const videoCommand = addRecognizerOptions(
   // ffprobe and ffmpeg each read the input, and an MP4 is finished by seeking back: neither works on a pipe
   if (input === STDIO) throw new UsageError('video reads a file, not stdin (-): save the video first');
   if (flags.out === STDIO) throw new UsageError('--out needs a file: an MP4 cannot be written to stdout (-)');
-  const toStdout = flags.json === STDIO;
   const recognizer = await createRecognizer(recognizerOptions(flags));
-  // --json -: the lines are collected in a temporary file (written only complete, as any --json file) and copied out
-  const scratch = toStdout ? await mkdtemp(join(tmpdir(), 'mien-video-')) : undefined;
-  try {
-    await run(input, flags, recognizer, scratch && join(scratch, 'frames.jsonl'));
-  } finally {
-    if (scratch) await rm(scratch, { recursive: true, force: true });
-  }
+  await run(input, flags, recognizer);
 });
 
-async function run(
-  input: string,
-  flags: VideoFlags,
-  recognizer: Awaited<ReturnType<typeof createRecognizer>>,
-  scratchJsonl: string | undefined,
-): Promise<void> {
+/** Writes one JSON line to stdout, waiting while the reader lags so a slow pipe does not pile the video up in memory. */
+async function writeLine(record: unknown): Promise<void> {
+  if (!process.stdout.write(`${JSON.stringify(record)}\n`)) await once(process.stdout, 'drain');
+}
+
+/** Below this share of the frames the container announces, the decoded video is reported as cut short. */
+const COMPLETE_SHARE = 0.9;
+
+async function run(input: string, flags: VideoFlags, recognizer: Awaited<ReturnType<typeof createRecognizer>>): Promise<void> {
+  const toStdout = flags.json === STDIO;
   const bar = process.stderr.isTTY
     ? new cliProgress.SingleBar(
         {
@@ -76,7 +69,8 @@ async function run(
   let started = false;
   const summary = await processVideo(input, {
     out: flags.out,
-    jsonl: scratchJsonl ?? flags.json,
+    jsonl: toStdout ? undefined : flags.json,
+    onFrame: toStdout ? writeLine : undefined,
     every: flags.every,
     smoothing: { ...DEFAULT_TRACKER_OPTIONS, alpha: flags.smoothing },
     analyze: async (frame) =>
@@ -96,9 +90,12 @@ async function run(
     },
   });
   bar?.stop();
-  if (scratchJsonl) await pipeline(createReadStream(scratchJsonl), process.stdout, { end: false });
+  if (summary.frames < COMPLETE_SHARE * summary.expectedFrames)
+    process.stderr.write(
+      `warning: ${input}: only ${summary.frames} of the ~${summary.expectedFrames} frames its header announces could be decoded; the file looks cut short or damaged\n`,
+    );
   // with the frames on stdout the summary is a note, on stderr
-  (scratchJsonl ? process.stderr : process.stdout).write(
+  (toStdout ? process.stderr : process.stdout).write(
     `${input}: ${summary.frames} frames (${summary.analyzedFrames} analysed), ${summary.faces} face detections in ${summary.tracks} tracks, ` +
       `${summary.seconds.toFixed(1)} s, ${summary.fps.toFixed(1)} fps` +
       (flags.out ? ` → ${flags.out}` : '') +

@@ -39,6 +39,17 @@ export interface FaceLike {
 const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
 const point = (p: Point): Point => ({ x: Math.round(p.x), y: Math.round(p.y) });
 
+/**
+ * A face as mien writes it to JSON (see FaceRecord): the box and landmarks in whole pixels, probabilities by name, 4 digits.
+ *
+ * @example
+ * ```ts
+ * const [face] = await recognizer.recognize('photo.jpg');
+ * console.log(JSON.stringify(faceRecord(face)));
+ * // {"box":{"x":247,"y":95,"width":106,"height":149},"score":0.9077,"landmarks":{"rightEye":{"x":274,"y":151},…},
+ * //  "expression":"happy","probabilities":{"angry":0.0119,"disgust":0.0085,"fear":0.0129,"happy":0.8668,…}}
+ * ```
+ */
 export function faceRecord(face: FaceLike): FaceRecord {
   const p = byExpression(face.probabilities);
   return {

@@ -174,3 +174,47 @@ export function sampleRegion(table: SummedAreaTable, region: Region): Float32Arr
   }
   return pixels;
 }
+
+/**
+ * `image` shrunk by `factor` (≥ 1) to RGB, each output pixel the mean of the photo under it (area averaging, exact
+ * for fractional factors). Memory: the output and two rows of sums, whatever the photo's size.
+ */
+export function shrinkImage(image: PixelImage, factor: number): PixelImage & { channels: 3 } {
+  const { data, width, height } = image;
+  const channels = image.channels ?? data.length / (width * height);
+  const outWidth = Math.max(1, Math.round(width / factor));
+  const outHeight = Math.max(1, Math.round(height / factor));
+  const spanX = width / outWidth;
+  const spanY = height / outHeight;
+  // Gray photos go in as equal R, G and B, as in summedAreaTable.
+  const offsets = channels === 1 ? [0, 0, 0] : [0, 1, 2];
+  // For output column c: the input columns it covers and how much of each.
+  const columns = Array.from({ length: outWidth }, (_, c) => coverage(c * spanX, (c + 1) * spanX, width));
+  const row = new Float64Array(outWidth * 3);
+  const sums = new Float64Array(outWidth * 3);
+  const out = new Uint8Array(outWidth * outHeight * 3);
+  const norm = 1 / (spanX * spanY);
+  for (let r = 0; r < outHeight; r++) {
+    sums.fill(0);
+    for (const [y, wy] of coverage(r * spanY, (r + 1) * spanY, height)) {
+      row.fill(0);
+      const base = y * width * channels;
+      columns.forEach((cover, c) => {
+        for (const [x, wx] of cover) {
+          const p = base + x * channels;
+          for (let k = 0; k < 3; k++) row[c * 3 + k]! += wx * data[p + offsets[k]!]!;
+        }
+      });
+      for (let i = 0; i < row.length; i++) sums[i]! += wy * row[i]!;
+    }
+    for (let i = 0; i < row.length; i++) out[r * outWidth * 3 + i] = Math.round(sums[i]! * norm);
+  }
+  return { data: out, width: outWidth, height: outHeight, channels: 3 };
+}
+
+/** The input pixels [from, to) covers along an axis of `limit` pixels, each with the length of it covered. */
+function coverage(from: number, to: number, limit: number): [number, number][] {
+  const cover: [number, number][] = [];
+  for (let i = Math.floor(from); i < Math.min(Math.ceil(to), limit); i++) cover.push([i, Math.min(to, i + 1) - Math.max(from, i)]);
+  return cover;
+}

@@ -9,9 +9,10 @@
  * view of a 1000-px group photo shrinks a 48-px face to 9 px, levels of overlapping tiles. The detections of all views
  * are merged with BlazeFace's weighted non-maximum suppression.
  */
+import { MienError } from '../core/errors.js';
 import { iou } from '../core/geometry.js';
 import type { InferenceSession, OnnxRuntime } from '../core/onnx-runtime.js';
-import { sampleRegion, sampleWindows, summedAreaTable, type Region, type SummedAreaTable, type Window } from './dnn-input.js';
+import { sampleRegion, sampleWindows, shrinkImage, summedAreaTable, type Region, type SummedAreaTable, type Window } from './dnn-input.js';
 import type { DetectedFace, FaceDetector, FaceLandmarks } from './face-detector.js';
 import type { PixelImage } from './haar-image.js';
 
@@ -120,11 +121,30 @@ const SHORT_RANGE: DetectorModel = {
 const SHORT_RANGE_STRIDE = 16;
 /**
  * Largest side, in input pixels, of one short-range run: a larger level (the finest of a big photo) is cut into parts
- * that overlap by PART_OVERLAP, so memory stays bounded (a 1024 × 1024 input and its mirror take the model about
- * 0.3 GB) and each face, up to twice the level's surest size, lies whole in some part.
+ * that overlap by PART_OVERLAP, so memory stays bounded and each face, up to twice the level's surest size, lies whole
+ * in some part. 512 rather than 1024: on a 12-megapixel photo the whole detection peaks at 0.73 GB instead of 1.20 GB
+ * and takes 0.82× the time (farm-bench, 5 pairs, 2026-12-02): onnxruntime's arena keeps the largest run's memory.
  */
-const MAX_PART = 1024;
+const MAX_PART = 512;
 const PART_OVERLAP = 128;
+/**
+ * Full-range tiles run in batches of at most this many: one batch of every tile of a 12-megapixel photo took the
+ * model 1.6 GB; eight keep it near 0.1 GB and onnxruntime still has a batch to spread over its threads.
+ */
+const TILE_BATCH = 8;
+/**
+ * Photos larger than this are shrunk (area averaging) before the detector looks at them, and the smallest face with
+ * them: the summed-area table costs 24 bytes a pixel, 1.2 GB for a 50-megapixel photo, and a face the detector can
+ * find at 4000 × 3000 it finds shrunk to it.
+ */
+export const DETECTION_MAX_PIXELS = 12_000_000;
+/**
+ * Most model-input pixels (full-range tiles and both images of every pyramid part) one photo may cost: a 12-megapixel
+ * photo at the default 48 px costs 34 M (7.4 s on 2 cores), a 50-megapixel one (the default pixel limit) 136 M, so
+ * every photo the defaults admit fits and a search for smaller faces is bounded near 35 s; more is refused before
+ * any run.
+ */
+export const MAX_DETECTION_WORK = 150_000_000;
 /** Per anchor: logit, box centre dx, dy, width, height, then six keypoints' dx, dy — all in input pixels. */
 const FIELDS = 17;
 const KEYPOINTS = ['rightEye', 'leftEye', 'nose', 'mouth', 'rightEar', 'leftEar'] as const;
@@ -397,7 +417,7 @@ async function loadModel({ ort, sessionOptions }: DetectorRuntime, bytes: Uint8A
   };
 }
 
-/** The full-range model over its tiles, all in one batch: one call, and onnxruntime spreads the batch over its threads. */
+/** The full-range model over its tiles, TILE_BATCH at a time (onnxruntime spreads each batch over its threads). */
 async function detectInTiles(
   session: DetectorSession,
   table: SummedAreaTable,
@@ -406,19 +426,40 @@ async function detectInTiles(
 ): Promise<Candidate[]> {
   const size = FULL_RANGE.inputSize;
   const grid = anchorGrid(FULL_RANGE, size, size);
-  const input = new Float32Array(tiles.length * size * size * 3);
-  sampleWindows(table, tiles, size, input);
-  const output = await session.run(input, [tiles.length, size, size, 3]);
   const rows = grid.mirror.length * FIELDS;
-  return tiles.flatMap((tile, i) =>
-    decodeView(
-      FULL_RANGE,
-      grid,
-      output.subarray(i * rows, (i + 1) * rows),
-      { x: tile.x, y: tile.y, scale: tile.side / size, tile },
-      scoreThreshold,
-    ),
-  );
+  const found: Candidate[] = [];
+  for (let start = 0; start < tiles.length; start += TILE_BATCH) {
+    const batch = tiles.slice(start, start + TILE_BATCH);
+    const input = new Float32Array(batch.length * size * size * 3);
+    sampleWindows(table, batch, size, input);
+    const output = await session.run(input, [batch.length, size, size, 3]);
+    batch.forEach((tile, i) =>
+      found.push(
+        ...decodeView(
+          FULL_RANGE,
+          grid,
+          output.subarray(i * rows, (i + 1) * rows),
+          { x: tile.x, y: tile.y, scale: tile.side / size, tile },
+          scoreThreshold,
+        ),
+      ),
+    );
+  }
+  return found;
+}
+
+/** A photo and smallest face that would cost the detector more than MAX_DETECTION_WORK: CLI exit 1, HTTP 413. */
+export class DetectionBudgetError extends MienError {
+  override name = 'DetectionBudgetError';
+  override readonly status = 413;
+  override readonly code = 'detection_too_large';
+}
+
+/** Model-input pixels the detector spends on a width × height photo searched down to `minFaceSize` px. */
+export function detectionWork(width: number, height: number, minFaceSize: number, fullRange = true): number {
+  const tiles = fullRange ? detectionWindows(width, height, minFaceSize).length * FULL_RANGE.inputSize ** 2 : 0;
+  const levels = pyramidLevels(width, height, minFaceSize, !fullRange).reduce((sum, l) => sum + 2 * l.width * l.height, 0);
+  return tiles + levels;
 }
 
 /** The short-range model over each pyramid level and its mirror image (one batch of two per level). */
@@ -465,15 +506,23 @@ export async function createFaceDetector(runtime: DetectorRuntime, options: Dete
   let spare: SummedAreaTable | undefined;
   return {
     async detect(image) {
-      const table = summedAreaTable(image, spare);
+      const pixels = image.width * image.height;
+      const view = pixels > DETECTION_MAX_PIXELS ? shrinkImage(image, Math.sqrt(pixels / DETECTION_MAX_PIXELS)) : image;
+      const scaleX = image.width / view.width;
+      const scaleY = image.height / view.height;
+      const { width, height } = view;
+      // the smallest face in the view's pixels
+      const minFace = minFaceSize / Math.max(scaleX, scaleY);
+      checkBudget(image, view, minFaceSize, !!fullRange);
+      const table = summedAreaTable(view, spare);
       spare = undefined;
-      const { width, height } = image;
       const candidates = [
-        ...(fullRange ? await detectInTiles(fullRange, table, detectionWindows(width, height, minFaceSize), thresholds.fullRange) : []),
-        ...(await detectInLevels(shortRange, table, pyramidLevels(width, height, minFaceSize, !fullRange), thresholds.shortRange)),
+        ...(fullRange ? await detectInTiles(fullRange, table, detectionWindows(width, height, minFace), thresholds.fullRange) : []),
+        ...(await detectInLevels(shortRange, table, pyramidLevels(width, height, minFace, !fullRange), thresholds.shortRange)),
       ];
-      spare = table;
-      return weightedNms(candidates, iouThreshold).map(toFace);
+      // a table the size of a shrunk photo is not kept: the next photo is as likely to be small
+      spare = view === image ? table : undefined;
+      return weightedNms(candidates, iouThreshold).map((c) => toFace(c, scaleX, scaleY));
     },
     async dispose() {
       await Promise.all([fullRange?.release(), shortRange.release()]);
@@ -481,9 +530,28 @@ export async function createFaceDetector(runtime: DetectorRuntime, options: Dete
   };
 }
 
-function toFace(c: Candidate): DnnFace {
+/**
+ * Refuses, before any work, a photo whose search down to `minFaceSize` would cost more than MAX_DETECTION_WORK, and
+ * says which smallest face would fit.
+ */
+function checkBudget(image: PixelImage, view: PixelImage, minFaceSize: number, fullRange: boolean): void {
+  const scale = Math.max(image.width / view.width, image.height / view.height);
+  const work = (face: number) => detectionWork(view.width, view.height, face / scale, fullRange);
+  if (work(minFaceSize) <= MAX_DETECTION_WORK) return;
+  let fits = minFaceSize;
+  while (work(fits) > MAX_DETECTION_WORK) fits = Math.ceil(fits * 1.1);
+  throw new DetectionBudgetError(
+    `finding faces down to ${minFaceSize} px in a ${image.width}×${image.height} photo would cost the detector ` +
+      `${Math.round(work(minFaceSize) / 1e6)} M pixels of work, over its limit of ${MAX_DETECTION_WORK / 1e6} M: ` +
+      `ask for faces of at least ${fits} px (--min-face), or send a smaller photo`,
+  );
+}
+
+/** A merged detection as a face, in the photo's pixels (the view it was found in was `scaleX`, `scaleY` smaller). */
+function toFace(c: Candidate, scaleX: number, scaleY: number): DnnFace {
   const landmarks = Object.fromEntries(
-    KEYPOINTS.map((name, k) => [name, { x: c.points[2 * k]!, y: c.points[2 * k + 1]! }]),
+    KEYPOINTS.map((name, k) => [name, { x: c.points[2 * k]! * scaleX, y: c.points[2 * k + 1]! * scaleY }]),
   ) as unknown as FaceLandmarks;
-  return { box: { x: c.x0, y: c.y0, width: c.x1 - c.x0, height: c.y1 - c.y0 }, score: c.score, landmarks };
+  const box = { x: c.x0 * scaleX, y: c.y0 * scaleY, width: (c.x1 - c.x0) * scaleX, height: (c.y1 - c.y0) * scaleY };
+  return { box, score: c.score, landmarks };
 }

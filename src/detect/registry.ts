@@ -55,7 +55,20 @@ export class UnknownDetectorError extends MienError {
   override readonly exitCode = 2;
 }
 
-/** A detector by name, configured; `none` is returned as is, for the pipeline to take whole images. */
+/**
+ * A detector by name, configured; `none` is returned as is, for the pipeline to take whole images.
+ *
+ * @example
+ * ```ts
+ * import { decodeImage, loadDetector } from 'mien-fer';
+ * const detector = await loadDetector('dnn', { minFaceSize: 48 });
+ * if (detector !== 'none') {
+ *   const [face] = await detector.detect(await decodeImage('photo.jpg'));
+ *   console.log(face.box, face.score.toFixed(4));
+ *   // { x: 246.837…, y: 94.657…, width: 105.566…, height: 148.961… } 0.9077
+ * }
+ * ```
+ */
 export async function loadDetector(name: DetectorName, settings: DetectorSettings): Promise<FaceDetector | 'none'> {
   if (!isDetectorName(name)) throw new UnknownDetectorError(`unknown detector '${String(name)}': use ${DETECTOR_NAMES.join(', ')}`);
   return name === 'none' ? 'none' : DETECTORS[name].load(settings);

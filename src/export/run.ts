@@ -3,7 +3,16 @@ import type { Callback, TrainContext } from '../train/callback.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { RUN_FILES } from '../train/callbacks/run-files.js';
 
-/** Writes the ONNX of a run's best checkpoint, with the run's provenance in its metadata. */
+/**
+ * Writes the ONNX of a run's best checkpoint, with the run's provenance in its metadata.
+ *
+ * @example
+ * ```ts
+ * import { exportRun, loadExpressionModel } from 'mien-fer';
+ * await exportRun('runs/mienet-s', 'mienet-s.onnx'); // the run's best checkpoint
+ * const model = await loadExpressionModel('mienet-s.onnx'); // ready for createRecognizer({ model: 'mienet-s.onnx' })
+ * ```
+ */
 export async function exportRun(runDir: string, outPath: string): Promise<void> {
   const best = await loadCheckpoint(join(runDir, RUN_FILES.best));
   const record = best.state.history.find((r) => r.epoch === best.state.bestEpoch);

@@ -158,6 +158,17 @@ export interface ArchitectureInfo {
   macs: number;
 }
 
+/**
+ * The architectures mien trains by name, with their size and cost per face (what `mien models` prints).
+ *
+ * @example
+ * ```ts
+ * import { listArchitectures } from 'mien-fer';
+ * for (const a of listArchitectures()) console.log(a.name, a.params, a.macs);
+ * // seed-tf 3718727 66282816 · shallow 4741895 16002560 · deep 4478727 290475520 · vgg-b 288679 85599104
+ * // mienet-s 865405 88378752 · mienet-m 6142243 448437120   (one line each)
+ * ```
+ */
 export function listArchitectures(): ArchitectureInfo[] {
   return ARCHITECTURE_NAMES.map((name) => {
     const spec = getArchitecture(name);

@@ -28,7 +28,17 @@ const drawOn = (image: RgbImage, faces: readonly DrawableFace[], options: Overla
     raw: { width: image.width, height: image.height, channels: 3 },
   }).composite([{ input: Buffer.from(facesOverlay(image.width, image.height, faces, options)), top: 0, left: 0 }]);
 
-/** The image with its faces drawn on it, encoded by the output file's extension (JPEG, PNG or WebP). */
+/**
+ * The image with its faces drawn on it, encoded by the output file's extension (JPEG, PNG or WebP).
+ *
+ * @example
+ * ```ts
+ * import { annotateImage, createRecognizer, decodeImage } from 'mien-fer';
+ * const image = await decodeImage('photo.jpg');
+ * const faces = await (await createRecognizer()).recognize(image);
+ * await annotateImage(image, faces, 'annotated.jpg'); // box, "happy 87%" tag, a panel of the 7 probabilities
+ * ```
+ */
 export async function annotateImage(
   image: RgbImage,
   faces: readonly DrawableFace[],

@@ -6,6 +6,7 @@
 import { MienError } from '../core/errors.js';
 // Only the type: the registry's loaders import onnxruntime-node, which the web page (a user of this file) must not bundle.
 import type { DetectorName } from '../detect/registry.js';
+import { SMALLEST_FACE } from '../detect/smallest-face.js';
 import type { Framing } from './crop.js';
 
 export interface RecognizerConfig {
@@ -52,6 +53,13 @@ export const DEFAULT_RECOGNIZER_CONFIG: Readonly<RecognizerConfig> = Object.free
   threads: undefined,
 });
 
+/**
+ * The highest pixel limit that may be set: a photo costs 3 bytes a pixel decoded, and detection (which shrinks larger
+ * photos to 12 megapixels first) about 0.6 GB more, so a 100-megapixel photo peaks 0.92 GB above an idle `mien
+ * predict` (measured 2026-12-02) — within the 1 GB one photo may take.
+ */
+export const MAX_PIXELS_CEILING = 100_000_000;
+
 /** An option outside what it accepts: a usage mistake (CLI exit 2, HTTP 400). */
 export class RecognizerOptionError extends MienError {
   override readonly exitCode = 2;
@@ -59,7 +67,17 @@ export class RecognizerOptionError extends MienError {
 
 const isPositiveInteger = (x: number) => Number.isInteger(x) && x > 0;
 
-/** `options` merged over the defaults and checked: a value out of range is a RecognizerOptionError (the detector's name is checked when it loads). */
+/**
+ * `options` merged over the defaults and checked: a value out of range is a RecognizerOptionError (the detector's name is checked when it loads).
+ *
+ * @example
+ * ```ts
+ * import { recognizerConfig } from 'mien-fer';
+ * console.log(recognizerConfig({ tta: true }));
+ * // { model: 'fast', detector: 'dnn', minFaceSize: 48, minConfidence: undefined, maxFaces: Infinity,
+ * //   framing: { scale: 0.9, shiftY: -0.05 }, tta: true, maxPixels: 50000000, threads: undefined }
+ * ```
+ */
 export function recognizerConfig(options: Partial<RecognizerConfig> = {}): RecognizerConfig {
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<RecognizerConfig>;
   const config: RecognizerConfig = { ...DEFAULT_RECOGNIZER_CONFIG, ...defined };
@@ -67,12 +85,18 @@ export function recognizerConfig(options: Partial<RecognizerConfig> = {}): Recog
     throw new RecognizerOptionError(message);
   };
   if (!isPositiveInteger(config.minFaceSize)) fail(`minFaceSize must be a whole number of pixels ≥ 1, got ${config.minFaceSize}`);
+  const smallest = config.detector === 'none' ? undefined : SMALLEST_FACE[config.detector];
+  if (smallest !== undefined && config.minFaceSize < smallest)
+    fail(
+      `minFaceSize must be at least ${smallest} px with the ${config.detector} detector (the smallest face it looks for), got ${config.minFaceSize}`,
+    );
   if (config.minConfidence !== undefined && !(config.minConfidence >= 0 && config.minConfidence < 1))
     fail(`minConfidence must be in [0, 1), got ${config.minConfidence}`);
   if (!(isPositiveInteger(config.maxFaces) || config.maxFaces === Infinity))
     fail(`maxFaces must be a whole number ≥ 1, got ${config.maxFaces}`);
   if (!(config.framing.scale > 0 && Number.isFinite(config.framing.shiftY))) fail(`framing needs a positive scale and a finite shiftY`);
-  if (!(config.maxPixels > 0)) fail(`maxPixels must be positive, got ${config.maxPixels}`);
+  if (!(config.maxPixels > 0 && config.maxPixels <= MAX_PIXELS_CEILING))
+    fail(`maxPixels must be positive and at most ${MAX_PIXELS_CEILING / 1e6} megapixels (${MAX_PIXELS_CEILING}), got ${config.maxPixels}`);
   if (config.threads !== undefined && !isPositiveInteger(config.threads)) fail(`threads must be a whole number ≥ 1, got ${config.threads}`);
   return config;
 }

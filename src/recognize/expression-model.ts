@@ -44,7 +44,16 @@ export function resolveModelPath(nameOrPath: string = DEFAULT_MODEL, root?: stri
   throw new ModelError(`unknown model '${nameOrPath}': pass ${SHIPPED_MODELS.join(' or ')}, or the path of an .onnx file`);
 }
 
-/** Loads a shipped model by name (default `fast`) or an .onnx file, after checking it is a mien expression model. */
+/**
+ * Loads a shipped model by name (default `fast`) or an .onnx file, after checking it is a mien expression model.
+ *
+ * @example
+ * ```ts
+ * import { loadExpressionModel } from 'mien-fer';
+ * const model = await loadExpressionModel(); // the shipped `fast`
+ * console.log(model.name, model.metadata['mien.architecture'], model.temperature?.toFixed(4)); // fast mienet-s 0.8980
+ * ```
+ */
 export async function loadExpressionModel(nameOrPath?: string, options: LoadModelOptions = {}): Promise<ExpressionModel> {
   const { name, path } = resolveModelPath(nameOrPath);
   const bytes = await readFile(path).catch((err: Error) => {

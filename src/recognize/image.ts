@@ -32,6 +32,13 @@ export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(
  * Decodes a file, an encoded buffer or raw pixels into an upright RGB image: EXIF orientation applied, alpha
  * flattened onto black, gray/CMYK/16-bit converted to 8-bit sRGB. The pixel limit is checked from the header, before
  * any pixel is decoded. Errors name the file, or `name` where given (`stdin` for a buffer read from it).
+ *
+ * @example
+ * ```ts
+ * import { decodeImage } from 'mien-fer';
+ * const image = await decodeImage('photo.jpg');
+ * console.log(image.width, image.height, image.data.length); // 480 360 518400 (RGB, 3 bytes a pixel)
+ * ```
  */
 export async function decodeImage(
   input: ImageInput,
@@ -49,14 +56,16 @@ export async function decodeImage(
   }
   let meta: Metadata;
   try {
-    meta = await sharp(input).metadata();
+    // Only the header is read; without lifting sharp's own limit (268 megapixels) a larger image would fail here as
+    // "not an image" instead of meeting the pixel limit below.
+    meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch {
     throw new ImageError(`${name}: not an image, or a format mien cannot read`);
   }
   const pixels = (meta.width ?? 0) * (meta.height ?? 0);
   if (pixels > maxPixels) {
     throw new PixelLimitError(
-      `${name}: ${(pixels / 1e6).toFixed(1)} megapixels is over the ${(maxPixels / 1e6).toFixed(0)} megapixel limit`,
+      `${name}: ${(pixels / 1e6).toFixed(1)} megapixels is over the ${+(maxPixels / 1e6).toFixed(1)} megapixel limit`,
     );
   }
   try {

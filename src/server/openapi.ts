@@ -1,9 +1,12 @@
 /**
- * The JSON schemas of the HTTP API: fastify validates the query strings and serializes the answers with them, and
- * @fastify/swagger turns them into the OpenAPI description served at /docs.
+ * The JSON schemas of the HTTP API, written once in TypeBox: fastify validates the query strings with them,
+ * @fastify/swagger turns them into the OpenAPI description served at /docs, and the TypeScript types of the query and
+ * the answers are derived from them (`Static`), so the code and the documented API cannot drift apart.
  */
-import { EXPRESSIONS } from '../core/labels.js';
-import { DETECTOR_NAMES, type DetectorName } from '../detect/registry.js';
+import { type Static, type TNumber, Type } from 'typebox';
+import { EXPRESSIONS, type Expression } from '../core/labels.js';
+import { DETECTOR_NAMES } from '../detect/registry.js';
+import { SMALLEST_FACE } from '../detect/smallest-face.js';
 import { DEFAULT_RECOGNIZER_CONFIG as DEFAULTS } from '../recognize/config.js';
 
 /** The body types `POST /v1/recognize` takes as a raw image; multipart/form-data is taken besides. */
@@ -17,84 +20,69 @@ export const RAW_IMAGE_TYPES = [
   'application/octet-stream',
 ] as const;
 
-export const errorSchema = {
-  type: 'object',
-  description: 'What went wrong: a short code and one line for people.',
-  required: ['error', 'message'],
-  properties: {
-    error: { type: 'string', examples: ['unsupported_media_type'] },
-    message: { type: 'string' },
+export const errorSchema = Type.Object(
+  {
+    error: Type.String({ examples: ['unsupported_media_type'] }),
+    message: Type.String(),
   },
-} as const;
+  { description: 'What went wrong: a short code and one line for people.' },
+);
 
-const point = { type: 'object', required: ['x', 'y'], properties: { x: { type: 'integer' }, y: { type: 'integer' } } } as const;
+const point = Type.Object({ x: Type.Integer(), y: Type.Integer() });
 
-const faceSchema = {
-  type: 'object',
-  required: ['box', 'score', 'expression', 'probabilities'],
-  properties: {
-    box: {
-      type: 'object',
-      description: 'The face in image pixels.',
-      required: ['x', 'y', 'width', 'height'],
-      properties: { x: { type: 'integer' }, y: { type: 'integer' }, width: { type: 'integer' }, height: { type: 'integer' } },
-    },
-    score: { type: 'number', description: "The detector's confidence, 0–1 (1 with detector=none)." },
-    landmarks: {
-      type: 'object',
-      description: "Eyes, nose, mouth and ears (the subject's right and left), when the detector gives them.",
-      additionalProperties: point,
-    },
-    expression: { type: 'string', enum: [...EXPRESSIONS] },
-    probabilities: {
-      type: 'object',
-      description: 'Each expression’s probability; they add up to 1.',
-      required: [...EXPRESSIONS],
-      properties: Object.fromEntries(EXPRESSIONS.map((e) => [e, { type: 'number' }])),
-    },
-  },
-} as const;
+const faceSchema = Type.Object({
+  box: Type.Object(
+    { x: Type.Integer(), y: Type.Integer(), width: Type.Integer(), height: Type.Integer() },
+    { description: 'The face in image pixels.' },
+  ),
+  score: Type.Optional(Type.Number({ description: "The detector's confidence, 0–1 (1 with detector=none)." })),
+  landmarks: Type.Optional(
+    Type.Object(
+      { rightEye: point, leftEye: point, nose: point, mouth: point, rightEar: point, leftEar: point },
+      { description: "Eyes, nose, mouth and ears (the subject's right and left), when the detector gives them." },
+    ),
+  ),
+  expression: Type.Enum([...EXPRESSIONS]),
+  probabilities: Type.Object(Object.fromEntries(EXPRESSIONS.map((e) => [e, Type.Number()])) as Record<Expression, TNumber>, {
+    description: 'Each expression’s probability; they add up to 1.',
+  }),
+});
 
-export const recognizeQuerySchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    detector: {
-      type: 'string',
-      enum: [...DETECTOR_NAMES],
-      description: "Face detector (the server's --detector by default); none = the image is one face crop.",
-    },
-    'min-face': {
-      type: 'integer',
+export const recognizeQuerySchema = Type.Object(
+  {
+    detector: Type.Optional(
+      Type.Enum([...DETECTOR_NAMES], {
+        description: "Face detector (the server's --detector by default); none = the image is one face crop.",
+      }),
+    ),
+    'min-face': Type.Integer({
       minimum: 1,
       default: DEFAULTS.minFaceSize,
-      description: 'Smallest face looked for and kept (box side, pixels).',
-    },
-    'min-confidence': {
-      type: 'number',
-      minimum: 0,
-      exclusiveMaximum: 1,
-      description: "Drop faces the detector is less sure of (0–1; default: the detector's measured threshold).",
-    },
-    'max-faces': { type: 'integer', minimum: 1, description: 'At most this many faces, the largest (default: all).' },
-    tta: { type: 'boolean', default: DEFAULTS.tta, description: 'Average each face with its mirror image.' },
+      description: `Smallest face looked for and kept (box side, pixels; at least ${SMALLEST_FACE.dnn} with dnn, ${SMALLEST_FACE.haar} with haar).`,
+    }),
+    'min-confidence': Type.Optional(
+      Type.Number({
+        minimum: 0,
+        exclusiveMaximum: 1,
+        description: "Drop faces the detector is less sure of (0–1; default: the detector's measured threshold).",
+      }),
+    ),
+    'max-faces': Type.Optional(Type.Integer({ minimum: 1, description: 'At most this many faces, the largest (default: all).' })),
+    tta: Type.Boolean({ default: DEFAULTS.tta, description: 'Average each face with its mirror image.' }),
   },
-} as const;
+  { additionalProperties: false },
+);
 
-export interface RecognizeQuery {
-  detector?: DetectorName;
-  'min-face': number;
-  'min-confidence'?: number;
-  'max-faces'?: number;
-  tta: boolean;
-}
+/** The query after validation: parameters with a default are always there. */
+export type RecognizeQuery = Static<typeof recognizeQuerySchema>;
 
-export const recognizeResponseSchema = {
-  type: 'object',
-  description: 'The faces found, left to right, as `mien predict --json` prints them.',
-  required: ['width', 'height', 'faces'],
-  properties: { width: { type: 'integer' }, height: { type: 'integer' }, faces: { type: 'array', items: faceSchema } },
-} as const;
+export const recognizeResponseSchema = Type.Object(
+  { width: Type.Integer(), height: Type.Integer(), faces: Type.Array(faceSchema) },
+  { description: 'The faces found, left to right, as `mien predict --json` prints them.' },
+);
+
+/** The answer of POST /v1/recognize: `mien predict --json` without the file name. */
+export type RecognitionResult = Static<typeof recognizeResponseSchema>;
 
 /** Raw image bodies and multipart uploads: described here because fastify validates no binary body. */
 export const recognizeRequestBody = {
@@ -108,48 +96,28 @@ export const recognizeRequestBody = {
   },
 };
 
-export const modelsResponseSchema = {
-  type: 'object',
-  required: ['models'],
-  properties: {
-    models: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['name', 'version', 'classes', 'input'],
-        properties: {
-          name: { type: 'string', description: 'The shipped name (fast, accurate) or the file name without .onnx.' },
-          version: { type: 'string', description: 'sha256 of the model file, first 12 hex digits: it changes whenever the model does.' },
-          architecture: { type: 'string' },
-          trained: { type: 'string', description: 'When training finished (ISO 8601), from the model metadata.' },
-          classes: { type: 'array', items: { type: 'string' } },
-          input: {
-            type: 'object',
-            description: 'The face crop the model takes.',
-            required: ['width', 'height', 'channels'],
-            properties: { width: { type: 'integer' }, height: { type: 'integer' }, channels: { type: 'integer' } },
-          },
-        },
-      },
-    },
-  },
-} as const;
+export const modelSchema = Type.Object({
+  name: Type.String({ description: 'The shipped name (fast, accurate) or the file name without .onnx.' }),
+  version: Type.String({ description: 'sha256 of the model file, first 12 hex digits: it changes whenever the model does.' }),
+  architecture: Type.Optional(Type.String()),
+  trained: Type.Optional(Type.String({ description: 'When training finished (ISO 8601), from the model metadata.' })),
+  classes: Type.Array(Type.String()),
+  input: Type.Object(
+    { width: Type.Integer(), height: Type.Integer(), channels: Type.Integer() },
+    { description: 'The face crop the model takes.' },
+  ),
+});
 
-export const healthResponseSchema = {
-  type: 'object',
-  required: ['status', 'model', 'queue'],
-  properties: {
-    status: { type: 'string', enum: ['ok'] },
-    model: { type: 'string' },
-    queue: {
-      type: 'object',
-      description: 'Recognitions running and waiting, and how many of each the server allows.',
-      properties: {
-        running: { type: 'integer' },
-        waiting: { type: 'integer' },
-        concurrency: { type: 'integer' },
-        maxWaiting: { type: 'integer' },
-      },
-    },
-  },
-} as const;
+/** What GET /v1/models says about a model. */
+export type ModelInfo = Static<typeof modelSchema>;
+
+export const modelsResponseSchema = Type.Object({ models: Type.Array(modelSchema) });
+
+export const healthResponseSchema = Type.Object({
+  status: Type.Literal('ok'),
+  model: Type.String(),
+  queue: Type.Object(
+    { running: Type.Integer(), waiting: Type.Integer(), concurrency: Type.Integer(), maxWaiting: Type.Integer() },
+    { description: 'Recognitions running and waiting, and how many of each the server allows.' },
+  ),
+});

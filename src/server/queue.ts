@@ -2,6 +2,12 @@
  * The server's bounded work queue: recognitions run `concurrency` at a time (onnxruntime already spreads each one over
  * every core, so more at once only adds memory), at most `maxWaiting` more wait their turn, and the rest are refused
  * at once so an overloaded server answers quickly instead of piling up requests it cannot finish.
+ *
+ * Why not piscina's queue (`maxQueue`, `signal`): piscina cancels a task that has started by terminating its worker
+ * thread, and a recognition worker holds an expression model and detectors that take hundreds of milliseconds to load
+ * again; a request past its deadline here leaves the queue only while it waits, and one that runs finishes. The
+ * workers themselves (recognition-pool.ts) must also report a model that fails to load before the server listens,
+ * where piscina would only fail the first task.
  */
 import { MienError } from '../core/errors.js';
 

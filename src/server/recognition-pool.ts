@@ -6,9 +6,9 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { MienError } from '../core/errors.js';
-import type { FaceRecord } from '../core/face-record.js';
 import type { DetectorName } from '../detect/registry.js';
 import type { RecognizerConfig } from '../recognize/config.js';
+import type { RecognitionResult } from './openapi.js';
 
 export interface WorkerSetup {
   modelPath: string;
@@ -22,13 +22,6 @@ export interface RecognitionJob {
   image: Uint8Array;
   /** The request's recognizer settings; the rest are the pipeline's defaults. */
   settings: Pick<RecognizerConfig, 'detector' | 'minFaceSize' | 'minConfidence' | 'maxFaces' | 'tta'>;
-}
-
-/** The answer of POST /v1/recognize: `mien predict --json` without the file name. */
-export interface RecognitionResult {
-  width: number;
-  height: number;
-  faces: FaceRecord[];
 }
 
 /**

@@ -21,7 +21,7 @@ import { MienError } from '../core/errors.js';
 import { FACE_SIZE } from '../core/labels.js';
 import { decodeOnnxMetadata } from '../export/model-format.js';
 import type { DetectorName } from '../detect/registry.js';
-import { DEFAULT_RECOGNIZER_CONFIG } from '../recognize/config.js';
+import { DEFAULT_RECOGNIZER_CONFIG, recognizerConfig } from '../recognize/config.js';
 import { resolveModelPath } from '../recognize/expression-model.js';
 import {
   errorSchema,
@@ -31,6 +31,7 @@ import {
   recognizeQuerySchema,
   recognizeRequestBody,
   recognizeResponseSchema,
+  type ModelInfo,
   type RecognizeQuery,
 } from './openapi.js';
 import { DEFAULT_HOST, DEFAULT_PORT, listenError } from './listen.js';
@@ -116,7 +117,9 @@ export async function createServer(options: ServerOptions = {}): Promise<MienSer
   // the options are checked before any worker thread starts (the queue checks its own)
   const { concurrency, maxQueue, timeoutMs, bodyLimit, maxPixels } = settings;
   const queue = new WorkQueue({ concurrency, maxWaiting: maxQueue });
-  for (const [name, value] of Object.entries({ timeoutMs, bodyLimit, maxPixels })) {
+  // the recognition settings every request starts from are checked as the CLI's are (the pixel limit's ceiling too)
+  recognizerConfig({ detector: settings.detector, maxPixels });
+  for (const [name, value] of Object.entries({ timeoutMs, bodyLimit })) {
     if (!(value > 0 && Number.isFinite(value))) throw new RangeError(`${name} must be a positive number, got ${value}`);
   }
   const { name, path } = resolveModelPath(options.model);
@@ -308,10 +311,20 @@ async function serve(pool: RecognitionPool, queue: WorkQueue, modelInfo: ModelIn
 /** The image of a request: its raw body, or the first file of a multipart upload. */
 async function imageBody(request: FastifyRequest, bodyLimit: number): Promise<Buffer> {
   if (request.isMultipart()) {
-    const file = await request.file({ limits: { fileSize: bodyLimit, files: 1 } });
-    if (!file)
+    let image: Buffer | undefined;
+    try {
+      // The whole body is read, so a second file meets the files limit (413) instead of passing unseen.
+      for await (const part of request.parts({ limits: { fileSize: bodyLimit, files: 1 } })) {
+        if (part.type === 'file') image = await part.toBuffer();
+      }
+    } catch (err) {
+      // busboy's own errors (no or wrong boundary, a body cut off) carry no code: they are the client's malformed body
+      if ((err as FastifyError).code) throw err;
+      throw new HttpError(400, 'bad_multipart', `malformed multipart/form-data body: ${(err as Error).message}`);
+    }
+    if (!image)
       throw new HttpError(400, 'no_file', 'the multipart body has no file: send the image as a file field (curl -F image=@photo.jpg)');
-    return file.toBuffer();
+    return image;
   }
   if (!Buffer.isBuffer(request.body)) {
     throw new HttpError(415, 'unsupported_media_type', SEND_AN_IMAGE);
@@ -400,10 +413,8 @@ function validationMessage(err: FastifyError, request: FastifyRequest): string {
   return `${param} ${first.message ?? 'is not valid'}, ${got}`;
 }
 
-export type ModelInfo = Awaited<ReturnType<typeof describeModel>>;
-
 /** What GET /v1/models says about the model, from its file and metadata. */
-async function describeModel(name: string, path: string) {
+async function describeModel(name: string, path: string): Promise<ModelInfo> {
   const bytes = await readFile(path);
   const meta = decodeOnnxMetadata(bytes, path);
   // models written by other tools may lack mien.input; mien's face crop is 48×48 gray

@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { augmentFace } from '../data/augment.js';
 import { datasetSize, faceAt, facesToInput, type FaceDataset } from '../data/dataset.js';
 import { Rng } from '../data/random.js';
+import { MienError } from '../core/errors.js';
 import { FACE_PIXELS } from '../core/labels.js';
 import type { ModelSpec } from '../models/spec.js';
 import type { Batch, Callback, TrainContext } from './callback.js';
@@ -39,6 +40,14 @@ export interface TrainResult {
   bestValAccuracy: number;
   /** Why training ended before the last epoch, if it did. */
   stoppedEarly?: string;
+}
+
+/**
+ * The loss became NaN or infinite. Nothing of the diverged network is saved, so the run folder keeps the checkpoints
+ * of the last good epoch.
+ */
+export class TrainingDivergedError extends MienError {
+  override readonly code = 'training_diverged';
 }
 
 /** Mean cross-entropy and accuracy of logits (n × classes) against labels. */
@@ -127,6 +136,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const rng = Rng.fromState(state.rng);
     let stopReason: string | undefined;
     let step = state.epoch * batches;
+    const diverged = (where: string, loss: number) =>
+      new TrainingDivergedError(
+        `training diverged at ${where} (loss ${loss}), most likely because the learning rate ${state.lr} is too high: ` +
+          `try a lower --lr; the diverged weights were not saved` +
+          (state.epoch > 0 ? `, ${outDir} keeps its checkpoints of epoch ${state.epoch}` : ''),
+      );
 
     const ctx: TrainContext = {
       spec,
@@ -186,8 +201,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           softWeight: batch.softWeight,
           temperature: batch.temperature,
         });
-        if (!Number.isFinite(result.loss))
-          throw new Error(`training diverged at epoch ${epoch}, batch ${b + 1} (loss ${result.loss}); try a lower --lr`);
+        if (!Number.isFinite(result.loss)) throw diverged(`epoch ${epoch}, batch ${b + 1} of ${batches}`, result.loss);
         step++;
         lossSum += result.loss * size;
         correct += result.correct;
@@ -198,6 +212,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
       await fire(callbacks, 'onValidationStart', ctx);
       const v = await evaluateNetwork(network, val);
+      // The last step can break the weights with a finite loss of its own; validation is the first to see it.
+      if (!Number.isFinite(v.loss)) throw diverged(`epoch ${epoch}, validation after its last batch`, v.loss);
       const validatedWeights = network.getWeights();
       await fire(callbacks, 'onValidationEnd', ctx);
 

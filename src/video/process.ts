@@ -10,6 +10,11 @@ export interface ProcessVideoOptions {
   out?: string;
   /** JSON Lines file: one `{frame, time, faces: [{trackId, box, expression, probabilities}]}` per analysed frame. */
   jsonl?: string;
+  /**
+   * Called with each analysed frame's record as soon as it is made (what `jsonl` gets, one line each), for a live
+   * consumer such as `mien video --json -`; the video waits while the promise it returns is pending.
+   */
+  onFrame?: (record: FrameRecord) => void | Promise<void>;
   /** Analyse frames 0, N, 2N, …; the frames between are encoded with the last analysed faces. Default 1. */
   every?: number;
   /** Tracking and smoothing (see FaceTracker). */
@@ -25,6 +30,8 @@ export interface ProcessVideoOptions {
 export interface VideoSummary {
   /** Frames decoded (and encoded, with `out`). */
   frames: number;
+  /** Frames the container says it has (approximate: from its duration and frame rate when it does not count them). */
+  expectedFrames: number;
   analyzedFrames: number;
   /** Face detections over all analysed frames. */
   faces: number;
@@ -53,7 +60,7 @@ const jsonRecord = (index: number, time: number, faces: readonly TrackedFace[]):
  * renamed); on any error neither is left behind.
  */
 export async function processVideo(input: string, options: ProcessVideoOptions): Promise<VideoSummary> {
-  const { out, jsonl, every = 1, analyze, annotate, onProgress } = options;
+  const { out, jsonl, every = 1, analyze, annotate, onFrame, onProgress } = options;
   if (!Number.isInteger(every) || every < 1) throw new RangeError(`every must be a whole number ≥ 1, got ${every}`);
   const video = await probeVideo(input);
   const tracker = new FaceTracker(options.smoothing);
@@ -79,7 +86,11 @@ export async function processVideo(input: string, options: ProcessVideoOptions):
         analyzedFrames++;
         faceCount += faces.length;
         for (const face of faces) trackIds.add(face.trackId);
-        if (jsonl) lines.push(`${JSON.stringify(jsonRecord(frame.index, frame.timeSeconds, faces))}\n`);
+        if (jsonl || onFrame) {
+          const record = jsonRecord(frame.index, frame.timeSeconds, faces);
+          if (jsonl) lines.push(`${JSON.stringify(record)}\n`);
+          await onFrame?.(record);
+        }
       }
       if (writer) await writer.write(annotate ? await annotate(frame, faces) : frame.data);
       frames++;
@@ -92,5 +103,13 @@ export async function processVideo(input: string, options: ProcessVideoOptions):
   }
   if (jsonl) await writeFileAtomic(jsonl, lines.join(''));
   const seconds = (performance.now() - started) / 1000;
-  return { frames, analyzedFrames, faces: faceCount, tracks: trackIds.size, seconds, fps: frames / seconds };
+  return {
+    frames,
+    expectedFrames: video.frameCount,
+    analyzedFrames,
+    faces: faceCount,
+    tracks: trackIds.size,
+    seconds,
+    fps: frames / seconds,
+  };
 }

@@ -47,3 +47,9 @@ export const tinySpec = (): ModelSpec =>
     { type: 'flatten' },
     { type: 'dense', out: NUM_CLASSES },
   ]);
+
+/** `mien train` flags for a few quick steps of tinySpec (its JSON in `specFile`) on one thread, never stopping early. */
+export const tinyTrainFlags = (specFile: string, augment = 'none'): string[] => [
+  ...['--arch', specFile, '--batch', '16', '--lr', '0.003', '--threads', '1'],
+  ...['--augment', augment, '--early-stop', '0'],
+];
