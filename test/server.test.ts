@@ -327,6 +327,24 @@ describe('mien serve', () => {
     }
   });
 
+  test('over its memory cap the server answers 503 busy with Retry-After, and /healthz still answers', async () => {
+    // a cap below what any server process takes: every request after the first memory sample is over it
+    const capped = await createServer({ model, detector: 'none', maxMemory: 32 * 1024 * 1024 });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const r = await postImage(capped, photo);
+      assert.equal(r.statusCode, 503, r.body);
+      assert.equal(r.headers['retry-after'], '5');
+      assert.equal(r.json().error, 'over_memory_cap');
+      assert.match(r.json().message, /^the server is over its memory cap \([\d.]+ MiB of 32 MiB\): retry after 5 s$/);
+      assert.equal((await capped.fastify.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+    } finally {
+      await capped.close();
+    }
+    await assert.rejects(createServer({ model, maxMemory: -1 }), /maxMemory must be a positive number/);
+    await assert.rejects(createServer({ model, maxPixels: 2e8 }), /maxPixels must be positive and at most 100 megapixels/);
+  });
+
   test('a request still waiting for a slot when its time is up gets 503 timeout', async () => {
     const slow = await createServer({ model, concurrency: 1, maxQueue: 4, timeoutMs: 10 });
     try {

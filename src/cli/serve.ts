@@ -15,6 +15,7 @@ interface ServeFlags {
   timeout: number;
   maxBody: number;
   maxPixels: number;
+  maxMemory: number;
   log?: boolean;
   cors?: boolean | string[];
 }
@@ -32,6 +33,12 @@ export const serveCommand = new Command('serve')
   .option('--timeout <s>', 'seconds a request may take to arrive and to reach a recognition', positiveFloat, 30)
   .option('--max-body <MiB>', 'largest request body, in MiB', positiveFloat, 20)
   .option('--max-pixels <n>', 'refuse images larger than this many pixels', positiveFloat, DEFAULTS.maxPixels)
+  .option(
+    '--max-memory <MiB>',
+    'resident memory above which new requests are answered 503 (health checks still answered)',
+    positiveFloat,
+    2048,
+  )
   .option('--log', 'log every request (JSON lines on stdout)')
   .option('--cors [origins...]', 'let web pages on other origins call the API: any, or only the origins listed (default: none)')
   .action(async (flags: ServeFlags) => {
@@ -45,6 +52,7 @@ export const serveCommand = new Command('serve')
       timeoutMs: flags.timeout * 1000,
       bodyLimit: Math.round(flags.maxBody * 1024 * 1024),
       maxPixels: flags.maxPixels,
+      maxMemory: Math.round(flags.maxMemory * 1024 * 1024),
       logger: flags.log ?? false,
       cors: flags.cors ?? false,
     });

@@ -10,6 +10,7 @@ import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import underPressure from '@fastify/under-pressure';
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
@@ -59,6 +60,12 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** Largest image in pixels, read from its header before decoding (413 above). Default 50 megapixels. */
   maxPixels?: number;
+  /**
+   * Resident memory in bytes above which new requests are answered 503 (health checks still answered), checked every
+   * 100 ms. Default 2 GiB: an idle server, one recognition at its 1 GB worst (the detector's budget) and a full queue of
+   * request bodies fit under it.
+   */
+  maxMemory?: number;
   /** fastify's logger (pino): false (default), true, or its options. */
   logger?: FastifyServerOptions['logger'];
   /**
@@ -98,6 +105,9 @@ const statusCode = (status: number): string => (STATUS_CODES[status] ?? 'error')
 
 const megabytes = (bytes: number): string => `${+(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
+/** Seconds a client turned away for memory is asked to wait: about the time one large recognition takes. */
+const MEMORY_RETRY_SECONDS = 5;
+
 const SEND_AN_IMAGE = `send the image as the body with its Content-Type (${RAW_IMAGE_TYPES.join(', ')}) or as multipart/form-data`;
 
 /** The options with their defaults filled in. */
@@ -111,6 +121,7 @@ export async function createServer(options: ServerOptions = {}): Promise<MienSer
     timeoutMs: options.timeoutMs ?? 30_000,
     bodyLimit: options.bodyLimit ?? 20 * 1024 * 1024,
     maxPixels: options.maxPixels ?? DEFAULT_RECOGNIZER_CONFIG.maxPixels,
+    maxMemory: options.maxMemory ?? 2 * 1024 ** 3,
     logger: options.logger,
     cors: options.cors ?? false,
   };
@@ -119,7 +130,7 @@ export async function createServer(options: ServerOptions = {}): Promise<MienSer
   const queue = new WorkQueue({ concurrency, maxWaiting: maxQueue });
   // the recognition settings every request starts from are checked as the CLI's are (the pixel limit's ceiling too)
   recognizerConfig({ detector: settings.detector, maxPixels });
-  for (const [name, value] of Object.entries({ timeoutMs, bodyLimit })) {
+  for (const [name, value] of Object.entries({ timeoutMs, bodyLimit, maxMemory: settings.maxMemory })) {
     if (!(value > 0 && Number.isFinite(value))) throw new RangeError(`${name} must be a positive number, got ${value}`);
   }
   const { name, path } = resolveModelPath(options.model);
@@ -207,6 +218,21 @@ async function serve(pool: RecognitionPool, queue: WorkQueue, modelInfo: ModelIn
     return reply.code(404).send({ error: 'not_found', message: `no ${request.method} ${path}; the API is described at /docs` });
   });
   if (settings.cors !== false) await app.register(cors, { origin: settings.cors, methods: ['GET', 'HEAD', 'POST'] });
+  // Over the memory cap a request is turned away before its body is read; /healthz still answers, so a load balancer
+  // sees a live server that is busy, not a dead one.
+  await app.register(underPressure, {
+    maxRssBytes: settings.maxMemory,
+    sampleInterval: 100,
+    pressureHandler: (request, _reply, _type, rss) => {
+      if (request.url === '/healthz') return;
+      throw new HttpError(
+        503,
+        'over_memory_cap',
+        `the server is over its memory cap (${megabytes(rss ?? 0)} of ${megabytes(settings.maxMemory)}): retry after ${MEMORY_RETRY_SECONDS} s`,
+        MEMORY_RETRY_SECONDS,
+      );
+    },
+  });
 
   // Only image bodies are parsed; JSON, text and the rest are refused with 415 before any byte is buffered.
   app.removeAllContentTypeParsers();
