@@ -8,12 +8,11 @@
  *   npm run bench:serve -- [--model fast] [--connections 200] [--duration 30] [--photo test/fixtures/dnn-face.jpg]
  *                          [--concurrency 1] [--queue 32]
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import autocannon, { type Result } from 'autocannon';
+import { startServe } from './serve-process.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -31,42 +30,8 @@ const BASELINE_SECONDS = 5;
 const RSS_INTERVAL = 250;
 
 const photo = await readFile(args.photo);
-const server = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    'src/cli/main.ts',
-    'serve',
-    '--port',
-    '0',
-    '--model',
-    args.model,
-    '--concurrency',
-    args.concurrency,
-    '--queue',
-    args.queue,
-  ],
-  { stdio: ['ignore', 'pipe', 'pipe'] },
-);
-let stdout = '';
-let stderr = '';
-server.stdout.on('data', (b: Buffer) => (stdout += b));
-server.stderr.on('data', (b: Buffer) => (stderr += b));
-const exited = once(server, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-let crashed = false;
-void exited.then(() => (crashed = true));
-while (!/ on (http:\S+) /.test(stdout)) {
-  if (crashed || server.exitCode !== null) throw new Error(`mien serve did not start: ${stderr.trim()}`);
-  await Promise.race([once(server.stdout, 'data'), exited]);
-}
-const url = / on (http:\S+) /.exec(stdout)![1]!;
-
-/** The server's resident set size in MiB, from /proc. */
-async function rssMiB(): Promise<number> {
-  const status = await readFile(`/proc/${server.pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
-}
+const server = await startServe(['--model', args.model, '--concurrency', args.concurrency, '--queue', args.queue]);
+const { url, rssMiB } = server;
 
 interface Phase {
   name: string;
@@ -125,8 +90,7 @@ const health = await fetch(`${url}/healthz`).then(
   (err: Error) => err.message,
 );
 const afterRss = await rssMiB();
-server.kill('SIGTERM');
-const [exitCode, signal] = await exited;
+const exitCode = await server.stop();
 
 console.log(
   `mien serve --model ${args.model} --concurrency ${args.concurrency} --queue ${args.queue}; POST ${args.photo} (${(photo.length / 1024).toFixed(1)} KiB) to ${url}/v1/recognize`,
@@ -162,9 +126,9 @@ console.log(
 );
 const recognitionRate = (p: Phase) => (p.result.statusCodeStats['200']?.count ?? 0) / p.result.duration;
 console.log(`recognitions/s under load vs one client: ${(recognitionRate(loaded) / recognitionRate(single)).toFixed(2)}×`);
-console.log(`after the load: GET /healthz ${health}; SIGTERM → exit code ${exitCode ?? signal}`);
+console.log(`after the load: GET /healthz ${health}; SIGTERM → exit code ${exitCode}`);
 if (health !== 200) failures.push(`/healthz answered ${health}`);
-if (exitCode !== 0) failures.push(`the server exited with ${exitCode ?? signal}: ${stderr.trim()}`);
+if (exitCode !== 0) failures.push(`the server exited with ${exitCode}: ${server.stderr().trim()}`);
 if (failures.length > 0) {
   console.error(`FAILED:\n${failures.join('\n')}`);
   process.exitCode = 1;

@@ -8,13 +8,12 @@
  *
  *   npm run bench:soak -- [--seconds 30] [--clients 200] [--max-memory 2048]
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
+import { startServe } from './serve-process.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -35,30 +34,9 @@ const huge = await sharp({ create: { width: 4000, height: 3000, channels: 3, bac
   .jpeg()
   .toBuffer();
 
-const server = spawn(
-  process.execPath,
-  ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--timeout', String(TIMEOUT_S)].concat([
-    '--max-body',
-    String(BODY_LIMIT_MIB),
-    '--max-memory',
-    args['max-memory'],
-  ]),
-  { stdio: ['ignore', 'pipe', 'pipe'] },
-);
-let stdout = '';
-let stderr = '';
-server.stdout.on('data', (b: Buffer) => (stdout += b));
-server.stderr.on('data', (b: Buffer) => (stderr += b));
-const exited = once(server, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-while (!/ on (http:\S+) /.test(stdout)) {
-  if (server.exitCode !== null) throw new Error(`mien serve did not start: ${stderr.trim()}`);
-  await Promise.race([once(server.stdout, 'data'), exited]);
-}
-const url = / on (http:\S+) /.exec(stdout)![1]!;
+const server = await startServe(['--timeout', String(TIMEOUT_S), '--max-body', String(BODY_LIMIT_MIB), '--max-memory', args['max-memory']]);
+const { url, rssMiB } = server;
 const { hostname, port } = new URL(url);
-
-const rssMiB = async (): Promise<number> =>
-  Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${server.pid}/status`, 'utf8'))![1]) / 1024;
 
 /** One request of a kind: its status and answer's error code, or the connection error it met. */
 type Outcome = { status: number; code?: string } | { failure: string };
@@ -172,8 +150,7 @@ const health = await fetch(`${url}/healthz`).then(
   (r) => r.status,
   (err: Error) => err.message,
 );
-server.kill('SIGTERM');
-const [exitCode, signal] = await exited;
+const exitCode = await server.stop();
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 console.log(
@@ -201,10 +178,10 @@ const buckets = Array.from({ length: Math.ceil(seconds / 5) }, (_, b) => {
   return inBucket.length ? `${b * 5}–${(b + 1) * 5} s: ${Math.max(...inBucket).toFixed(0)}` : undefined;
 }).filter(Boolean);
 console.log(`resident memory (MiB): idle ${idleRss.toFixed(0)}, peak ${peak.toFixed(0)}; highest per 5 s: ${buckets.join(' · ')}`);
-console.log(`after the soak: GET /healthz ${health}; SIGTERM → exit code ${exitCode ?? signal}`);
+console.log(`after the soak: GET /healthz ${health}; SIGTERM → exit code ${exitCode}`);
 if (peak > Number(args['max-memory']) * 1.25) failures.push(`resident memory ${peak.toFixed(0)} MiB, over the cap`);
 if (health !== 200) failures.push(`/healthz answered ${health}`);
-if (exitCode !== 0) failures.push(`the server exited with ${exitCode ?? signal}: ${stderr.trim()}`);
+if (exitCode !== 0) failures.push(`the server exited with ${exitCode}: ${server.stderr().trim()}`);
 if (failures.length > 0) {
   console.error(`FAILED:\n${failures.join('\n')}`);
   process.exitCode = 1;
