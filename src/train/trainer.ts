@@ -108,6 +108,23 @@ async function fire<K extends keyof Callback>(callbacks: readonly Callback[], ho
 export const useBf16 = (config: Pick<TrainConfig, 'bf16' | 'device'>): boolean =>
   config.bf16 === 'auto' ? config.device === 'cpu' && cpuHasBf16() : config.bf16;
 
+/**
+ * Trains `spec` on `train`, validating on `val` every epoch; checkpoints, history and the best ONNX go to `outDir` (the callbacks of the config and `callbacks` run at every hook).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_TRAIN_CONFIG, getArchitecture, loadFaces, train } from 'mien-fer';
+ * import { DEFAULT_AUGMENT } from 'mien-fer/data';
+ * const { splits } = await loadFaces('../shared/data/fer2013');
+ * const result = await train({
+ *   spec: getArchitecture('mienet-s'),
+ *   config: { ...DEFAULT_TRAIN_CONFIG, arch: 'mienet-s', data: '../shared/data/fer2013', augment: DEFAULT_AUGMENT,
+ *             epochs: 2, maxBatches: 50 }, // a 2-minute taste; the real recipes are in docs/training.md
+ *   train: splits.train, val: splits.val, outDir: 'runs/api-demo',
+ * });
+ * console.log(result.bestEpoch, result.bestValAccuracy.toFixed(4)); // 1 0.2513
+ * ```
+ */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const { spec, config, train: trainSet, val, outDir } = options;
   if (datasetSize(trainSet) < 2) throw new Error('training needs at least 2 labelled faces');
