@@ -4,7 +4,8 @@ import { Command } from 'commander';
 import { EXPRESSIONS } from '../core/labels.js';
 import { pictureFormat } from '../core/picture.js';
 import { scanFolder } from '../data/folder.js';
-import { summarizeProblems } from '../data/index.js';
+import { DataError, loadFaces, summarizeProblems, type DataProblem } from '../data/index.js';
+import { problemText, summarizeSkipped } from '../data/problems.js';
 import {
   allFaces,
   chooseSplit,
@@ -29,6 +30,7 @@ import { addRecognizerOptions, MODEL_HELP, recognizerOptions, type RecognizerFla
 interface EvalFlags extends RecognizerFlags {
   data: string;
   split?: string;
+  strict?: boolean;
   json?: boolean;
   report?: string;
   confusion?: string;
@@ -41,6 +43,7 @@ export const evalCommand = addRecognizerOptions(
     )
     .requiredOption('--data <csv|dir>', 'labelled faces: FER2013 CSV, Kaggle train.csv, or class folders')
     .option('--split <name>', 'Training, PublicTest, PrivateTest, train, val, test or all (default: test, else val, else all)')
+    .option('--strict', 'fail on the first bad row or image instead of skipping it')
     .option('--json', 'print one JSON object with the metrics on stdout (progress and notes go to stderr)')
     .option('--report <dir>', 'also write a self-contained HTML report to <dir>/index.html')
     .option('--confusion <file.svg|png>', 'also draw the confusion matrix (each row as shares of its true class) to this picture'),
@@ -52,8 +55,13 @@ export const evalCommand = addRecognizerOptions(
   // The model first: a missing model should not cost a 40-second data load before it is reported.
   const model = await loadExpressionModel(flags.model);
   if (flags.detector !== 'none') return evalPhotos(model, flags);
-  const loaded = await loadForPrediction(flags.data);
+  const loaded = await loadFaces(flags.data, { strict: flags.strict, onProgress: progressPrinter('loading images') });
+  // Checked before the split is chosen: with every row bad, a CSV has no splits at all to choose from.
+  if (Object.values(loaded.splits).every((d) => d.labels.length === 0)) throw noFacesError(flags.data, 'all', loaded.problems);
   const split = usage(() => chooseSplit(flags.data, loaded.splits, flags.split));
+  if (split.data.labels.length === 0) throw noFacesError(flags.data, split.name, loaded.problems);
+  const summary = summarizeProblems(loaded.problems);
+  if (summary) process.stderr.write(`${summary}\n`);
   if (split.data.labels.some((l) => l < 0)) {
     throw new UsageError(
       `${flags.data} has no labels (Kaggle test.csv?), so there is nothing to score; \`mien predict-csv\` predicts them`,
@@ -90,15 +98,23 @@ async function evalPhotos(model: ExpressionModel, flags: EvalFlags): Promise<voi
   if (!(await stat(flags.data).catch(() => undefined))?.isDirectory())
     throw new UsageError(`--detector needs class folders of photos; ${flags.data} is not a folder`);
   const scan = await scanFolder(flags.data);
+  const firstSkipped = scan.problems.find((p) => !p.warning);
+  if (flags.strict && firstSkipped) throw new DataError(problemText(firstSkipped));
   const splits = Object.fromEntries([...scan.splits].map(([name, files]) => [name, files.map(({ path, label }) => ({ path, label }))]));
   const split = usage(() => pickSplit(flags.data, splits, flags.split, (all) => Object.values(all).flat()));
+  if (split.data.length === 0) throw noFacesError(flags.data, split.name, scan.problems);
   const recognizer = await createRecognizer({ ...recognizerOptions(flags), model });
   process.stderr.write(
     `evaluating ${model.path} with the ${flags.detector} detector on the ${split.name} split of ${flags.data}: ${split.data.length} photos${flags.tta ? ', with mirror TTA' : ''}\n`,
   );
   const result = await evaluatePipeline(recognizer, split.data, { onProgress: progressPrinter('recognizing') });
-  const skipped = summarizeProblems([...scan.problems, ...result.problems]);
-  if (skipped) process.stderr.write(`${skipped}\n`);
+  // The pipeline reads each photo only now; a strict run stops at the first it could not read, as a load would.
+  const firstFailed = result.problems[0];
+  if (flags.strict && firstFailed) throw new DataError(problemText(firstFailed));
+  const problems = [...scan.problems, ...result.problems];
+  if (result.photos.length === 0) throw noFacesError(flags.data, split.name, problems);
+  const summary = summarizeProblems(problems);
+  if (summary) process.stderr.write(`${summary}\n`);
   if (result.noFace.length > 0) {
     const shown = result.noFace.slice(0, 10);
     process.stderr.write(
@@ -112,6 +128,16 @@ async function evalPhotos(model: ExpressionModel, flags: EvalFlags): Promise<voi
   } else {
     process.stdout.write(formatEvaluation(result.evaluation));
   }
+}
+
+/**
+ * Nothing left to score is an error, in one line that says what was skipped: an accuracy of 0 over no faces would
+ * read as a model that is always wrong.
+ */
+function noFacesError(source: string, split: string, problems: readonly DataProblem[]): DataError {
+  const skipped = summarizeSkipped(problems);
+  const where = split === 'all' ? source : `the ${split} split of ${source}`;
+  return new DataError(`${where} has no usable faces to evaluate${skipped ? `: ${skipped}` : ''}`);
 }
 
 interface PredictCsvFlags {

@@ -1,13 +1,15 @@
 import { existsSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { access, constants, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { EXPRESSIONS } from '../core/labels.js';
 import { annotateImage } from '../recognize/annotate.js';
 import { faceRecord } from '../core/face-record.js';
+import { walkFiles } from '../data/folder.js';
+import { fsErrorText, problemText } from '../data/problems.js';
 import { DEFAULT_RECOGNIZER_CONFIG } from '../recognize/config.js';
-import { decodeImage, IMAGE_EXTENSIONS } from '../recognize/image.js';
+import { decodeImage, IMAGE_EXTENSIONS, ImageError } from '../recognize/image.js';
 import { createRecognizer, type RecognizedFace } from '../recognize/recognizer.js';
 import { UsageError } from './errors.js';
 import { assertStdinPiped, outputFolder, readStdin, STDIO } from './output.js';
@@ -32,19 +34,29 @@ function globToRegExp(pattern: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
-async function listFiles(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((e) => e.isFile() && !e.name.startsWith('.'))
-    .map((e) => join(e.parentPath ?? e.path, e.name))
-    .sort();
+/**
+ * The files under `dir`, sorted, found the way a data folder's are (symbolic links followed, each folder once), and
+ * what could not be searched (an unreadable folder, a broken link) as inputs that failed, so the batch goes on.
+ */
+async function listFiles(dir: string, keep: (file: string) => boolean): Promise<PredictInput[]> {
+  const walk = await walkFiles(dir);
+  return [
+    ...walk.problems.map((p) => ({ file: p.where, error: problemText(p) })),
+    ...walk.files
+      .filter(keep)
+      .sort()
+      .map((file) => ({ file })),
+  ];
 }
 
-/** One input in command-line order: a file to read (`-` = stdin), or an argument that matched nothing. */
+/** One input in command-line order: a file to read (`-` = stdin), or one that cannot be read and why. */
 export interface PredictInput {
   file: string;
-  missing?: true;
+  /** The one line to report in its place: an argument that matched nothing, a folder that cannot be read. */
+  error?: string;
 }
+
+const missingMessage = (arg: string) => `${arg}: no such file or folder, or no match`;
 
 /** Files, folders (searched for images, recursively), quoted globs and `-` (stdin), in the order given. */
 export async function expandInputs(args: string[]): Promise<PredictInput[]> {
@@ -58,17 +70,30 @@ export async function expandInputs(args: string[]): Promise<PredictInput[]> {
       const firstWild = arg.search(/[*?]/);
       const base = arg.lastIndexOf('/', firstWild) >= 0 ? arg.slice(0, arg.lastIndexOf('/', firstWild)) || '/' : '.';
       const re = globToRegExp(resolve(arg));
-      const matched = (await listFiles(base).catch(() => [])).filter((f) => re.test(resolve(f)));
-      if (matched.length === 0) inputs.push({ file: arg, missing: true });
-      inputs.push(...matched.map((file) => ({ file })));
+      // A pattern under a folder that is not there matches nothing; that is all there is to say about it.
+      const baseIsFolder = (await stat(base).catch(() => undefined))?.isDirectory();
+      const listed = baseIsFolder ? await listFiles(base, (f) => re.test(resolve(f))) : [];
+      if (!listed.some((e) => !e.error)) inputs.push({ file: arg, error: missingMessage(arg) });
+      inputs.push(...listed);
       continue;
     }
     const info = await stat(arg).catch(() => undefined);
-    if (!info) inputs.push({ file: arg, missing: true });
-    else if (info.isDirectory()) inputs.push(...(await listFiles(arg)).filter(isImageName).map((file) => ({ file })));
+    if (!info) inputs.push({ file: arg, error: missingMessage(arg) });
+    else if (info.isDirectory()) inputs.push(...(await listFiles(arg, isImageName)));
     else inputs.push({ file: arg });
   }
   return inputs;
+}
+
+/**
+ * decodeImage hears from sharp only that a file could not be read, which it must report as "not an image"; a file
+ * the user may not read should say so instead. A missing file is left to decodeImage, which says "no such file".
+ */
+async function assertReadable(file: string): Promise<void> {
+  // access, not open: opening a named pipe would wait for a writer, where decodeImage says "not a file".
+  await access(file, constants.R_OK).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw new ImageError(`${file}: ${fsErrorText(err)}`);
+  });
 }
 
 /**
@@ -136,10 +161,9 @@ export const predictCommand = addRecognizerOptions(
       process.stderr.write(`mien: ${message}\n`);
       if (flags.json) process.stdout.write(`${JSON.stringify({ file, error: message })}\n`);
     };
-    const missingMessage = (arg: string) => `${arg}: no such file or folder, or no match`;
-    const files = entries.filter((e) => !e.missing).map((e) => e.file);
+    const files = entries.filter((e) => !e.error).map((e) => e.file);
     if (files.length === 0) {
-      for (const e of entries) reportFailure(e.file, missingMessage(e.file));
+      for (const e of entries) reportFailure(e.file, e.error!);
       throw new UsageError('no images to read');
     }
     const annotated = flags.annotate === undefined ? undefined : annotatedPaths(files, flags.annotate);
@@ -163,12 +187,13 @@ export const predictCommand = addRecognizerOptions(
     let done = 0;
     for (const entry of entries) {
       const { file } = entry;
-      if (entry.missing) {
-        reportFailure(file, missingMessage(file));
+      if (entry.error) {
+        reportFailure(file, entry.error);
         continue;
       }
       const i = done++;
       try {
+        if (file !== STDIO) await assertReadable(file);
         const image =
           file === STDIO ? await decodeImage(await readStdin(), flags.maxPixels, 'stdin') : await decodeImage(file, flags.maxPixels);
         const faces = await recognizer.recognizeImage(image);

@@ -3,8 +3,9 @@ import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { byExpression, EXPRESSIONS } from '../core/labels.js';
 import { drawFaces } from '../recognize/annotate.js';
+import { recognizerConfig } from '../recognize/config.js';
 import { createRecognizer } from '../recognize/recognizer.js';
-import { DEFAULT_TRACKER_OPTIONS, processVideo, type TrackedFace } from '../video/index.js';
+import { DEFAULT_FOLLOW_OPTIONS, DEFAULT_TRACKER_OPTIONS, loadFaceFollower, processVideo, type TrackedFace } from '../video/index.js';
 import { UsageError } from './errors.js';
 import { STDIO } from './output.js';
 import { float, positiveInt } from './parse.js';
@@ -14,6 +15,7 @@ interface VideoFlags extends RecognizerFlags {
   out?: string;
   json?: string;
   every: number;
+  detectEvery: number;
   smoothing: number;
   panels: boolean;
 }
@@ -30,6 +32,12 @@ export const videoCommand = addRecognizerOptions(
     .option('--no-panels', '--out: leave out the panel of probability bars beside each face')
     .option('--every <n>', 'analyse every nth frame; the frames between reuse the last faces', positiveInt, 1)
     .option(
+      '--detect-every <n>',
+      'dnn detector: search the whole frame every nth frame (and whenever a face is lost); in between, follow each face with a near search around it (1 = whole frame every time)',
+      positiveInt,
+      DEFAULT_FOLLOW_OPTIONS.fullEvery,
+    )
+    .option(
       '--smoothing <alpha>',
       "weight of the newest frame in each face's moving average of probabilities (1 = no smoothing)",
       float,
@@ -41,8 +49,18 @@ export const videoCommand = addRecognizerOptions(
   // ffprobe and ffmpeg each read the input, and an MP4 is finished by seeking back: neither works on a pipe
   if (input === STDIO) throw new UsageError('video reads a file, not stdin (-): save the video first');
   if (flags.out === STDIO) throw new UsageError('--out needs a file: an MP4 cannot be written to stdout (-)');
-  const recognizer = await createRecognizer(recognizerOptions(flags));
-  await run(input, flags, recognizer);
+  const options = recognizerOptions(flags);
+  const config = recognizerConfig({ ...options, model: undefined, detector: flags.detector });
+  // following needs the DNN detector's near-face mode; haar and none search every analysed frame whole
+  const follower =
+    config.detector === 'dnn' && flags.detectEvery > 1 ? await loadFaceFollower(config, { fullEvery: flags.detectEvery }) : undefined;
+  const recognizer = await createRecognizer({ ...options, ...(follower && { detector: follower }) });
+  try {
+    await run(input, flags, recognizer);
+  } finally {
+    await recognizer.dispose();
+    await follower?.dispose();
+  }
 });
 
 /** Writes one JSON line to stdout, waiting while the reader lags so a slow pipe does not pile the video up in memory. */

@@ -3,13 +3,13 @@
  * train/ and val/. Loading is two steps so the cache can sit between them: `scanFolder` lists the tree (cheap, and
  * its listing keys the cache) and `decodeFolder` decodes every image (the slow part a cache hit skips).
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FACE_PIXELS } from '../core/labels.js';
+import { EXPRESSIONS, FACE_PIXELS } from '../core/labels.js';
 import type { FaceDataset } from './dataset.js';
 import { decodeFaceImage } from './image.js';
 import { CLASS_NAME_HINT, parseClassName, parseSplitName } from './names.js';
-import { DataError, type DataProblem, type ProblemLog } from './problems.js';
+import { DataError, fsErrorText, type DataProblem, type ProblemLog } from './problems.js';
 
 interface ImageFile {
   path: string;
@@ -20,7 +20,10 @@ interface ImageFile {
 export interface FolderScan {
   /** Candidate image files per split, in a stable order (class id, then path). */
   splits: Map<string, ImageFile[]>;
-  /** Folders and files the layout itself rules out (unknown class names, loose files), in listing order. */
+  /**
+   * Folders and files the layout itself rules out (unknown class names, loose files, unreadable folders, broken
+   * links), and warnings about empty class folders, in listing order.
+   */
   problems: DataProblem[];
   /** One line per file with its size and mtime, plus the problems: whatever changes the load changes this. */
   signature: string[];
@@ -36,13 +39,17 @@ const isSystemFile = (name: string): boolean => name.startsWith('.') || /^(thumb
 export async function scanFolder(root: string): Promise<FolderScan> {
   const scan: FolderScan = { splits: new Map(), problems: [], signature: [] };
   const top = await listFolder(root);
+  top.problems.forEach((p) => skip(scan, p.where, p.message));
   if (!top.dirs.some((name) => parseSplitName(name))) {
     await scanClassFolders(root, 'all', top, scan, ' or split folders named train, val, test');
   } else {
     for (const name of top.dirs) {
       const split = parseSplitName(name);
-      if (split) await scanClassFolders(join(root, name), split, await listFolder(join(root, name)), scan, '');
-      else if (parseClassName(name) !== undefined) skip(scan, join(root, name), 'class folder beside split folders, skipped');
+      if (split) {
+        const listing = await listFolder(join(root, name));
+        listing.problems.forEach((p) => skip(scan, p.where, p.message));
+        await scanClassFolders(join(root, name), split, listing, scan, '');
+      } else if (parseClassName(name) !== undefined) skip(scan, join(root, name), 'class folder beside split folders, skipped');
       else skip(scan, join(root, name), `unknown folder ${JSON.stringify(name)} (expected split folders train, val, test), skipped`);
     }
     for (const name of top.files) skip(scan, join(root, name), 'not inside a class folder, skipped');
@@ -57,27 +64,41 @@ async function scanClassFolders(dir: string, split: string, listing: Listing, sc
   }
   const files = scan.splits.get(split) ?? [];
   scan.splits.set(split, files);
+  // Shared by the split's class folders: two class folders linking to one folder would label its images twice.
+  const seen = new Map<string, string>();
+  const empty: Array<{ path: string; label: number }> = [];
   for (const name of listing.dirs) {
     const label = parseClassName(name);
-    if (label === undefined)
+    if (label === undefined) {
       skip(scan, join(dir, name), `unknown class folder ${JSON.stringify(name)} (expected ${CLASS_NAME_HINT}), skipped`);
-    else await collectImages(join(dir, name), label, files, scan);
+      continue;
+    }
+    const [filesBefore, problemsBefore] = [files.length, scan.problems.length];
+    await collectImages(join(dir, name), label, files, scan, seen);
+    // a folder whose only entries were skipped is reported already, not as empty
+    if (files.length === filesBefore && scan.problems.length === problemsBefore) empty.push({ path: join(dir, name), label });
+  }
+  // Not an error: a class can be missing from a split. But a user who thinks it is there should hear otherwise.
+  for (const { path, label } of empty) {
+    const missing = !files.some((f) => f.label === label);
+    warn(scan, path, `empty class folder${missing ? `, so ${splitPhrase(split)} has no ${EXPRESSIONS[label]} faces` : ''}`);
   }
   for (const name of listing.files) skip(scan, join(dir, name), 'not inside a class folder, skipped');
 }
 
+const splitPhrase = (split: string): string => (split === 'all' ? 'the data' : `the ${split} split`);
+
 /** Every file under a class folder, nested folders included (some datasets group a class by subject or source). */
-async function collectImages(dir: string, label: number, into: ImageFile[], scan: FolderScan): Promise<void> {
-  const listing = await listFolder(dir);
-  const paths = listing.files.map((name) => join(dir, name));
-  const stats = await Promise.all(paths.map((path) => stat(path).catch((err: NodeJS.ErrnoException) => err)));
-  paths.forEach((path, i) => {
+async function collectImages(dir: string, label: number, into: ImageFile[], scan: FolderScan, seen: Map<string, string>): Promise<void> {
+  const walk = await walkFiles(dir, seen);
+  walk.problems.forEach((p) => skip(scan, p.where, p.message));
+  const stats = await Promise.all(walk.files.map((path) => stat(path).catch((err: NodeJS.ErrnoException) => err)));
+  walk.files.forEach((path, i) => {
     const info = stats[i]!;
-    if (info instanceof Error) return skip(scan, path, `cannot read (${info.code ?? info.message}), skipped`);
+    if (info instanceof Error) return skip(scan, path, `cannot read (${fsErrorText(info)}), skipped`);
     into.push({ path, label, size: info.size });
     scan.signature.push(`${path}\t${info.size}\t${info.mtimeMs}`);
   });
-  for (const name of listing.dirs) await collectImages(join(dir, name), label, into, scan);
 }
 
 function skip(scan: FolderScan, where: string, message: string): void {
@@ -85,21 +106,74 @@ function skip(scan: FolderScan, where: string, message: string): void {
   scan.signature.push(`skip\t${where}\t${message}`);
 }
 
+function warn(scan: FolderScan, where: string, message: string): void {
+  scan.problems.push({ where, message, warning: true });
+  scan.signature.push(`warn\t${where}\t${message}`);
+}
+
 interface Listing {
   dirs: string[];
   files: string[];
+  /** Entries that are neither: links that lead nowhere (broken, or a loop of links). */
+  problems: DataProblem[];
 }
 
-/** The visible entries of a folder, sorted, split into folders and files (symbolic links followed). */
+/**
+ * The visible entries of a folder, sorted, split into folders and files. Symbolic links are followed, as users expect
+ * of a folder of images (a data set linked together from elsewhere); a link that leads nowhere is a problem.
+ */
 async function listFolder(dir: string): Promise<Listing> {
-  const listing: Listing = { dirs: [], files: [] };
+  const listing: Listing = { dirs: [], files: [], problems: [] };
   const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !isSystemFile(e.name));
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const entry of entries) {
-    const isDir = entry.isSymbolicLink() ? (await stat(join(dir, entry.name)).catch(() => undefined))?.isDirectory() : entry.isDirectory();
-    (isDir ? listing.dirs : listing.files).push(entry.name);
+    if (!entry.isSymbolicLink()) {
+      (entry.isDirectory() ? listing.dirs : listing.files).push(entry.name);
+      continue;
+    }
+    const target = await stat(join(dir, entry.name)).catch((err: NodeJS.ErrnoException) => err);
+    if (target instanceof Error) {
+      const why = target.code === 'ENOENT' ? 'broken symbolic link' : `symbolic link that cannot be followed (${fsErrorText(target)})`;
+      listing.problems.push({ where: join(dir, entry.name), message: `${why}, skipped` });
+    } else (target.isDirectory() ? listing.dirs : listing.files).push(entry.name);
   }
   return listing;
+}
+
+/** What walkFiles found: files in listing order (each folder's files, then its sub-folders'), and what it left out. */
+export interface FileWalk {
+  files: string[];
+  problems: DataProblem[];
+}
+
+/**
+ * Every file under `dir`, recursively, symbolic links followed. Each folder is entered once (`seen` maps a folder's
+ * real path to the path it was first reached by), so a link back to a parent ends instead of looping. A folder that
+ * cannot be read, a broken link or a folder met again is left out and listed in `problems`, and the walk goes on.
+ */
+export async function walkFiles(dir: string, seen = new Map<string, string>()): Promise<FileWalk> {
+  const walk: FileWalk = { files: [], problems: [] };
+  const visit = async (folder: string): Promise<void> => {
+    let listing: Listing;
+    try {
+      const real = await realpath(folder);
+      const first = seen.get(real);
+      if (first !== undefined) {
+        walk.problems.push({ where: folder, message: `same folder as ${first} (a symbolic link loop, or a second link to it), skipped` });
+        return;
+      }
+      seen.set(real, folder);
+      listing = await listFolder(folder);
+    } catch (err) {
+      walk.problems.push({ where: folder, message: `cannot read (${fsErrorText(err as NodeJS.ErrnoException)}), skipped` });
+      return;
+    }
+    walk.problems.push(...listing.problems);
+    walk.files.push(...listing.files.map((name) => join(folder, name)));
+    for (const name of listing.dirs) await visit(join(folder, name));
+  };
+  await visit(dir);
+  return walk;
 }
 
 /** Images decoded at once: enough to keep sharp's threads busy, few enough to bound memory on huge photos. */
@@ -127,7 +201,7 @@ export async function decodeFolder(
       const { split, file, index } = jobs[job]!;
       try {
         if (file.size === 0) failed.set(job, 'empty file (0 bytes)');
-        else images.get(split)!.set(await decodeFaceImage(file.path), index * FACE_PIXELS);
+        else images.get(split)!.set(await decodeFaceImage(await readImageFile(file.path)), index * FACE_PIXELS);
       } catch (err) {
         failed.set(job, decodeFailure(err));
       }
@@ -157,9 +231,16 @@ export async function decodeFolder(
   return splits;
 }
 
+/** Read here, not by sharp: sharp reports a file it may not read as "unsupported image format". */
+const readImageFile = (path: string): Promise<Buffer> =>
+  readFile(path).catch((err: NodeJS.ErrnoException) => {
+    throw new DataError(`cannot read (${fsErrorText(err)})`);
+  });
+
 /** What to tell the user about an image that could not be decoded; sharp's own wording where it is clear. */
 function decodeFailure(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof DataError) return message;
   if (/unsupported image format/i.test(message)) return 'not an image (or a format sharp cannot read)';
   return `cannot decode: ${message.split('\n')[0]}`;
 }

@@ -14,7 +14,10 @@ export interface LoadedFaces {
    * A split exists only if the source names it (a CSV split appears only once it has a good row).
    */
   splits: Record<string, FaceDataset>;
-  /** Everything skipped, in source order; empty for a strict load (which throws instead). */
+  /**
+   * Everything skipped, in source order, and warnings (`warning: true`: empty class folders) that skip nothing. A
+   * strict load throws at what it would skip, so it returns only warnings.
+   */
   problems: DataProblem[];
   fromCache: boolean;
 }

@@ -101,9 +101,15 @@ export async function createExpressionModel({ ort, bytes, name, path, sessionOpt
     if (!Number.isInteger(n)) throw new RangeError(`faces must hold n × ${FACE_PIXELS} values, got ${faces.length}`);
     const results = new Float32Array(n * NUM_CLASSES);
     for (let start = 0; start < n; start += MAX_BATCH) {
-      const batch = faces.slice(start * FACE_PIXELS, Math.min(n, start + MAX_BATCH) * FACE_PIXELS);
-      await perBatch(batch, results.subarray(start * NUM_CLASSES));
-      onProgress?.(Math.min(n, start + MAX_BATCH), n);
+      const end = Math.min(n, start + MAX_BATCH);
+      const batch = faces.slice(start * FACE_PIXELS, end * FACE_PIXELS);
+      const out = results.subarray(start * NUM_CLASSES, end * NUM_CLASSES);
+      await perBatch(batch, out);
+      // NaN would otherwise come out as "angry NaN%", or as a silent 0 in every score computed from it.
+      if (!out.every(Number.isFinite)) {
+        throw new ModelError(`${path} produced NaN/infinite scores: the model is damaged or was exported from a diverged run`);
+      }
+      onProgress?.(end, n);
     }
     return results;
   };

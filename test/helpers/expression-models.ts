@@ -37,6 +37,17 @@ export function randomLinearOnnx(seed: number, extra?: OnnxMetadata): Uint8Array
   return buildOnnx(LINEAR_SPEC, [weight, bias], extra);
 }
 
+/**
+ * A model whose scores are NaN whatever the face, as a run that diverged exports it: its weights are fine but one
+ * bias is NaN, and the softmax spreads that NaN over all 7 probabilities. `extra` as for buildOnnx (a temperature,
+ * say, so that mien reads the logits).
+ */
+export function nanClassifierOnnx(extra?: OnnxMetadata): Uint8Array {
+  const bias = new Float32Array(NUM_CLASSES);
+  bias[0] = Number.NaN;
+  return buildOnnx(LINEAR_SPEC, [new Float32Array(NUM_CLASSES * FACE_PIXELS), bias], extra);
+}
+
 /** The model with metadata entries replaced (or removed, for undefined): for models the exporter would refuse to write. */
 export function withMetadata(model: Uint8Array, changes: Record<string, string | undefined>): Uint8Array {
   const proto = onnx.ModelProto.decode(model);
