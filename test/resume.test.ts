@@ -79,6 +79,46 @@ describe('mien train --resume after kill -9', { skip }, () => {
     assert.ok(existsSync(join(run, 'best.onnx')));
   });
 
+  test('killed again and again at random moments, the run still ends exactly as an uninterrupted one', async () => {
+    const epochs = 6;
+    const run = join(dir, 'killed-often');
+    const fresh = ['train', '--data', join(dir, 'fer.csv'), '--epochs', String(epochs), '--out', run, ...common];
+    // seeded, so a failure comes back on the next run: the kill delays in ms after a checkpoint is on disk
+    let seed = 20261202;
+    const nextDelay = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 1500;
+    const delays: number[] = [];
+    for (let kill = 0; kill < 4; kill++) {
+      const child = startCli(kill === 0 ? fresh : ['train', '--resume', run, '--epochs', String(epochs)], env());
+      const closed = new Promise((r) => child.on('close', r));
+      for (let i = 0; i < 600 && !existsSync(join(run, 'last.ckpt')); i++) await sleep(20);
+      const delay = nextDelay();
+      delays.push(Math.round(delay));
+      await sleep(delay);
+      child.kill('SIGKILL');
+      await closed;
+    }
+    const finished = await runCli(['train', '--resume', run, '--epochs', String(epochs)], env());
+    assert.equal(finished.code, 0, `killed after ${delays.join(', ')} ms: ${finished.stderr}`);
+    const straight = join(dir, 'straight-6');
+    assert.equal(
+      (
+        await runCli(
+          fresh.map((a) => (a === run ? straight : a)),
+          env(),
+        )
+      ).code,
+      0,
+    );
+    const [resumed, reference] = [await history(run), await history(straight)];
+    assert.deepEqual(
+      resumed.map((r) => r.epoch),
+      reference.map((r) => r.epoch),
+    );
+    resumed.forEach((r, e) =>
+      assert.ok(Math.abs(r.trainLoss - reference[e]!.trainLoss) < 1e-4, `epoch ${e + 1} (kills after ${delays.join(', ')} ms)`),
+    );
+  });
+
   test('refuses to overwrite a run and explains how to resume it', async () => {
     const run = join(dir, 'twice');
     const first = await runCli(['train', '--data', join(dir, 'fer.csv'), '--epochs', '1', '--out', run, ...common], env());

@@ -540,6 +540,8 @@ function checkBudget(image: PixelImage, view: PixelImage, minFaceSize: number, f
   if (work(minFaceSize) <= MAX_DETECTION_WORK) return;
   let fits = minFaceSize;
   while (work(fits) > MAX_DETECTION_WORK) fits = Math.ceil(fits * 1.1);
+  // then back down to the smallest whole size that still fits
+  while (fits - 1 > minFaceSize && work(fits - 1) <= MAX_DETECTION_WORK) fits--;
   throw new DetectionBudgetError(
     `finding faces down to ${minFaceSize} px in a ${image.width}×${image.height} photo would cost the detector ` +
       `${Math.round(work(minFaceSize) / 1e6)} M pixels of work, over its limit of ${MAX_DETECTION_WORK / 1e6} M: ` +
