@@ -46,8 +46,18 @@ function runCliUnprivileged(args: string[]): Promise<CliResult> {
   });
 }
 
-/** Spawning as another user takes the right to change user (CAP_SETUID), which a container's root may lack. */
-const cannotSwitchUser = (r: CliResult): boolean => isRoot && r.code === null && /EPERM/.test(r.stderr);
+/**
+ * Why the run as nobody could not take place, if it could not: spawning as another user takes the right to change
+ * user (CAP_SETUID), which a container's root may lack, and nobody must be able to read the checkout (a clone in a
+ * 0700 temporary folder is not).
+ */
+function unprivilegedUnavailable(r: CliResult): string | undefined {
+  if (!isRoot) return undefined;
+  if (r.code === null && /EPERM/.test(r.stderr)) return 'running as root, and cannot run the CLI as the user nobody to deny it reads';
+  if (/ERR_MODULE_NOT_FOUND|EACCES: permission denied, (open|scandir|lstat) '[^']*node_modules/.test(r.stderr))
+    return `running as root, and the user nobody cannot read this checkout (${repoRoot}) to run the CLI`;
+  return undefined;
+}
 
 const stderrLines = (r: CliResult): string[] => r.stderr.trimEnd().split('\n');
 
@@ -175,7 +185,8 @@ describe('silent or misleading outcomes', () => {
       await mkdir(join(dir, 'folder.png', 'x'), { recursive: true });
       const r = await runCliUnprivileged(['predict', dir, join(dir, 'folder.png'), '--detector', 'none', '--model', model]);
       await chmod(join(dir, 'locked'), 0o755); // so the temp folder can be removed
-      if (cannotSwitchUser(r)) return t.skip('running as root, and cannot run the CLI as the user nobody to deny it reads');
+      const unavailable = unprivilegedUnavailable(r);
+      if (unavailable) return t.skip(unavailable);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /a-ok\.png {2}face 1\/1/, 'the readable image is still predicted');
       assert.match(r.stderr, new RegExp(`^mien: ${join(dir, 'locked')}: cannot read \\(permission denied\\), skipped$`, 'm'));
@@ -189,7 +200,8 @@ describe('silent or misleading outcomes', () => {
       await writeFacePng(join(root, 'sad', 'locked.png'), patternFace(2));
       await chmod(join(root, 'sad', 'locked.png'), 0o000);
       const r = await runCliUnprivileged(['eval', '--model', model, '--data', root]);
-      if (cannotSwitchUser(r)) return t.skip('running as root, and cannot run the CLI as the user nobody to deny it reads');
+      const unavailable = unprivilegedUnavailable(r);
+      if (unavailable) return t.skip(unavailable);
       assert.equal(r.code, 0, r.stderr);
       assert.match(
         r.stderr,

@@ -9,7 +9,8 @@ import { EXPRESSIONS, FACE_PIXELS } from '../core/labels.js';
 import type { FaceDataset } from './dataset.js';
 import { decodeFaceImage } from './image.js';
 import { CLASS_NAME_HINT, parseClassName, parseSplitName } from './names.js';
-import { DataError, fsErrorText, type DataProblem, type ProblemLog } from './problems.js';
+import { fsErrorText } from '../core/fs-error-text.js';
+import { DataError, type DataProblem, type ProblemLog } from './problems.js';
 
 interface ImageFile {
   path: string;

@@ -1,4 +1,3 @@
-import { getSystemErrorMap } from 'node:util';
 import { MienError } from '../core/errors.js';
 
 /** A mistake in the user's data, data path or data options; the CLI shows its message as one line, never as a stack trace. */
@@ -17,11 +16,6 @@ export interface DataProblem {
 }
 
 export const problemText = (p: DataProblem): string => `${p.where}: ${p.message}`;
-
-/** What a failed file-system call means, in the system's words ("permission denied"), not its code (EACCES). */
-export function fsErrorText(err: NodeJS.ErrnoException): string {
-  return (err.errno !== undefined && getSystemErrorMap().get(err.errno)?.[1]) || err.code || err.message;
-}
 
 /**
  * Collects problems while loading. Lenient loads skip and count bad inputs; strict loads stop at the first one, with
