@@ -457,10 +457,12 @@ export class DetectionBudgetError extends MienError {
 
 /** Model-input pixels the detector spends on a width × height photo searched down to `minFaceSize` px. */
 export function detectionWork(width: number, height: number, minFaceSize: number, fullRange = true): number {
-  const tiles = fullRange ? detectionWindows(width, height, minFaceSize).length * FULL_RANGE.inputSize ** 2 : 0;
-  const levels = pyramidLevels(width, height, minFaceSize, !fullRange).reduce((sum, l) => sum + 2 * l.width * l.height, 0);
-  return tiles + levels;
+  return viewWork(fullRange ? detectionWindows(width, height, minFaceSize) : [], pyramidLevels(width, height, minFaceSize, !fullRange));
 }
+
+/** Model-input pixels of these full-range tiles and pyramid parts (each part is run with its mirror image). */
+const viewWork = (tiles: readonly Tile[], levels: readonly Region[]): number =>
+  tiles.length * FULL_RANGE.inputSize ** 2 + levels.reduce((sum, l) => sum + 2 * l.width * l.height, 0);
 
 /** The short-range model over each pyramid level and its mirror image (one batch of two per level). */
 async function detectInLevels(
@@ -513,12 +515,15 @@ export async function createFaceDetector(runtime: DetectorRuntime, options: Dete
       const { width, height } = view;
       // the smallest face in the view's pixels
       const minFace = minFaceSize / Math.max(scaleX, scaleY);
-      checkBudget(image, view, minFaceSize, !!fullRange);
+      // the views are laid out once: their size is the budget checked, then they are what the models run on
+      const tiles = fullRange ? detectionWindows(width, height, minFace) : [];
+      const levels = pyramidLevels(width, height, minFace, !fullRange);
+      if (viewWork(tiles, levels) > MAX_DETECTION_WORK) refuse(image, view, minFaceSize, !!fullRange);
       const table = summedAreaTable(view, spare);
       spare = undefined;
       const candidates = [
-        ...(fullRange ? await detectInTiles(fullRange, table, detectionWindows(width, height, minFace), thresholds.fullRange) : []),
-        ...(await detectInLevels(shortRange, table, pyramidLevels(width, height, minFace, !fullRange), thresholds.shortRange)),
+        ...(fullRange ? await detectInTiles(fullRange, table, tiles, thresholds.fullRange) : []),
+        ...(await detectInLevels(shortRange, table, levels, thresholds.shortRange)),
       ];
       // a table the size of a shrunk photo is not kept: the next photo is as likely to be small
       spare = view === image ? table : undefined;
@@ -531,13 +536,12 @@ export async function createFaceDetector(runtime: DetectorRuntime, options: Dete
 }
 
 /**
- * Refuses, before any work, a photo whose search down to `minFaceSize` would cost more than MAX_DETECTION_WORK, and
- * says which smallest face would fit.
+ * Throws the DetectionBudgetError for a photo whose search down to `minFaceSize` costs more than MAX_DETECTION_WORK,
+ * naming the smallest face size that would fit.
  */
-function checkBudget(image: PixelImage, view: PixelImage, minFaceSize: number, fullRange: boolean): void {
+function refuse(image: PixelImage, view: PixelImage, minFaceSize: number, fullRange: boolean): never {
   const scale = Math.max(image.width / view.width, image.height / view.height);
   const work = (face: number) => detectionWork(view.width, view.height, face / scale, fullRange);
-  if (work(minFaceSize) <= MAX_DETECTION_WORK) return;
   let fits = minFaceSize;
   while (work(fits) > MAX_DETECTION_WORK) fits = Math.ceil(fits * 1.1);
   // then back down to the smallest whole size that still fits
