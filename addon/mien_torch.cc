@@ -9,7 +9,20 @@
 #include <c10/core/impl/alloc_cpu.h>
 #include <napi.h>
 #include <torch/torch.h>
+#if MIEN_WITH_C10D
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/distributed/c10d/comm.hpp>
+#endif
+#if MIEN_WITH_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+#if MIEN_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -42,6 +55,48 @@ auto translateErrors(Napi::Env env, Fn&& fn) -> decltype(fn()) {
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
   }
+}
+
+// What a worker hands back: called on the JavaScript thread to build the promise's value.
+using Finish = std::function<Napi::Value(Napi::Env)>;
+
+// Runs `work` (which returns a Finish) on a libuv worker thread and settles a promise with what the Finish builds on
+// the JavaScript thread; `settled` runs there first, either way. `owner`, when given, is kept alive until then: the
+// native object whose state `work` uses.
+template <typename Work>
+Napi::Promise queueWork(Napi::Env env, const char* name, Work work, std::function<void()> settled = {}, Napi::Object owner = {}) {
+  struct Worker : Napi::AsyncWorker {
+    Worker(Napi::Env env, const char* name, Work work, std::function<void()> settled)
+        : Napi::AsyncWorker(env, name), deferred(Napi::Promise::Deferred::New(env)), work(std::move(work)), settled(std::move(settled)) {}
+    void Execute() override {
+      // OpenMP's thread count is per thread: give this pool thread the one set by setThreads.
+      at::init_num_threads();
+      try {
+        finish = work();
+      } catch (const c10::Error& e) {
+        SetError(e.what_without_backtrace());
+      } catch (const std::exception& e) {
+        SetError(e.what());
+      }
+    }
+    void OnOK() override {
+      if (settled) settled();
+      deferred.Resolve(finish(Env()));
+    }
+    void OnError(const Napi::Error& error) override {
+      if (settled) settled();
+      deferred.Reject(error.Value());
+    }
+    Napi::Promise::Deferred deferred;
+    Work work;
+    std::function<void()> settled;
+    Napi::ObjectReference owner;
+    Finish finish;
+  };
+  auto* worker = new Worker(env, name, std::move(work), std::move(settled));
+  if (!owner.IsEmpty()) worker->owner = Napi::Persistent(owner);
+  worker->Queue();  // the worker deletes itself once settled, which cannot happen before this function returns
+  return worker->deferred.Promise();
 }
 
 // ---- Reading the spec object -------------------------------------------------------------------------------------
@@ -210,6 +265,293 @@ Napi::Float32Array toFloat32Array(Napi::Env env, const torch::Tensor& tensor) {
   return out;
 }
 
+
+// ---- The process group (c10d) ---------------------------------------------------------------------------------------
+
+#if MIEN_WITH_C10D
+// One rank's membership of a training group: libtorch's TCP rendezvous store (hosted by rank 0) and a c10d process
+// group over it, Gloo for CPU tensors or NCCL for CUDA ones. The collectives the trainer needs besides the gradient
+// all-reduce (GradientAllReduce, below) are here: summing metrics and handing rank 0's run to every rank.
+class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
+ public:
+  static Napi::FunctionReference* constructor;
+
+  static Napi::Function Define(Napi::Env env) {
+    Napi::Function fn = DefineClass(env, "ProcessGroup",
+                                    {
+                                        InstanceMethod<&ProcessGroup::AllReduceSum>("allReduceSum"),
+                                        InstanceMethod<&ProcessGroup::Broadcast>("broadcast"),
+                                        InstanceMethod<&ProcessGroup::Barrier>("barrier"),
+                                        InstanceMethod<&ProcessGroup::Destroy>("destroy"),
+                                    });
+    constructor = new Napi::FunctionReference(Napi::Persistent(fn));
+    return fn;
+  }
+
+  // Built by connectGroup only, once the rendezvous is done.
+  explicit ProcessGroup(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProcessGroup>(info) {}
+
+  // connectGroup({ rank, worldSize, host, port, timeoutMs, backend, device }) → Promise<ProcessGroup>. Blocks a
+  // worker thread until all ranks have joined or timeoutMs passed.
+  static Napi::Value Connect(const Napi::CallbackInfo& info) {
+    return translateErrors(info.Env(), [&] { return connect(info); });
+  }
+
+  c10::intrusive_ptr<c10d::ProcessGroup> group() const {
+    if (!group_) throw EngineError("this process group was destroyed");
+    return group_;
+  }
+
+ private:
+  static Napi::Value connect(const Napi::CallbackInfo& info) {
+    const Napi::Object o = info[0].As<Napi::Object>();
+    Options options{static_cast<int>(o.Get("rank").As<Napi::Number>().Int32Value()),
+                    static_cast<int>(o.Get("worldSize").As<Napi::Number>().Int32Value()),
+                    o.Get("host").As<Napi::String>().Utf8Value(),
+                    static_cast<uint16_t>(o.Get("port").As<Napi::Number>().Uint32Value()),
+                    std::chrono::milliseconds(o.Get("timeoutMs").As<Napi::Number>().Int64Value()),
+                    o.Get("backend").As<Napi::String>().Utf8Value(),
+                    torch::Device(o.Get("device").As<Napi::String>().Utf8Value())};
+    return queueWork(info.Env(), "mien.group", [options] {
+      c10d::TCPStoreOptions storeOptions;
+      storeOptions.port = options.port;
+      storeOptions.isServer = options.rank == 0;
+      storeOptions.numWorkers = options.worldSize;
+      storeOptions.waitWorkers = true;
+      storeOptions.timeout = options.timeout;
+      auto tcp = c10::make_intrusive<c10d::TCPStore>(options.host, storeOptions);
+      auto store = c10::make_intrusive<c10d::PrefixStore>("mien", tcp);
+      c10::intrusive_ptr<c10d::ProcessGroup> group;
+      if (options.backend == "nccl") {
+#if MIEN_WITH_NCCL
+        auto ncclOptions = c10d::ProcessGroupNCCL::Options::create();
+        ncclOptions->timeout = options.timeout;
+        group = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, options.rank, options.worldSize, ncclOptions);
+#else
+        throw EngineError("this mien build has no NCCL: rebuild against a CUDA libtorch (MIEN_LIBTORCH=…)");
+#endif
+      } else {
+#if MIEN_WITH_GLOO
+        auto glooOptions = c10d::ProcessGroupGloo::Options::create(options.timeout);
+        // Loopback when the whole group is on this host (the machine's hostname may not resolve, e.g. in a container);
+        // else the interface GLOO_SOCKET_IFNAME names, or the one the hostname resolves to, as torch.distributed does.
+        const bool local = options.host == "127.0.0.1" || options.host == "localhost" || options.host == "::1";
+        const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
+        glooOptions->devices.push_back(interface ? c10d::ProcessGroupGloo::createDeviceForInterface(interface)
+                                       : local   ? c10d::ProcessGroupGloo::createDeviceForHostname(options.host)
+                                                 : c10d::ProcessGroupGloo::createDefaultDevice());
+        glooOptions->threads = 2;
+        group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, options.rank, options.worldSize, glooOptions);
+#else
+        throw EngineError("this mien build has no Gloo: install libgloo-dev, then npm run build:addon");
+#endif
+      }
+      const torch::Device device = options.backend == "nccl" ? options.device : torch::Device(torch::kCPU);
+      return [tcp, group, device](Napi::Env env) -> Napi::Value {
+        Napi::Object object = constructor->New({});
+        ProcessGroup* wrapped = ProcessGroup::Unwrap(object);
+        wrapped->store_ = tcp;
+        wrapped->group_ = group;
+        wrapped->device_ = device;
+        return object;
+      };
+    });
+  }
+
+  struct Options {
+    int rank;
+    int worldSize;
+    std::string host;
+    uint16_t port;
+    std::chrono::milliseconds timeout;
+    std::string backend;
+    torch::Device device;
+  };
+
+  // allReduceSum(Float64Array) → Promise<Float64Array>: the element-wise sum over all ranks.
+  Napi::Value AllReduceSum(const Napi::CallbackInfo& info) {
+    return translateErrors(info.Env(), [&] {
+      Napi::Float64Array values = typedArrayArg<Napi::Float64Array, napi_float64_array>(info, 0, "values");
+      torch::Tensor tensor = torch::from_blob(values.Data(), {static_cast<int64_t>(values.ElementLength())}, torch::kDouble)
+                                 .clone()
+                                 .to(deviceForCollectives());
+      auto group = this->group();
+      return queueWork(info.Env(), "mien.group", [group, tensor]() mutable {
+        std::vector<torch::Tensor> tensors{tensor};
+        group->allreduce(tensors)->wait();
+        torch::Tensor host = tensor.cpu().contiguous();
+        return [host](Napi::Env env) -> Napi::Value {
+          Napi::Float64Array out = Napi::Float64Array::New(env, host.numel());
+          std::memcpy(out.Data(), host.data_ptr<double>(), host.numel() * sizeof(double));
+          return out;
+        };
+      });
+    });
+  }
+
+  // broadcast(Uint8Array | undefined) → Promise<Uint8Array>: rank 0's bytes, on every rank (the others pass nothing).
+  Napi::Value Broadcast(const Napi::CallbackInfo& info) {
+    return translateErrors(info.Env(), [&] {
+      torch::Tensor bytes;
+      if (info[0].IsTypedArray()) {
+        Napi::Uint8Array data = typedArrayArg<Napi::Uint8Array, napi_uint8_array>(info, 0, "bytes");
+        bytes = torch::from_blob(data.Data(), {static_cast<int64_t>(data.ByteLength())}, torch::kByte).clone();
+      }
+      auto group = this->group();
+      const torch::Device device = deviceForCollectives();
+      return queueWork(info.Env(), "mien.group", [group, bytes, device]() mutable {
+        // The length first, so the other ranks can allocate the buffer the bytes arrive in.
+        std::vector<torch::Tensor> length{torch::tensor({bytes.defined() ? bytes.numel() : int64_t{0}}).to(device)};
+        group->broadcast(length)->wait();
+        const int64_t n = length[0].cpu().item<int64_t>();
+        std::vector<torch::Tensor> payload{bytes.defined() ? bytes.to(device) : torch::empty({n}, torch::kByte).to(device)};
+        if (n > 0) group->broadcast(payload)->wait();
+        torch::Tensor host = payload[0].cpu().contiguous();
+        return [host](Napi::Env env) -> Napi::Value {
+          Napi::Uint8Array out = Napi::Uint8Array::New(env, host.numel());
+          if (host.numel() > 0) std::memcpy(out.Data(), host.data_ptr<uint8_t>(), host.numel());
+          return out;
+        };
+      });
+    });
+  }
+
+  Napi::Value Barrier(const Napi::CallbackInfo& info) {
+    return translateErrors(info.Env(), [&] {
+      auto group = this->group();
+      return queueWork(info.Env(), "mien.group", [group] {
+        group->barrier()->wait();
+        return [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
+      });
+    });
+  }
+
+  Napi::Value Destroy(const Napi::CallbackInfo& info) {
+    group_.reset();
+    store_.reset();
+    return info.Env().Undefined();
+  }
+
+  // NCCL moves CUDA tensors only (on this rank's GPU); Gloo takes CPU ones.
+  torch::Device deviceForCollectives() const { return device_; }
+
+  c10::intrusive_ptr<c10d::Store> store_;
+  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  torch::Device device_{torch::kCPU};
+};
+
+Napi::FunctionReference* ProcessGroup::constructor = nullptr;
+
+// DistributedDataParallel's gradient averaging, on c10d's all-reduce. Parameters are packed, in reverse order (the
+// order backward produces their gradients), into buckets of DDP's default sizes: 1 MB for the first, so that the first
+// all-reduce starts early in backward, 25 MB after it. An autograd hook copies each gradient into its bucket as soon as
+// it is computed, and a full bucket's all-reduce starts at once on Gloo's threads while backward goes on; buckets start
+// strictly in order, so every rank issues the same collectives in the same sequence. (c10d's own Reducer does the
+// same, but Debian's libtorch-dev lacks headers reducer.hpp includes.)
+class GradientAllReduce {
+ public:
+  GradientAllReduce(const std::vector<torch::Tensor>& parameters, c10::intrusive_ptr<c10d::ProcessGroup> group)
+      : group_(std::move(group)) {
+    constexpr int64_t kFirstBucketBytes = int64_t{1} << 20;
+    constexpr int64_t kBucketBytes = int64_t{25} << 20;
+    for (auto p = parameters.rbegin(); p != parameters.rend(); ++p) {
+      const int64_t limit = buckets_.size() <= 1 ? kFirstBucketBytes : kBucketBytes;
+      if (buckets_.empty() || buckets_.back().bytes + p->numel() * p->element_size() > limit) buckets_.emplace_back();
+      Bucket& bucket = buckets_.back();
+      slots_.push_back({*p, buckets_.size() - 1, bucket.elements});
+      bucket.elements += p->numel();
+      bucket.bytes += p->numel() * p->element_size();
+      bucket.slots++;
+    }
+    for (Bucket& bucket : buckets_) bucket.flat = torch::zeros({bucket.elements}, parameters.front().options());
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      // The hook of a leaf sees its whole gradient (all uses summed) just before it is accumulated into .grad.
+      slots_[i].parameter.register_hook([this, i](const torch::Tensor& grad) { ready(i, grad); });
+    }
+  }
+
+  // Before backward: expect every gradient anew.
+  void arm() {
+    for (Bucket& bucket : buckets_) {
+      bucket.pending = bucket.slots;
+      bucket.work.reset();
+    }
+    for (Slot& slot : slots_) slot.ready = false;
+    nextToStart_ = 0;
+    armed_ = true;
+  }
+
+  // After backward: start what backward did not fill (parameters without a gradient count as zero, as in DDP), wait
+  // for every bucket, and write the averages into the parameters' .grad.
+  void finish() {
+    armed_ = false;
+    for (Slot& slot : slots_) {
+      if (!slot.ready) view(slot).zero_();
+    }
+    for (Bucket& bucket : buckets_) bucket.pending = 0;
+    startReadyBuckets();
+    const double worldSize = static_cast<double>(group_->getSize());
+    torch::NoGradGuard noGrad;
+    for (Bucket& bucket : buckets_) {
+      bucket.work->wait();
+      bucket.flat.div_(worldSize);
+    }
+    for (Slot& slot : slots_) {
+      torch::Tensor& grad = slot.parameter.mutable_grad();
+      if (grad.defined()) {
+        grad.copy_(view(slot));
+      } else {
+        grad = view(slot).clone();
+      }
+    }
+  }
+
+ private:
+  struct Bucket {
+    torch::Tensor flat;
+    int64_t elements = 0;
+    int64_t bytes = 0;
+    int slots = 0;
+    int pending = 0;
+    c10::intrusive_ptr<c10d::Work> work;
+  };
+  struct Slot {
+    torch::Tensor parameter;
+    size_t bucket;
+    int64_t offset;
+    bool ready = false;
+  };
+
+  torch::Tensor view(const Slot& slot) {
+    return buckets_[slot.bucket].flat.narrow(0, slot.offset, slot.parameter.numel()).view(slot.parameter.sizes());
+  }
+
+  void ready(size_t index, const torch::Tensor& grad) {
+    if (!armed_) return;
+    Slot& slot = slots_[index];
+    torch::NoGradGuard noGrad;
+    view(slot).copy_(grad);
+    slot.ready = true;
+    buckets_[slot.bucket].pending--;
+    startReadyBuckets();
+  }
+
+  void startReadyBuckets() {
+    while (nextToStart_ < buckets_.size() && buckets_[nextToStart_].pending == 0) {
+      std::vector<torch::Tensor> tensors{buckets_[nextToStart_].flat};
+      buckets_[nextToStart_].work = group_->allreduce(tensors);
+      nextToStart_++;
+    }
+  }
+
+  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  std::vector<Bucket> buckets_;
+  std::vector<Slot> slots_;
+  size_t nextToStart_ = 0;
+  bool armed_ = false;
+};
+#endif
+
 // ---- The network object --------------------------------------------------------------------------------------------
 
 class Network : public Napi::ObjectWrap<Network> {
@@ -225,6 +567,11 @@ class Network : public Napi::ObjectWrap<Network> {
                            InstanceMethod<&Network::Guarded<&Network::SetWeights>>("setWeights"),
                            InstanceMethod<&Network::Guarded<&Network::GetOptimizerState>>("getOptimizerState"),
                            InstanceMethod<&Network::Guarded<&Network::SetOptimizerState>>("setOptimizerState"),
+                           InstanceMethod<&Network::Guarded<&Network::ManualSeed>>("manualSeed"),
+#if MIEN_WITH_C10D
+                           InstanceMethod<&Network::Guarded<&Network::JoinGroup>>("joinGroup"),
+                           InstanceMethod<&Network::Guarded<&Network::SyncBuffers>>("syncBuffers"),
+#endif
                            InstanceMethod<&Network::Dispose>("dispose"),
                        });
   }
@@ -234,9 +581,9 @@ class Network : public Napi::ObjectWrap<Network> {
     translateErrors(info.Env(), [&] {
       const Napi::Object spec = info[0].As<Napi::Object>();
       const std::string device = info[1].As<Napi::String>().Utf8Value();
-      if (device == "cuda") {
+      if (device == "cuda" || device.rfind("cuda:", 0) == 0) {
         if (!torch::cuda::is_available()) throw EngineError("CUDA is not available: no GPU is visible to libtorch");
-        device_ = torch::Device(torch::kCUDA);
+        device_ = torch::Device(device);
       } else if (device != "cpu") {
         throw EngineError("unknown device \"" + device + "\"");
       }
@@ -362,6 +709,10 @@ class Network : public Napi::ObjectWrap<Network> {
     Optimizer& opt = optimizer();
     return runAsync(info, [this, &opt, input, hardLabels, soft, labelSmoothing, softWeight, temperature] {
       setTraining(true);
+#if MIEN_WITH_C10D
+      // As DistributedDataParallel's forward: rank 0's batch-norm statistics to every rank first.
+      if (gradients_) broadcastBuffers();
+#endif
       torch::Tensor logits = logitsFor(input);
       const auto ce = F::CrossEntropyFuncOptions().label_smoothing(labelSmoothing);
       torch::Tensor loss;
@@ -373,7 +724,13 @@ class Network : public Napi::ObjectWrap<Network> {
         if (softWeight < 1) loss = loss + (1 - softWeight) * F::cross_entropy(logits, hardLabels, ce);
       }
       for (torch::Tensor& p : parameters_) p.mutable_grad().reset();  // set_to_none: backward allocates fresh grads
+#if MIEN_WITH_C10D
+      if (gradients_) gradients_->arm();
+#endif
       loss.backward();
+#if MIEN_WITH_C10D
+      if (gradients_) gradients_->finish();
+#endif
       opt.step();
       const double lossValue = loss.item<double>();
       const int64_t correct = logits.argmax(1).eq(hardLabels).sum().item<int64_t>();
@@ -483,9 +840,80 @@ class Network : public Napi::ObjectWrap<Network> {
     return info.Env().Undefined();
   }
 
+  // manualSeed(n): reseeds the generator dropout draws from (a group's ranks each seed their own stream).
+  Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
+    const uint64_t seed = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+    at::Generator generator = randomGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_current_seed(seed);
+    return info.Env().Undefined();
+  }
+
+#if MIEN_WITH_C10D
+  // joinGroup(group) → Promise: checks that every rank built the same network, copies rank 0's weights and buffers to
+  // all, and installs the gradient all-reduce, so that from now on every trainStep averages the gradients of all ranks
+  // before the optimizer step.
+  Napi::Value JoinGroup(const Napi::CallbackInfo& info) {
+    if (!info[0].IsObject()) throw EngineError("joinGroup takes a ProcessGroup");
+    auto group = ProcessGroup::Unwrap(info[0].As<Napi::Object>())->group();
+    if (gradients_) throw EngineError("this network already belongs to a group");
+    return runAsync(info, [this, group] {
+      checkSameLayoutAsRankZero(*group);
+      std::vector<torch::Tensor> states = parameters_;
+      for (const torch::Tensor& buffer : model_->buffers()) states.push_back(buffer);
+      {
+        torch::NoGradGuard noGrad;
+        c10d::broadcast_coalesced(group, states, kBroadcastBucketBytes, 0);
+      }
+      gradients_ = std::make_unique<GradientAllReduce>(parameters_, group);
+      group_ = group;
+      return [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
+    });
+  }
+
+  // Every rank compares its tensor sizes with rank 0's, then all learn whether any differed, so that they fail
+  // together instead of the odd one out leaving the rest waiting in the next collective.
+  void checkSameLayoutAsRankZero(c10d::ProcessGroup& group) {
+    std::vector<int64_t> sizes{static_cast<int64_t>(layout_.size())};
+    for (const LayoutTensor& slot : layout_) sizes.push_back(slot.tensor.numel());
+    torch::Tensor mine = torch::tensor(sizes);
+    std::vector<torch::Tensor> count{torch::tensor({mine.numel()})};
+    group.broadcast(count)->wait();
+    std::vector<torch::Tensor> rankZero{count[0].item<int64_t>() == mine.numel() ? mine.clone() : torch::zeros_like(mine)};
+    const bool sameCount = count[0].item<int64_t>() == mine.numel();
+    if (sameCount) group.broadcast(rankZero)->wait();
+    // A rank whose count differs skipped that broadcast, so the counts decide for everyone before anything else.
+    std::vector<torch::Tensor> mismatch{torch::tensor({sameCount && rankZero[0].equal(mine) ? 0.0 : 1.0})};
+    group.allreduce(mismatch)->wait();
+    if (mismatch[0].item<double>() > 0) {
+      throw EngineError("the ranks built different networks (tensor sizes differ from rank 0's): start every rank with the same --arch");
+    }
+  }
+
+  // syncBuffers() → Promise: rank 0's batch-norm statistics to every rank (before validating or saving).
+  Napi::Value SyncBuffers(const Napi::CallbackInfo& info) {
+    if (!group_) throw EngineError("this network belongs to no group");
+    return runAsync(info, [this] {
+      broadcastBuffers();
+      return [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
+    });
+  }
+
+  void broadcastBuffers() {
+    std::vector<torch::Tensor> buffers = model_->buffers();
+    if (buffers.empty()) return;
+    torch::NoGradGuard noGrad;
+    c10d::broadcast_coalesced(group_, buffers, kBroadcastBucketBytes, 0);
+  }
+#endif
+
   // Unguarded: disposing twice is harmless.
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     if (busy_) throw Napi::Error::New(info.Env(), "this network is busy: await its trainStep or forward before disposing it");
+#if MIEN_WITH_C10D
+    gradients_.reset();
+    group_.reset();
+#endif
     optimizer_.reset();
     layout_.clear();
     parameters_.clear();
@@ -494,45 +922,13 @@ class Network : public Napi::ObjectWrap<Network> {
   }
 
   using Optimizer = torch::optim::Optimizer;
-  using Finish = std::function<Napi::Value(Napi::Env)>;
 
-  // Runs `work` on a libuv worker thread and settles a promise with what its returned `finish` builds on the JS
-  // thread. While it runs the network is busy: every other method throws rather than race with it.
+  // Runs `work` off the JavaScript thread (see queueWork). While it runs the network is busy: every other method
+  // throws rather than race with it.
   template <typename Work>
   Napi::Value runAsync(const Napi::CallbackInfo& info, Work work) {
-    struct Worker : Napi::AsyncWorker {
-      Worker(Napi::Env env, Network* net, Work work)
-          : Napi::AsyncWorker(env, "mien.train"), deferred(Napi::Promise::Deferred::New(env)), net(net), work(std::move(work)) {}
-      void Execute() override {
-        // OpenMP's thread count is per thread: give this pool thread the one set by setThreads.
-        at::init_num_threads();
-        try {
-          finish = work();
-        } catch (const c10::Error& e) {
-          SetError(e.what_without_backtrace());
-        } catch (const std::exception& e) {
-          SetError(e.what());
-        }
-      }
-      void OnOK() override {
-        net->busy_ = false;
-        deferred.Resolve(finish(Env()));
-      }
-      void OnError(const Napi::Error& error) override {
-        net->busy_ = false;
-        deferred.Reject(error.Value());
-      }
-      Napi::Promise::Deferred deferred;
-      Network* net;
-      Napi::ObjectReference self;  // keeps the JS object, and so `net`, alive until the worker is done
-      Work work;
-      Finish finish;
-    };
-    auto* worker = new Worker(info.Env(), this, std::move(work));
-    worker->self = Napi::Persistent(info.This().As<Napi::Object>());
     busy_ = true;
-    worker->Queue();
-    return worker->deferred.Promise();
+    return queueWork(info.Env(), "mien.train", std::move(work), [this] { busy_ = false; }, info.This().As<Napi::Object>());
   }
 
   Optimizer& optimizer() {
@@ -574,6 +970,11 @@ class Network : public Napi::ObjectWrap<Network> {
   std::unique_ptr<Optimizer> optimizer_;
   std::string optimizerType_;
   static inline const std::string kStateHeader = "mien optimizer ";
+#if MIEN_WITH_C10D
+  static constexpr size_t kBroadcastBucketBytes = size_t{250} << 20;
+  std::unique_ptr<GradientAllReduce> gradients_;
+  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+#endif
   bool busy_ = false;
   bool bf16_ = false;
   bool channelsLast_ = false;
@@ -594,6 +995,14 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(info.Env());
   out.Set("torchVersion", TORCH_VERSION);
   out.Set("builtWithCuda", MIEN_WITH_CUDA == 1);
+  Napi::Array backends = Napi::Array::New(info.Env());
+#if MIEN_WITH_GLOO
+  backends.Set(backends.Length(), "gloo");
+#endif
+#if MIEN_WITH_NCCL
+  backends.Set(backends.Length(), "nccl");
+#endif
+  out.Set("distributedBackends", backends);
   out.Set("cudaAvailable", torch::cuda::is_available());
   out.Set("libtorch", loadedLibtorchDir());
   return out;
@@ -680,6 +1089,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Network", Network::Define(env));
   exports.Set("info", Napi::Function::New<Info>(env, "info"));
   exports.Set("setThreads", Napi::Function::New<SetThreads>(env, "setThreads"));
+#if MIEN_WITH_C10D
+  ProcessGroup::Define(env);
+  exports.Set("connectGroup", Napi::Function::New<ProcessGroup::Connect>(env, "connectGroup"));
+#endif
   return exports;
 }
 

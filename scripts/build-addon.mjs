@@ -51,12 +51,29 @@ function customLibtorch(root) {
   return { source: root, includeDirs: [join(root, 'include'), include], libDir, cxx11Abi: abi, rpath: true };
 }
 
+/**
+ * The distributed backends this libtorch can give the addon: c10d needs its headers; Gloo also needs Gloo's own
+ * headers (Debian ships them apart, in libgloo-dev), NCCL a CUDA build that has ProcessGroupNCCL.
+ */
+function distributedBackends(includeDirs, cuda) {
+  const find = (relative) => [...includeDirs, '/usr/include'].some((dir) => existsSync(join(dir, relative)));
+  const c10d = find('torch/csrc/distributed/c10d/TCPStore.hpp');
+  return {
+    c10d,
+    gloo: c10d && find('torch/csrc/distributed/c10d/ProcessGroupGloo.hpp') && find('gloo/algorithm.h'),
+    nccl: c10d && cuda && find('torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp'),
+  };
+}
+
 /** The libtorch to build against, or undefined when none is installed. */
 function findLibtorch() {
   const custom = process.env.MIEN_LIBTORCH;
   const found = custom ? customLibtorch(resolve(custom)) : debianLibtorch();
   if (!found) return undefined;
-  return { ...found, cuda: hasLibrary(found.libDir, 'torch_cuda') };
+  const cuda = hasLibrary(found.libDir, 'torch_cuda');
+  // c10d's headers are under the include folder that holds torch/csrc/api/include, the C++ API's own folder.
+  const roots = found.includeDirs.map((dir) => resolve(dir, dir.endsWith(join('csrc', 'api', 'include')) ? '../../../..' : '.'));
+  return { ...found, cuda, distributed: distributedBackends(roots, cuda) };
 }
 
 /** The values binding.gyp splices in (one per line, so a path is one gyp list item). */
@@ -64,8 +81,19 @@ function gypValues(torch, key) {
   switch (key) {
     case 'include_dirs':
       return torch.includeDirs;
-    case 'defines':
-      return [`MIEN_WITH_CUDA=${torch.cuda ? 1 : 0}`, ...(torch.cxx11Abi ? [`_GLIBCXX_USE_CXX11_ABI=${torch.cxx11Abi}`] : [])];
+    case 'defines': {
+      const { c10d, gloo, nccl } = torch.distributed;
+      return [
+        `MIEN_WITH_CUDA=${torch.cuda ? 1 : 0}`,
+        `MIEN_WITH_C10D=${c10d ? 1 : 0}`,
+        `MIEN_WITH_GLOO=${gloo ? 1 : 0}`,
+        `MIEN_WITH_NCCL=${nccl ? 1 : 0}`,
+        // ProcessGroupNCCL.hpp is empty unless its build flag is set.
+        ...(nccl ? ['USE_C10D_NCCL'] : []),
+        ...(gloo ? ['USE_C10D_GLOO'] : []),
+        ...(torch.cxx11Abi ? [`_GLIBCXX_USE_CXX11_ABI=${torch.cxx11Abi}`] : []),
+      ];
+    }
     case 'libraries': {
       // --no-as-needed: nothing references torch_cuda's symbols directly, yet loading it is what registers the CUDA
       // kernels with the dispatcher.
@@ -126,7 +154,16 @@ function build(force) {
     console.log(`mien: native training engine is up to date (${ADDON})`);
     return 0;
   }
-  console.log(`mien: building the native training engine against libtorch from ${torch.source}${torch.cuda ? ' (CUDA)' : ''}`);
+  const { gloo, nccl } = torch.distributed;
+  const backends = [gloo && 'Gloo', nccl && 'NCCL'].filter(Boolean).join(' and ') || 'none';
+  console.log(
+    `mien: building the native training engine against libtorch from ${torch.source}${torch.cuda ? ' (CUDA)' : ''}; ` +
+      `distributed backends: ${backends}`,
+  );
+  if (!gloo)
+    console.log(
+      'mien: no Gloo, so `mien train --world-size/--procs` cannot run on CPUs: sudo apt-get install -y libgloo-dev, then npm run build:addon',
+    );
   const [command, ...args] = nodeGypCommand();
   const result = spawnSync(command, [...args, 'rebuild', ...nodedirArgs()], { cwd: ROOT, stdio: 'inherit' });
   if (result.error) {

@@ -85,7 +85,7 @@ program
 
 program
   .command('info')
-  .description('show the training engine mien found (libtorch, CUDA)')
+  .description('show the training engine mien found (libtorch, CUDA, distributed backends)')
   .action(() => {
     const info = engineInfo();
     if (!info.available) {
@@ -93,6 +93,10 @@ program
       return;
     }
     console.log(`training engine: libtorch ${info.torchVersion} (${info.libtorch}), CUDA ${info.cuda ? 'available' : 'not available'}`);
+    const backends = info.distributedBackends;
+    console.log(
+      `distributed training: ${backends.length > 0 ? backends.join(', ') : 'none (sudo apt-get install -y libgloo-dev, then npm run build:addon)'}`,
+    );
   });
 
 try {

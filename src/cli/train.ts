@@ -7,13 +7,15 @@ import { OnnxExport } from '../export/index.js';
 import { getArchitecture } from '../models/index.js';
 import { CurvesCallback } from '../plot/index.js';
 import { SpecError, validateSpec, type ModelSpec } from '../models/spec.js';
-import type { Checkpoint } from '../train/checkpoint.js';
+import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../train/config.js';
+import { connectGroup, DEFAULT_GROUP_TIMEOUT_MS, type ProcessGroup } from '../train/engine.js';
 import { ConsoleProgress, formatDuration } from '../train/progress.js';
 import { loadResumePoint, removeLeftoverTempFiles } from '../train/run-folder.js';
 import { acquireRunLock, type RunLock } from '../train/run-lock.js';
 import { RUN_FILES, train, useBf16 } from '../train/trainer.js';
 import { loadTrainingData } from '../train/training-data.js';
+import { launchLocalGroup, rankPlace, type DistributedFlags, type RankPlace } from './distributed.js';
 import { usage, UsageError } from './errors.js';
 import { float, int, positiveInt } from './parse.js';
 import { progressPrinter } from './progress.js';
@@ -32,7 +34,7 @@ export async function resolveArchitecture(arch: string): Promise<ModelSpec> {
   return spec;
 }
 
-interface TrainFlags {
+interface TrainFlags extends DistributedFlags {
   data?: string;
   val?: string;
   arch?: string;
@@ -115,50 +117,139 @@ export const trainCommand = new Command('train')
   .option('--max-batches <n>', 'at most n batches per epoch (quick experiments)', positiveInt)
   .option('--strict', 'fail on the first bad row or image instead of skipping it')
   .option('--no-cache', 'do not read or write the decoded-data cache')
+  .option('--world-size <n>', 'ranks of a data-parallel run (default: WORLD_SIZE, else 1); every rank runs this command', positiveInt)
+  .option('--rank <r>', "this process's rank, 0 to world size − 1 (default: RANK); rank 0 writes the run folder", int)
+  .option('--master <host:port>', "rank 0's address, where the ranks meet (default: MASTER_ADDR:MASTER_PORT)")
+  .option(
+    '--group-timeout <s>',
+    `seconds to wait for every rank to join, and for any exchange between them (default ${DEFAULT_GROUP_TIMEOUT_MS / 1000})`,
+    positiveInt,
+  )
+  .option('--procs <n>', 'start n data-parallel ranks on this machine (cores split between them; one GPU each)', positiveInt)
   .action(async (flags: TrainFlags) => {
+    if (flags.procs !== undefined && flags.procs > 1) {
+      process.exitCode = await launchLocalGroup(flags.procs);
+      return;
+    }
+    const place = rankPlace(flags);
+    if (!place) {
+      const plan = await planRun(flags);
+      await withLockedRunFolder(plan.outDir, async () => runTraining(await openRun(plan), flags));
+      return;
+    }
+    if (place.rank !== 0) {
+      // The other ranks take the run from rank 0, so that every rank trains exactly the same model and recipe.
+      const group = await joinRun(place, flags);
+      try {
+        await runTraining(await receiveRun(group), flags, { group, place });
+      } finally {
+        group.destroy();
+      }
+      return;
+    }
     const plan = await planRun(flags);
     await withLockedRunFolder(plan.outDir, async () => {
-      const { config, spec, resume, outDir } = await openRun(plan);
-      const progress = new ConsoleProgress();
-      const data = await loadTrainingData(config, {
-        strict: flags.strict,
-        cache: flags.cache,
-        onProgress: progressPrinter('loading images'),
-      });
-      const skipped = summarizeProblems(data.problems);
-      if (skipped) process.stderr.write(`${skipped}\n`);
-      for (const line of data.description) console.log(line);
-      console.log(
-        `arch: ${spec.name}  optimizer: ${config.optimizer} lr ${config.lr}  batch ${config.batchSize}  augment: ${formatAugment(config.augment)}  device: ${config.device}${useBf16(config) ? ' (bf16)' : ''}`,
-      );
-      const extras = [
-        config.schedule === 'cosine' && 'schedule: cosine',
-        config.warmupEpochs > 0 && `warm-up ${config.warmupEpochs} epochs`,
-        config.ema > 0 && `ema ${config.ema}`,
-        config.distillation &&
-          `distilling from ${config.distillation.teachers.join(', ')} (T ${config.distillation.temperature}, weight ${config.distillation.weight})`,
-      ].filter(Boolean);
-      if (extras.length > 0) console.log(extras.join('  '));
-      if (resume) console.log(`resuming ${outDir} after epoch ${resume.state.epoch}`);
-      const started = performance.now();
-      const callbacks = [progress, new CurvesCallback(), new OnnxExport()];
-      const result = await train({
-        spec,
-        config,
-        train: data.train,
-        val: data.val,
-        outDir,
-        resume,
-        callbacks,
-        log: (m) => progress.log(m),
-      });
-      const best = result.history.find((r) => r.epoch === result.bestEpoch);
-      console.log(
-        `best val accuracy ${best ? (100 * best.valAccuracy).toFixed(2) : '-'}% at epoch ${result.bestEpoch}` +
-          ` · ${formatDuration((performance.now() - started) / 1000)} · ${join(outDir, RUN_FILES.best)} · ${join(outDir, RUN_FILES.bestOnnx)}`,
-      );
+      const opened = await openRun(plan);
+      if (opened.resume && opened.config.worldSize !== place.worldSize)
+        warn(
+          `${opened.outDir} was trained on ${opened.config.worldSize} rank(s) and resumes on ${place.worldSize}: ` +
+            'its global batch changes, so the batches differ from an uninterrupted run',
+        );
+      opened.config = { ...opened.config, worldSize: place.worldSize };
+      const group = await joinRun(place, flags);
+      try {
+        await shareRun(group, opened);
+        await runTraining(opened, flags, { group, place });
+      } finally {
+        group.destroy();
+      }
     });
   });
+
+interface OpenedRun {
+  config: TrainConfig;
+  spec: ModelSpec;
+  resume?: Checkpoint;
+  outDir: string;
+}
+
+/** Connects to the group; rank 0 says where it waits. */
+async function joinRun(place: RankPlace, flags: TrainFlags): Promise<ProcessGroup> {
+  const device = flags.device ?? d.device;
+  if (place.rank === 0) console.log(`rank 0 of ${place.worldSize}: waiting for the other ranks on port ${place.port}`);
+  return connectGroup({
+    ...place,
+    timeoutMs: flags.groupTimeout === undefined ? undefined : flags.groupTimeout * 1000,
+    backend: device === 'cuda' ? 'nccl' : 'gloo',
+    device: `cuda:${place.localRank}`,
+  });
+}
+
+/** Rank 0 sends the run (config, architecture, the checkpoint it resumes from) to the other ranks. */
+async function shareRun(group: ProcessGroup, run: OpenedRun): Promise<void> {
+  const { config, spec, outDir, resume } = run;
+  await group.broadcast(Buffer.from(JSON.stringify({ config, spec, outDir }), 'utf8'));
+  await group.broadcast(resume ? Buffer.concat(encodeCheckpoint(resume)) : new Uint8Array(0));
+}
+
+async function receiveRun(group: ProcessGroup): Promise<OpenedRun> {
+  const header = JSON.parse(Buffer.from(await group.broadcast()).toString('utf8')) as Omit<OpenedRun, 'resume'>;
+  const checkpoint = await group.broadcast();
+  return { ...header, resume: checkpoint.byteLength > 0 ? decodeCheckpoint(Buffer.from(checkpoint), "rank 0's checkpoint") : undefined };
+}
+
+/**
+ * Loads the data and trains. Alone or on rank 0 it prints the run and its progress, and writes the run folder; the
+ * other ranks of a group print nothing but warnings and errors.
+ */
+async function runTraining(run: OpenedRun, flags: TrainFlags, distributed?: { group: ProcessGroup; place: RankPlace }): Promise<void> {
+  const { spec, resume, outDir } = run;
+  // Threads are this machine's business: each rank keeps its own --threads.
+  const config: TrainConfig = distributed && flags.threads !== undefined ? { ...run.config, threads: flags.threads } : run.config;
+  const lead = !distributed || distributed.place.rank === 0;
+  const say = lead ? (line: string) => console.log(line) : () => {};
+  const progress = new ConsoleProgress();
+  const data = await loadTrainingData(config, {
+    strict: flags.strict,
+    cache: flags.cache,
+    onProgress: lead ? progressPrinter('loading images') : undefined,
+  });
+  const skipped = summarizeProblems(data.problems);
+  if (skipped && lead) process.stderr.write(`${skipped}\n`);
+  for (const line of data.description) say(line);
+  const ranks = distributed ? `  ranks: ${distributed.place.worldSize} × batch ${config.batchSize} (${distributed.group.backend})` : '';
+  say(
+    `arch: ${spec.name}  optimizer: ${config.optimizer} lr ${config.lr}  batch ${config.batchSize}  augment: ${formatAugment(config.augment)}  device: ${config.device}${useBf16(config) ? ' (bf16)' : ''}${ranks}`,
+  );
+  const extras = [
+    config.schedule === 'cosine' && 'schedule: cosine',
+    config.warmupEpochs > 0 && `warm-up ${config.warmupEpochs} epochs`,
+    config.ema > 0 && `ema ${config.ema}`,
+    config.distillation &&
+      `distilling from ${config.distillation.teachers.join(', ')} (T ${config.distillation.temperature}, weight ${config.distillation.weight})`,
+  ].filter(Boolean);
+  if (extras.length > 0) say(extras.join('  '));
+  if (resume) say(`resuming ${outDir} after epoch ${resume.state.epoch}`);
+  const started = performance.now();
+  const callbacks = lead ? [progress, new CurvesCallback(), new OnnxExport()] : [];
+  const result = await train({
+    spec,
+    config,
+    train: data.train,
+    val: data.val,
+    outDir,
+    resume,
+    callbacks,
+    log: lead ? (m) => progress.log(m) : undefined,
+    group: distributed?.group,
+    deviceIndex: distributed?.place.localRank,
+  });
+  const best = result.history.find((r) => r.epoch === result.bestEpoch);
+  say(
+    `best val accuracy ${best ? (100 * best.valAccuracy).toFixed(2) : '-'}% at epoch ${result.bestEpoch}` +
+      ` · ${formatDuration((performance.now() - started) / 1000)} · ${join(outDir, RUN_FILES.best)} · ${join(outDir, RUN_FILES.bestOnnx)}`,
+  );
+}
 
 const warn = (message: string) => void process.stderr.write(`mien: warning: ${message}\n`);
 
@@ -276,7 +367,7 @@ async function planRun(flags: TrainFlags): Promise<RunPlan> {
 }
 
 /** The run's configuration, architecture and checkpoint to resume from, read with the run folder locked. */
-async function openRun(plan: RunPlan): Promise<{ config: TrainConfig; spec: ModelSpec; resume?: Checkpoint; outDir: string }> {
+async function openRun(plan: RunPlan): Promise<OpenedRun> {
   const { outDir } = plan;
   if (!plan.resume) {
     // best.ckpt alone is a run too: one killed between the two checkpoint writes of its first epoch.

@@ -28,6 +28,15 @@ export class Rng {
     for (let i = 0; i < 12; i++) this.uint32();
   }
 
+  /**
+   * The generator of item `index` of a stream seeded by `seed`. Items then draw independently of each other and of
+   * the order they are handled in: a data-parallel rank augmenting its share of a batch gets exactly the values one
+   * process handling the whole batch would. (seed ^ index·odd is one-to-one in the index, so no two items share a seed.)
+   */
+  static forItem(seed: number, index: number): Rng {
+    return new Rng((seed ^ Math.imul(index + 1, 0x9e3779b9)) >>> 0);
+  }
+
   /** A uniformly random 32-bit unsigned integer. */
   uint32(): number {
     const t = (((this.a + this.b) | 0) + this.d) | 0;

@@ -61,12 +61,17 @@ function firstNonFiniteTensor(layout: readonly TensorInfo[], weights: readonly F
 }
 
 export async function saveCheckpoint(path: string, ckpt: Omit<Checkpoint, 'savedAt'>): Promise<void> {
+  await writeFileAtomic(path, encodeCheckpoint(ckpt, `refusing to write ${path}`));
+}
+
+/** A checkpoint file's bytes, in parts; `what` begins the message when the weights are not finite. */
+export function encodeCheckpoint(ckpt: Omit<Checkpoint, 'savedAt'>, what = 'refusing to save the checkpoint'): Uint8Array[] {
   const layout = tensorLayout(ckpt.spec);
   if (layout.length !== ckpt.weights.length)
     throw new CheckpointError(`checkpoint: ${ckpt.weights.length} tensors, the architecture has ${layout.length}`);
   // A diverged network must never replace the last good checkpoint: resume would only carry on from garbage.
   const nonFinite = firstNonFiniteTensor(layout, ckpt.weights);
-  if (nonFinite) throw new CheckpointError(`refusing to write ${path}: tensor ${nonFinite} holds NaN or Infinity (the run diverged)`);
+  if (nonFinite) throw new CheckpointError(`${what}: tensor ${nonFinite} holds NaN or Infinity (the run diverged)`);
   const header: Header = {
     spec: ckpt.spec,
     config: ckpt.config,
@@ -82,7 +87,7 @@ export async function saveCheckpoint(path: string, ckpt: Omit<Checkpoint, 'saved
   const tensors = ckpt.weights.map((w) => new Uint8Array(w.buffer, w.byteOffset, w.byteLength));
   const body = [prefix, json, ...tensors, ckpt.optimizer];
   const checksum = body.reduce((hash, part) => hash.update(part), createHash('sha256')).digest();
-  await writeFileAtomic(path, [...body, checksum]);
+  return [...body, checksum];
 }
 
 /** Reads a checkpoint, verifying its checksum (version 2 on) and that every weight is finite. */
@@ -93,6 +98,11 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   } catch (err) {
     throw new CheckpointError(`cannot read checkpoint ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
+  return decodeCheckpoint(file, path);
+}
+
+/** The checkpoint in a file's bytes (as encodeCheckpoint made them); `path` names them in errors. */
+export function decodeCheckpoint(file: Buffer, path = 'the checkpoint'): Checkpoint {
   if (file.byteLength < 16 || file.toString('ascii', 0, 8) !== MAGIC) throw new CheckpointError(`${path} is not a mien checkpoint`);
   const version = file.readUInt32LE(8);
   if (version < 1 || version > VERSION)

@@ -46,6 +46,11 @@ export interface TrainConfig {
   threads: number;
   /** Cap on batches per epoch (quick experiments and tests); 0 = the whole training set. */
   maxBatches: number;
+  /**
+   * Data-parallel ranks the run trains on (`--world-size`, `--procs`): each steps on `batchSize` faces of every global
+   * batch of worldSize × batchSize. 1 = one process.
+   */
+  worldSize: number;
 }
 
 /** One row of history.json. */
@@ -80,4 +85,5 @@ export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'arch' | 'data' | 'augment'
   bf16: 'auto',
   threads: 0,
   maxBatches: 0,
+  worldSize: 1,
 };

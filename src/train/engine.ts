@@ -24,7 +24,11 @@ export interface EngineInfo {
   cuda: boolean;
   /** Where libtorch came from (e.g. "/usr (Debian libtorch-dev)" or the MIEN_LIBTORCH path). */
   libtorch?: string;
+  /** The c10d backends the addon was built with, for `--world-size`/`--procs`: "gloo" (CPUs), "nccl" (CUDA GPUs). */
+  distributedBackends: DistributedBackend[];
 }
+
+export type DistributedBackend = 'gloo' | 'nccl';
 
 export interface OptimizerConfig {
   type: 'adam' | 'adamw' | 'sgd';
@@ -81,12 +85,59 @@ export interface Network {
    */
   getOptimizerState(): Uint8Array;
   setOptimizerState(state: Uint8Array): void;
+  /** Reseeds the generator dropout draws from. */
+  manualSeed(seed: number): void;
+  /**
+   * Makes this network one replica of a data-parallel group, as PyTorch's DistributedDataParallel does: checks that
+   * every rank built the same network, copies rank 0's weights and buffers to all, and from then on every trainStep
+   * averages the gradients of all ranks (bucketed all-reduce, started during backward) before the optimizer step, and
+   * first copies rank 0's batch-norm statistics to every rank. Every rank must call it, and then take the same number
+   * of steps.
+   */
+  joinGroup(group: ProcessGroup): Promise<void>;
+  /** Copies rank 0's batch-norm statistics to every rank (before validation); a collective, like joinGroup. */
+  syncBuffers(): Promise<void>;
   /** Frees native memory; the object is unusable afterwards. */
   dispose(): void;
 }
 
+/** Where a rank finds the group: rank 0 listens on host:port (libtorch's TCPStore) and the others connect to it. */
+export interface GroupOptions {
+  rank: number;
+  worldSize: number;
+  host: string;
+  port: number;
+  /** How long to wait for every rank to join, and for any collective; default 300 000 ms. */
+  timeoutMs?: number;
+  /** Default gloo; nccl for CUDA tensors (a CUDA libtorch build). */
+  backend?: DistributedBackend;
+  /** This rank's GPU for nccl, e.g. "cuda:1"; default "cuda:0". */
+  device?: string;
+}
+
+/** One rank's membership of a c10d process group (Gloo or NCCL over libtorch's TCP rendezvous store). */
+export interface ProcessGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly backend: DistributedBackend;
+  /** Element-wise sums over all ranks. */
+  allReduceSum(values: Float64Array): Promise<Float64Array>;
+  /** Rank 0's bytes on every rank: rank 0 passes them, the others nothing. */
+  broadcast(bytes?: Uint8Array): Promise<Uint8Array>;
+  barrier(): Promise<void>;
+  /** Leaves the group (closes its connections). */
+  destroy(): void;
+}
+
+/** A rank lost its group: another rank stopped, or the network between them failed. */
+export class GroupError extends MienError {
+  override readonly code = 'group_failed';
+}
+
 export interface CreateNetworkOptions {
   device?: Device;
+  /** The GPU on a multi-GPU host (a group's local rank); default 0. */
+  deviceIndex?: number;
   /** Seeds libtorch's RNG (weight init, dropout) for deterministic runs. */
   seed?: number;
   /** Numerics of the native forward and backward; default float32, NCHW. */
@@ -134,14 +185,32 @@ interface NativeNetwork {
   setWeights(weights: Float32Array[]): void;
   getOptimizerState(): Uint8Array;
   setOptimizerState(state: Uint8Array): void;
+  manualSeed(seed: number): void;
+  joinGroup?(group: NativeProcessGroup): Promise<void>;
+  syncBuffers?(): Promise<void>;
   dispose(): void;
+}
+
+interface NativeProcessGroup {
+  allReduceSum(values: Float64Array): Promise<Float64Array>;
+  broadcast(bytes: Uint8Array | undefined): Promise<Uint8Array>;
+  barrier(): Promise<void>;
+  destroy(): void;
 }
 
 interface NativeAddon {
   /** Takes the normalised spec: the addon reads every field as required and knows no defaults. */
-  Network: new (spec: NormalizedSpec, device: Device, seed: number | undefined, precision: Precision) => NativeNetwork;
-  info(): { torchVersion: string; builtWithCuda: boolean; cudaAvailable: boolean; libtorch: string };
+  Network: new (spec: NormalizedSpec, device: string, seed: number | undefined, precision: Precision) => NativeNetwork;
+  info(): {
+    torchVersion: string;
+    builtWithCuda: boolean;
+    cudaAvailable: boolean;
+    libtorch: string;
+    distributedBackends: DistributedBackend[];
+  };
   setThreads(n: number): void;
+  /** Present when the addon was built with c10d. */
+  connectGroup?(options: Required<GroupOptions>): Promise<NativeProcessGroup>;
 }
 
 const BUILD_HINT = 'install libtorch (sudo apt-get install -y libtorch-dev), then run `npm run build:addon` in the mien package';
@@ -177,14 +246,95 @@ function requireAddon(): NativeAddon {
 
 export function engineInfo(): EngineInfo {
   const result = loadAddon();
-  if ('reason' in result) return { available: false, reason: result.reason, cuda: false };
+  if ('reason' in result) return { available: false, reason: result.reason, cuda: false, distributedBackends: [] };
   const info = result.addon.info();
   return {
     available: true,
     torchVersion: info.torchVersion,
     cuda: info.builtWithCuda && info.cudaAvailable,
     libtorch: info.libtorch,
+    distributedBackends: info.distributedBackends,
   };
+}
+
+/** How long ranks wait for each other by default: to join, and in any collective. */
+export const DEFAULT_GROUP_TIMEOUT_MS = 300_000;
+
+/**
+ * Joins (rank 0: opens) a c10d process group; resolves once all `worldSize` ranks have arrived. Throws
+ * EngineUnavailableError when the addon lacks the backend, GroupError when the ranks do not all arrive in time.
+ */
+export async function connectGroup(options: GroupOptions): Promise<ProcessGroup> {
+  const addon = requireAddon();
+  const backend = options.backend ?? 'gloo';
+  const { rank, worldSize, host, port } = options;
+  if (!Number.isInteger(worldSize) || worldSize < 1) throw new RangeError(`world size must be a positive integer, got ${worldSize}`);
+  if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) throw new RangeError(`rank must be in 0–${worldSize - 1}, got ${rank}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`port must be in 1–65535, got ${port}`);
+  const built = addon.info().distributedBackends;
+  if (!addon.connectGroup || !built.includes(backend)) {
+    const fix =
+      backend === 'gloo'
+        ? 'install Gloo (sudo apt-get install -y libgloo-dev), then run `npm run build:addon`'
+        : 'rebuild against a CUDA libtorch: MIEN_LIBTORCH=/path/to/torch npm run build:addon';
+    throw new EngineUnavailableError(
+      `this mien build has no ${backend} backend for distributed training (it has: ${built.join(', ') || 'none'}): ${fix}`,
+    );
+  }
+  const timeoutMs = options.timeoutMs ?? DEFAULT_GROUP_TIMEOUT_MS;
+  let native: NativeProcessGroup;
+  try {
+    native = await addon.connectGroup({ rank, worldSize, host, port, timeoutMs, backend, device: options.device ?? 'cuda:0' });
+  } catch (err) {
+    const why = (err as Error).message.split('\n')[0];
+    throw new GroupError(
+      rank === 0
+        ? `rank 0 could not gather the ${worldSize} ranks on port ${port} within ${timeoutMs / 1000} s (${why})`
+        : `rank ${rank} could not join rank 0 at ${host}:${port} within ${timeoutMs / 1000} s (${why})`,
+    );
+  }
+  return new TorchProcessGroup(rank, worldSize, backend, native);
+}
+
+/** The message of a collective that failed because a peer went away, naming what to do next. */
+const groupFailure = (rank: number, worldSize: number, err: unknown): GroupError =>
+  new GroupError(
+    `rank ${rank} of ${worldSize} lost its group (${(err as Error).message.split('\n')[0]}): another rank stopped or ` +
+      'the connection between them failed; start every rank again with --resume to continue from the last checkpoint',
+  );
+
+class TorchProcessGroup implements ProcessGroup {
+  constructor(
+    readonly rank: number,
+    readonly worldSize: number,
+    readonly backend: DistributedBackend,
+    readonly native: NativeProcessGroup,
+  ) {}
+
+  private async guard<T>(operation: Promise<T>): Promise<T> {
+    try {
+      return await operation;
+    } catch (err) {
+      throw groupFailure(this.rank, this.worldSize, err);
+    }
+  }
+
+  allReduceSum(values: Float64Array): Promise<Float64Array> {
+    return this.guard(this.native.allReduceSum(values));
+  }
+
+  broadcast(bytes?: Uint8Array): Promise<Uint8Array> {
+    if (this.rank === 0 && !bytes) throw new Error('rank 0 broadcasts: give it the bytes');
+    return this.guard(this.native.broadcast(this.rank === 0 ? bytes : undefined));
+  }
+
+  barrier(): Promise<void> {
+    return this.guard(this.native.barrier());
+  }
+
+  destroy(): void {
+    this.native.destroy();
+  }
 }
 
 /** Threads libtorch uses for intra-op parallelism (default: all cores). */
@@ -211,10 +361,13 @@ export function createNetwork(spec: ModelSpec, options: CreateNetworkOptions = {
     throw new RangeError(`seed must be a non-negative integer, got ${options.seed}`);
   }
   const precision: Precision = { bf16: false, channelsLast: false, ...options.precision };
-  return new TorchNetwork(spec, device, new addon.Network(normalizeSpec(spec), device, options.seed, precision));
+  const nativeDevice = device === 'cuda' && options.deviceIndex ? `cuda:${options.deviceIndex}` : device;
+  return new TorchNetwork(spec, device, new addon.Network(normalizeSpec(spec), nativeDevice, options.seed, precision));
 }
 
 class TorchNetwork implements Network {
+  private group: TorchProcessGroup | undefined;
+
   constructor(
     readonly spec: ModelSpec,
     readonly device: Device,
@@ -235,7 +388,13 @@ class TorchNetwork implements Network {
     if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new RangeError(`labelSmoothing must be in [0, 1), got ${labelSmoothing}`);
     if (!(softWeight >= 0 && softWeight <= 1)) throw new RangeError(`softWeight must be in [0, 1], got ${softWeight}`);
     if (!(temperature > 0)) throw new RangeError(`temperature must be positive, got ${temperature}`);
-    return this.native.trainStep(images, labels, options.softTargets, labelSmoothing, softWeight, temperature);
+    const step = this.native.trainStep(images, labels, options.softTargets, labelSmoothing, softWeight, temperature);
+    if (!this.group) return step;
+    try {
+      return await step;
+    } catch (err) {
+      throw groupFailure(this.group.rank, this.group.worldSize, err);
+    }
   }
 
   async forward(images: Float32Array): Promise<Float32Array> {
@@ -256,6 +415,32 @@ class TorchNetwork implements Network {
 
   setOptimizerState(state: Uint8Array): void {
     this.native.setOptimizerState(state);
+  }
+
+  manualSeed(seed: number): void {
+    if (!(Number.isSafeInteger(seed) && seed >= 0)) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
+    this.native.manualSeed(seed);
+  }
+
+  async joinGroup(group: ProcessGroup): Promise<void> {
+    if (!(group instanceof TorchProcessGroup) || !this.native.joinGroup) throw new Error('joinGroup takes a group from connectGroup()');
+    try {
+      await this.native.joinGroup(group.native);
+    } catch (err) {
+      // The ranks agree that their networks differ: a mistake in how they were started, not a lost group.
+      if (/different networks/.test((err as Error).message)) throw new GroupError((err as Error).message);
+      throw groupFailure(group.rank, group.worldSize, err);
+    }
+    this.group = group;
+  }
+
+  async syncBuffers(): Promise<void> {
+    if (!this.group || !this.native.syncBuffers) throw new Error('syncBuffers needs joinGroup first');
+    try {
+      await this.native.syncBuffers();
+    } catch (err) {
+      throw groupFailure(this.group.rank, this.group.worldSize, err);
+    }
   }
 
   dispose(): void {

@@ -10,16 +10,30 @@ export {
   ReduceLrOnPlateau,
   WeightAverage,
 } from './callbacks/index.js';
-export { CheckpointError, loadCheckpoint, saveCheckpoint, type Checkpoint, type TrainerState } from './checkpoint.js';
+export {
+  CheckpointError,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+  type Checkpoint,
+  type TrainerState,
+} from './checkpoint.js';
 export { DEFAULT_TRAIN_CONFIG, type EpochRecord, type TrainConfig } from './config.js';
 export {
+  connectGroup,
   createNetwork,
+  DEFAULT_GROUP_TIMEOUT_MS,
   engineInfo,
   EngineUnavailableError,
+  GroupError,
   setThreads,
   type CreateNetworkOptions,
   type Device,
+  type DistributedBackend,
   type EngineInfo,
+  type GroupOptions,
+  type ProcessGroup,
   type Network,
   type OptimizerConfig,
   type Precision,

@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { augmentFace } from '../data/augment.js';
 import { datasetSize, faceAt, facesToInput, type FaceDataset } from '../data/dataset.js';
+import { DataError } from '../data/problems.js';
 import { Rng } from '../data/random.js';
 import { MienError } from '../core/errors.js';
 import { FACE_PIXELS } from '../core/labels.js';
@@ -15,7 +16,7 @@ import type { Batch, Callback, TrainContext } from './callback.js';
 import { policyCallbacks, runFileCallbacks } from './callbacks/index.js';
 import type { Checkpoint, TrainerState } from './checkpoint.js';
 import type { EpochRecord, TrainConfig } from './config.js';
-import { cpuHasBf16, createNetwork, setThreads, type Network } from './engine.js';
+import { cpuHasBf16, createNetwork, setThreads, type Network, type ProcessGroup } from './engine.js';
 
 export { RUN_FILES } from './callbacks/run-files.js';
 
@@ -32,6 +33,15 @@ export interface TrainOptions {
   callbacks?: Callback[];
   /** Where callbacks' log lines go (default: nowhere). */
   log?: (message: string) => void;
+  /**
+   * Train data-parallel in this group (see connectGroup): every rank runs train() with the same spec and config; each
+   * steps on its own `config.batchSize` share of every global batch of worldSize × batchSize faces, the gradients are
+   * averaged across ranks, validation is split between them, and only rank 0 writes the run folder (its run-file
+   * callbacks run on rank 0 alone; give `callbacks` such as progress on rank 0 only).
+   */
+  group?: ProcessGroup;
+  /** This rank's GPU when training data-parallel on several GPUs of one host (its local rank); default 0. */
+  deviceIndex?: number;
 }
 
 export interface TrainResult {
@@ -72,19 +82,27 @@ export function lossAndAccuracy(logits: Float32Array, labels: ArrayLike<number>,
   return { loss: loss / labels.length, correct };
 }
 
-/** Validation loss and accuracy with the network in eval mode. */
-export async function evaluateNetwork(net: Network, d: FaceDataset, batchSize = 256): Promise<{ loss: number; accuracy: number }> {
-  const n = datasetSize(d);
+/** Summed loss and correct count over faces [from, to) of `d`, with the network in eval mode. */
+async function validationSums(net: Network, d: FaceDataset, from: number, to: number, batchSize = 256): Promise<Float64Array> {
   let lossSum = 0;
   let correct = 0;
-  for (let start = 0; start < n; start += batchSize) {
-    const end = Math.min(n, start + batchSize);
+  for (let start = from; start < to; start += batchSize) {
+    const end = Math.min(to, start + batchSize);
     const r = lossAndAccuracy(await net.forward(facesToInput(d, start, end)), d.labels.subarray(start, end), net.spec.classes);
     lossSum += r.loss * (end - start);
     correct += r.correct;
   }
-  return { loss: lossSum / n, accuracy: correct / n };
+  return Float64Array.of(lossSum, correct, to - from);
 }
+
+/** Validation loss and accuracy with the network in eval mode. */
+export async function evaluateNetwork(net: Network, d: FaceDataset, batchSize = 256): Promise<{ loss: number; accuracy: number }> {
+  const [lossSum, correct, n] = await validationSums(net, d, 0, datasetSize(d), batchSize);
+  return { loss: lossSum! / n!, accuracy: correct! / n! };
+}
+
+/** The seed of rank `rank`'s dropout in `epoch` of a data-parallel run: its own stream, the same again on resume. */
+const dropoutSeed = (seed: number, epoch: number, rank: number): number => Rng.forItem(seed, epoch * 65_536 + rank).uint32();
 
 function freshState(config: TrainConfig): TrainerState {
   return {
@@ -122,26 +140,42 @@ export const useBf16 = (config: Pick<TrainConfig, 'bf16' | 'device'>): boolean =
  *             epochs: 2, maxBatches: 50 }, // a 2-minute taste; the real recipes are in docs/training.md
  *   train: splits.train, val: splits.val, outDir: 'runs/api-demo',
  * });
- * console.log(result.bestEpoch, result.bestValAccuracy.toFixed(4)); // 1 0.2513
+ * console.log(result.bestEpoch, result.bestValAccuracy.toFixed(4)); // 2 0.2661
  * ```
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const { spec, config, train: trainSet, val, outDir } = options;
   if (datasetSize(trainSet) < 2) throw new Error('training needs at least 2 labelled faces');
   if (datasetSize(val) < 1) throw new Error('validation needs at least 1 labelled face');
-  await mkdir(outDir, { recursive: true });
+  const { group } = options;
+  const rank = group?.rank ?? 0;
+  const worldSize = group?.worldSize ?? 1;
+  if (rank === 0) await mkdir(outDir, { recursive: true });
   setThreads(config.threads > 0 ? config.threads : availableParallelism());
 
   const n = datasetSize(trainSet);
-  // A batch of one cannot be batch-normalised in train mode, so a lone leftover face waits for the next epoch.
-  const batchesInData = Math.floor(n / config.batchSize) + (n % config.batchSize >= 2 ? 1 : 0);
+  const globalBatch = worldSize * config.batchSize;
+  // A batch of one cannot be batch-normalised in train mode, so a lone leftover face waits for the next epoch. Across
+  // ranks only whole global batches are used (as DistributedSampler with drop_last): every rank's share is then the
+  // same size, and the mean of their mean gradients is the gradient of the whole batch.
+  const batchesInData =
+    worldSize > 1 ? Math.floor(n / globalBatch) : Math.floor(n / config.batchSize) + (n % config.batchSize >= 2 ? 1 : 0);
+  if (batchesInData === 0)
+    throw new DataError(
+      `${n} training faces do not fill one global batch of ${worldSize} ranks × ${config.batchSize}: give a smaller --batch`,
+    );
   const batches = config.maxBatches > 0 ? Math.min(config.maxBatches, batchesInData) : batchesInData;
 
   // Run files come last, so the checkpoint holds every other callback's state as of the end of the epoch.
-  const callbacks = [...(await policyCallbacks(config)), ...(options.callbacks ?? []), ...runFileCallbacks()];
+  const callbacks = [...(await policyCallbacks(config)), ...(options.callbacks ?? []), ...(rank === 0 ? runFileCallbacks() : [])];
   let net: Network | undefined;
   try {
-    const network = (net = createNetwork(spec, { device: config.device, seed: config.seed, precision: { bf16: useBf16(config) } }));
+    const network = (net = createNetwork(spec, {
+      device: config.device,
+      deviceIndex: options.deviceIndex,
+      seed: config.seed,
+      precision: { bf16: useBf16(config) },
+    }));
     network.setOptimizer({ type: config.optimizer, lr: config.lr, weightDecay: config.weightDecay, momentum: config.momentum });
     const state = options.resume ? structuredClone(options.resume.state) : freshState(config);
     if (options.resume) {
@@ -149,6 +183,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       network.setOptimizerState(options.resume.optimizer);
       network.setLearningRate(state.lr);
     }
+    // Every rank has built and loaded the same weights; joining also checks that, and starts the gradient all-reduce.
+    if (group) await network.joinGroup(group);
     for (const cb of callbacks) if (state.callbacks[cb.name] !== undefined) cb.setState?.(state.callbacks[cb.name]);
     const rng = Rng.fromState(state.rng);
     let stopReason: string | undefined;
@@ -198,17 +234,21 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       // which the checkpoint holds, so a resumed run sees exactly the batches an uninterrupted one would.
       order.forEach((_, i) => (order[i] = i));
       rng.shuffle(order);
+      // Each face of the epoch augments from its own generator, keyed by its place in the epoch: the batches do not
+      // depend on how they are split between ranks.
+      const augmentSeed = rng.uint32();
+      if (group) network.manualSeed(dropoutSeed(config.seed, epoch, rank));
       const started = performance.now();
       let lossSum = 0;
       let correct = 0;
       let seen = 0;
       for (let b = 0; b < batches; b++) {
-        const start = b * config.batchSize;
+        const start = b * globalBatch + rank * config.batchSize;
         const size = Math.min(config.batchSize, n - start);
         const batch: Batch = { epoch, index: b, images: new Float32Array(size * FACE_PIXELS), labels: new Int32Array(size) };
         for (let k = 0; k < size; k++) {
           const i = order[start + k]!;
-          augmentFace(faceAt(trainSet, i), batch.images, k * FACE_PIXELS, config.augment, rng);
+          augmentFace(faceAt(trainSet, i), batch.images, k * FACE_PIXELS, config.augment, Rng.forItem(augmentSeed, start + k));
           batch.labels[k] = trainSet.labels[i]!;
         }
         await fire(callbacks, 'onBatchStart', ctx, batch);
@@ -226,9 +266,23 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         await fire(callbacks, 'onBatchEnd', ctx, batch, result);
       }
       const trainSeconds = (performance.now() - started) / 1000;
+      // Every rank reports the whole group's figures, so every rank's schedule and stopping decide alike.
+      const [groupLoss, groupCorrect, groupSeen] = group
+        ? await group.allReduceSum(Float64Array.of(lossSum, correct, seen))
+        : [lossSum, correct, seen];
 
       await fire(callbacks, 'onValidationStart', ctx);
-      const v = await evaluateNetwork(network, val);
+      // Validated with rank 0's batch-norm statistics (the ones it saves), each rank a slice of the validation set.
+      if (group) await network.syncBuffers();
+      const valSize = datasetSize(val);
+      const valSums = await validationSums(
+        network,
+        val,
+        Math.floor((rank * valSize) / worldSize),
+        Math.floor(((rank + 1) * valSize) / worldSize),
+      );
+      const [valLoss, valCorrect, valSeen] = group ? await group.allReduceSum(valSums) : valSums;
+      const v = { loss: valLoss! / valSeen!, accuracy: valCorrect! / valSeen! };
       // The last step can break the weights with a finite loss of its own; validation is the first to see it.
       if (!Number.isFinite(v.loss)) throw diverged(`epoch ${epoch}, validation after its last batch`, v.loss);
       const validatedWeights = network.getWeights();
@@ -237,12 +291,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const record: EpochRecord = {
         epoch,
         lr: state.lr,
-        trainLoss: lossSum / seen,
-        trainAccuracy: correct / seen,
+        trainLoss: groupLoss! / groupSeen!,
+        trainAccuracy: groupCorrect! / groupSeen!,
         valLoss: v.loss,
         valAccuracy: v.accuracy,
         seconds: (performance.now() - started) / 1000,
-        imagesPerSecond: seen / trainSeconds,
+        imagesPerSecond: groupSeen! / trainSeconds,
       };
       const isBest = record.valAccuracy > state.bestValAccuracy;
       state.history.push(record);
@@ -256,6 +310,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (stopReason !== undefined) ctx.log(stopReason);
     }
     await fire(callbacks, 'onTrainEnd', ctx);
+    // Rank 0 has written the run folder when the others return.
+    await group?.barrier();
     return { history: state.history, bestEpoch: state.bestEpoch, bestValAccuracy: state.bestValAccuracy, stoppedEarly: stopReason };
   } finally {
     for (const cb of callbacks) cb.dispose?.();
