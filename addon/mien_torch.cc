@@ -12,13 +12,23 @@
 #if MIEN_WITH_C10D
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#include <torch/csrc/distributed/c10d/comm.hpp>
 #endif
 #if MIEN_WITH_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
 #if MIEN_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+#if MIEN_WITH_C10D
+// What a Gloo or NCCL process group is in the C++ API: a ProcessGroup up to libtorch 1.13, a Backend (which a
+// ProcessGroup wraps) from 2.0 on. The addon uses only what both have: all-reduce, broadcast, barrier, size.
+#if TORCH_VERSION_MAJOR >= 2
+#include <torch/csrc/distributed/c10d/Backend.hpp>
+using GroupBackend = c10d::Backend;
+#else
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+using GroupBackend = c10d::ProcessGroup;
+#endif
 #endif
 
 #include <algorithm>
@@ -297,7 +307,7 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
     return translateErrors(info.Env(), [&] { return connect(info); });
   }
 
-  c10::intrusive_ptr<c10d::ProcessGroup> group() const {
+  c10::intrusive_ptr<GroupBackend> group() const {
     if (!group_) throw EngineError("this process group was destroyed");
     return group_;
   }
@@ -321,7 +331,7 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
       storeOptions.timeout = options.timeout;
       auto tcp = c10::make_intrusive<c10d::TCPStore>(options.host, storeOptions);
       auto store = c10::make_intrusive<c10d::PrefixStore>("mien", tcp);
-      c10::intrusive_ptr<c10d::ProcessGroup> group;
+      c10::intrusive_ptr<GroupBackend> group;
       if (options.backend == "nccl") {
 #if MIEN_WITH_NCCL
         auto ncclOptions = c10d::ProcessGroupNCCL::Options::create();
@@ -436,11 +446,35 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
   torch::Device deviceForCollectives() const { return device_; }
 
   c10::intrusive_ptr<c10d::Store> store_;
-  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  c10::intrusive_ptr<GroupBackend> group_;
   torch::Device device_{torch::kCPU};
 };
 
 Napi::FunctionReference* ProcessGroup::constructor = nullptr;
+
+// Rank 0's values of `tensors` on every rank, one broadcast per dtype of all of them flattened together (as c10d's
+// broadcast_coalesced, whose signature differs between libtorch versions).
+void broadcastFromRankZero(GroupBackend& group, const std::vector<torch::Tensor>& tensors) {
+  torch::NoGradGuard noGrad;
+  std::vector<at::ScalarType> dtypes;
+  for (const torch::Tensor& t : tensors) {
+    if (std::find(dtypes.begin(), dtypes.end(), t.scalar_type()) == dtypes.end()) dtypes.push_back(t.scalar_type());
+  }
+  for (at::ScalarType dtype : dtypes) {
+    std::vector<torch::Tensor> group_of_dtype;
+    for (const torch::Tensor& t : tensors) {
+      if (t.scalar_type() == dtype) group_of_dtype.push_back(t.reshape(-1));
+    }
+    std::vector<torch::Tensor> flat{torch::cat(group_of_dtype)};
+    group.broadcast(flat)->wait();
+    int64_t offset = 0;
+    for (const torch::Tensor& t : tensors) {
+      if (t.scalar_type() != dtype) continue;
+      const_cast<torch::Tensor&>(t).copy_(flat[0].narrow(0, offset, t.numel()).view(t.sizes()));
+      offset += t.numel();
+    }
+  }
+}
 
 // DistributedDataParallel's gradient averaging, on c10d's all-reduce. Parameters are packed, in reverse order (the
 // order backward produces their gradients), into buckets of DDP's default sizes: 1 MB for the first, so that the first
@@ -450,7 +484,7 @@ Napi::FunctionReference* ProcessGroup::constructor = nullptr;
 // same, but Debian's libtorch-dev lacks headers reducer.hpp includes.)
 class GradientAllReduce {
  public:
-  GradientAllReduce(const std::vector<torch::Tensor>& parameters, c10::intrusive_ptr<c10d::ProcessGroup> group)
+  GradientAllReduce(const std::vector<torch::Tensor>& parameters, c10::intrusive_ptr<GroupBackend> group)
       : group_(std::move(group)) {
     constexpr int64_t kFirstBucketBytes = int64_t{1} << 20;
     constexpr int64_t kBucketBytes = int64_t{25} << 20;
@@ -544,7 +578,7 @@ class GradientAllReduce {
     }
   }
 
-  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  c10::intrusive_ptr<GroupBackend> group_;
   std::vector<Bucket> buckets_;
   std::vector<Slot> slots_;
   size_t nextToStart_ = 0;
@@ -863,7 +897,7 @@ class Network : public Napi::ObjectWrap<Network> {
       for (const torch::Tensor& buffer : model_->buffers()) states.push_back(buffer);
       {
         torch::NoGradGuard noGrad;
-        c10d::broadcast_coalesced(group, states, kBroadcastBucketBytes, 0);
+        broadcastFromRankZero(*group, states);
       }
       gradients_ = std::make_unique<GradientAllReduce>(parameters_, group);
       group_ = group;
@@ -873,7 +907,7 @@ class Network : public Napi::ObjectWrap<Network> {
 
   // Every rank compares its tensor sizes with rank 0's, then all learn whether any differed, so that they fail
   // together instead of the odd one out leaving the rest waiting in the next collective.
-  void checkSameLayoutAsRankZero(c10d::ProcessGroup& group) {
+  void checkSameLayoutAsRankZero(GroupBackend& group) {
     std::vector<int64_t> sizes{static_cast<int64_t>(layout_.size())};
     for (const LayoutTensor& slot : layout_) sizes.push_back(slot.tensor.numel());
     torch::Tensor mine = torch::tensor(sizes);
@@ -903,7 +937,7 @@ class Network : public Napi::ObjectWrap<Network> {
     std::vector<torch::Tensor> buffers = model_->buffers();
     if (buffers.empty()) return;
     torch::NoGradGuard noGrad;
-    c10d::broadcast_coalesced(group_, buffers, kBroadcastBucketBytes, 0);
+    broadcastFromRankZero(*group_, buffers);
   }
 #endif
 
@@ -971,9 +1005,8 @@ class Network : public Napi::ObjectWrap<Network> {
   std::string optimizerType_;
   static inline const std::string kStateHeader = "mien optimizer ";
 #if MIEN_WITH_C10D
-  static constexpr size_t kBroadcastBucketBytes = size_t{250} << 20;
   std::unique_ptr<GradientAllReduce> gradients_;
-  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  c10::intrusive_ptr<GroupBackend> group_;
 #endif
   bool busy_ = false;
   bool bf16_ = false;
@@ -1023,7 +1056,12 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 // measures both.) The cache holds at most kMaxCachedBytes; beyond it buffers are freed as before.
 class CachingCpuAllocator final : public c10::Allocator {
  public:
+// libtorch 2.3 made allocate non-const and added copy_data.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+  c10::DataPtr allocate(size_t nbytes) override {
+#else
   c10::DataPtr allocate(size_t nbytes) const override {
+#endif
     void* data = take(nbytes);
     if (!data) {
       // The size goes in a header before the data, so the deleter (which libtorch calls with the data pointer
@@ -1035,6 +1073,9 @@ class CachingCpuAllocator final : public c10::Allocator {
     return {data, data, &release, c10::Device(c10::DeviceType::CPU)};
   }
   c10::DeleterFnPtr raw_deleter() const override { return &release; }
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+  void copy_data(void* dest, const void* src, std::size_t count) const override { default_copy_data(dest, src, count); }
+#endif
 
  private:
   static constexpr size_t kHeader = c10::gAlignment;

@@ -56,7 +56,8 @@ function customLibtorch(root) {
  * headers (Debian ships them apart, in libgloo-dev), NCCL a CUDA build that has ProcessGroupNCCL.
  */
 function distributedBackends(includeDirs, cuda) {
-  const find = (relative) => [...includeDirs, '/usr/include'].some((dir) => existsSync(join(dir, relative)));
+  // Only this libtorch's own headers: another copy of Gloo's (Debian's, beside a pip libtorch) need not match its build.
+  const find = (relative) => includeDirs.some((dir) => existsSync(join(dir, relative)));
   const c10d = find('torch/csrc/distributed/c10d/TCPStore.hpp');
   return {
     c10d,
