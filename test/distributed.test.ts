@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseMaster, rankPlace } from '../src/cli/distributed.js';
+import { freePort, parseMaster, rankPlace } from '../src/cli/distributed.js';
 import { NUM_CLASSES } from '../src/core/labels.js';
 import { makeSpec } from '../src/models/spec.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
@@ -48,15 +47,6 @@ const skip = !engine.available
   : !engine.distributedBackends.includes('gloo')
     ? 'the addon was built without Gloo (libgloo-dev)'
     : false;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The largest difference between two checkpoints' weights. */
 async function weightDistance(a: string, b: string): Promise<number> {

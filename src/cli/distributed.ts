@@ -68,7 +68,7 @@ export function rankPlace(flags: DistributedFlags, env: NodeJS.ProcessEnv = proc
 }
 
 /** A port nobody listens on now, for a group on this machine. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -11,7 +11,7 @@
  * - Everything else (pooling, the squeeze-and-excitation gates' dense layers, the classifier) stays float32.
  */
 import onnxProto from 'onnx-proto';
-import { FACE_PIXELS } from '../core/labels.js';
+import { FACE_PIXELS, FACE_SIZE } from '../core/labels.js';
 import type { InferenceSession, OnnxRuntime } from '../core/onnx-runtime.js';
 import { INPUT_NAME } from './model-format.js';
 import { bytesOf, intAttr } from './onnx.js';
@@ -167,7 +167,7 @@ async function measureRanges(model: onnx.ModelProto, targets: string[], options:
       const n = Math.min(BATCH, faces - start);
       const batch = calibration.subarray(start * FACE_PIXELS, (start + n) * FACE_PIXELS);
       if (ranges.has(INPUT_NAME)) widen(ranges.get(INPUT_NAME)!, batch);
-      const result = await session.run({ [INPUT_NAME]: new runtime.Tensor('float32', batch, [n, 1, 48, 48]) }, outputs);
+      const result = await session.run({ [INPUT_NAME]: new runtime.Tensor('float32', batch, [n, 1, FACE_SIZE, FACE_SIZE]) }, outputs);
       for (const name of outputs) widen(ranges.get(name)!, result[name]!.data as Float32Array);
     }
   } finally {
