@@ -8,6 +8,11 @@
  * A run warms up first (V8 compiles onnxruntime's wasm with its baseline compiler, then optimises the hot code over
  * the first seconds), then counts the frames analysed and drawn in the measured seconds. The stage times are the
  * page's own readouts (means over its last 30 frames), sampled each second.
+ *
+ * Human's own browser build runs in the same rounds on the same camera (bench/human-page.ts): its face detector and
+ * emotion model on tfjs-wasm, once with its defaults (which reuse a face's box and emotion over similar frames) and
+ * once analysing every frame as mien's page does, and on WebGL (Chromium's software GL here). The ratios printed at
+ * the end are mien's default page against each.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -15,6 +20,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { buildWebApp, chromiumMissing, fakeCameraClip, launchWithFakeCamera, startWebServer } from '../test/helpers/web-page.js';
+import { startHumanPage } from './human-page.js';
 
 const { values } = parseArgs({
   options: {
@@ -44,6 +50,13 @@ const CONFIGURATIONS: Configuration[] = [
   { name: 'far faces too', query: '', far: true },
 ];
 const STAGES = ['detect', 'classify', 'draw', 'capture'] as const;
+
+/** Human's page (bench/human-page.ts) with its query. */
+const HUMAN_CONFIGURATIONS = [
+  { name: 'Human, wasm, its defaults', query: '?backend=wasm' },
+  { name: 'Human, wasm, every frame', query: '?backend=wasm&every=1' },
+  { name: 'Human, webgl, every frame', query: '?backend=webgl&every=1' },
+];
 
 interface Measurement {
   fps: number;
@@ -79,6 +92,27 @@ async function measure(browser: Browser, url: string, configuration: Configurati
   }
 }
 
+/** Frames per second of Human's page, counted as for mien's page; it must see the one face. */
+async function measureHuman(browser: Browser, url: string, query: string): Promise<number> {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+  const page = await context.newPage();
+  try {
+    await page.goto(url + query);
+    await page.waitForSelector('body[data-state="running"]', { timeout: 120_000 });
+    await page.waitForTimeout(warmupMs);
+    const frames = async () => Number(await page.textContent('#frames'));
+    const startFrames = await frames();
+    const started = performance.now();
+    await page.waitForTimeout(measureMs);
+    const fps = ((await frames()) - startFrames) / ((performance.now() - started) / 1000);
+    const faces = Number(await page.textContent('#faces'));
+    if (faces !== 1) throw new Error(`Human ${query}: ${faces} faces at the end, expected 1`);
+    return fps;
+  } finally {
+    await context.close();
+  }
+}
+
 /** What the page says it runs on with its defaults ("wasm, 1 thread"). */
 async function backendOf(browser: Browser, url: string): Promise<string> {
   const page = await browser.newPage();
@@ -98,6 +132,7 @@ if (missing) throw new Error(missing);
 const dir = await mkdtemp(join(tmpdir(), 'mien-bench-web-'));
 await buildWebApp();
 const server = await startWebServer(['--model', values.model]);
+const human = await startHumanPage();
 const browser = await launchWithFakeCamera(fakeCameraClip(dir, 2, 60));
 try {
   console.log(`webcam page in headless Chromium ${browser.version()}: fake camera 640×360 at 60 fps, one face; model ${values.model}`);
@@ -106,12 +141,18 @@ try {
     `${availableParallelism()} cores, load average ${loadavg()[0]!.toFixed(1)} at the start; warm-up ${warmupMs / 1000} s, then ${measureMs / 1000} s measured per run`,
   );
   const results = new Map<Configuration, Measurement[]>(CONFIGURATIONS.map((c) => [c, []]));
+  const humanFps = new Map(HUMAN_CONFIGURATIONS.map((c) => [c, [] as number[]]));
   for (let round = 1; round <= rounds; round++) {
     for (const configuration of CONFIGURATIONS) {
       const shoot = round === 1 && configuration === CONFIGURATIONS[0] ? values.screenshot : undefined;
       const m = await measure(browser, server.url, configuration, shoot);
       results.get(configuration)!.push(m);
       console.log(`round ${round}: ${configuration.name}: ${format(m)}`);
+    }
+    for (const configuration of HUMAN_CONFIGURATIONS) {
+      const fps = await measureHuman(browser, human.url, configuration.query);
+      humanFps.get(configuration)!.push(fps);
+      console.log(`round ${round}: ${configuration.name}: ${fps.toFixed(1)} fps`);
     }
   }
   const means = new Map<Configuration, Measurement>();
@@ -128,10 +169,15 @@ try {
   console.log(
     `frames per second against the default: 2 threads ${(twoThreads! / defaults!).toFixed(2)}×, far faces too ${(far! / defaults!).toFixed(2)}×`,
   );
+  for (const [configuration, runs] of humanFps) {
+    const fps = runs.reduce((a, b) => a + b, 0) / runs.length;
+    console.log(`mean: ${configuration.name}: ${fps.toFixed(1)} fps; mien's default page ${(defaults! / fps).toFixed(2)}× that`);
+  }
   console.log(`load average ${loadavg()[0]!.toFixed(1)} at the end`);
   if (values.screenshot) console.log(`wrote ${values.screenshot}`);
 } finally {
   await browser.close();
   await server.stop();
+  await human.stop();
   await rm(dir, { recursive: true, force: true });
 }

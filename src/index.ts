@@ -31,6 +31,7 @@ export {
   type StageTimings,
 } from './recognize/recognizer.js';
 export { DEFAULT_RECOGNIZER_CONFIG, recognizerConfig, RecognizerOptionError, type RecognizerConfig } from './recognize/config.js';
+export { TTA_MODES, ttaViews, type TtaMode, type TtaOption } from './recognize/tta.js';
 export { loadExpressionModel, ModelError, SHIPPED_MODELS, type ExpressionModel } from './recognize/expression-model.js';
 export { decodeImage, ImageError, PixelLimitError, type ImageInput } from './recognize/image.js';
 export { annotateImage } from './recognize/annotate.js';

@@ -91,7 +91,7 @@ describe('mien eval and predict-csv', () => {
     assert.match(r.stdout, /^accuracy 90\.00% {2}macro-F1 0\.9000 {2}ECE 0\.\d{4} \(15 bins\) {2}70 faces$/m);
     assert.match(r.stdout, /^happy\s+0\.9000\s+0\.9000\s+0\.9000\s+10$/m);
     assert.match(r.stdout, /confusion matrix \(rows: true class, columns: predicted\)/);
-    assert.match(r.stderr, /with mirror TTA/);
+    assert.match(r.stderr, /with zoom TTA \(10 views\)/);
     assert.match(r.stderr, /wrote .*report\/index\.html/);
     const html = await readFile(join(report, 'index.html'), 'utf8');
     for (const heading of Object.values(REPORT_SECTIONS)) assert.ok(html.includes(`<h2>${heading}</h2>`), `section ${heading}`);

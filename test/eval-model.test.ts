@@ -6,6 +6,7 @@ import * as ort from 'onnxruntime-node';
 import { FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../src/core/labels.js';
 import { facesToInput } from '../src/data/dataset.js';
 import { LOGITS_NAME, PROBABILITIES_NAME } from '../src/export/index.js';
+import { ttaViews } from '../src/recognize/tta.js';
 import { loadExpressionModel, ModelError, resolveModelPath, shippedModelPath } from '../src/recognize/expression-model.js';
 import { useTempDir } from './helpers/data-fixtures.js';
 import { bandClassifierOnnx, randomLinearOnnx, withMetadata } from './helpers/expression-models.js';
@@ -103,12 +104,12 @@ describe('expression model', () => {
       }
     });
 
-    test('with tta it averages each face with its mirror image', async () => {
+    test("with tta 'mirror' it averages each face with its mirror image", async () => {
       const model = await loadExpressionModel(path('random.onnx'), { threads: 1 });
       const plain = await reference(path('random.onnx'), PROBABILITIES_NAME);
       const flipped = await reference(path('random.onnx'), PROBABILITIES_NAME, mirrored(input));
       const progress: number[] = [];
-      const tta = await model.classify(input, { tta: true, onProgress: (done) => progress.push(done) });
+      const tta = await model.classify(input, { tta: 'mirror', onProgress: (done) => progress.push(done) });
       assertClose(
         tta,
         plain.map((x, i) => (x + flipped[i]!) / 2),
@@ -120,6 +121,17 @@ describe('expression model', () => {
         'mirroring must matter for this model',
       );
       assert.deepEqual(progress, [256, 300]);
+    });
+
+    test("with tta 'zoom' (or true) it averages the ten views of each face", async () => {
+      const model = await loadExpressionModel(path('random.onnx'), { threads: 1 });
+      const views = ttaViews(input, 'zoom');
+      assert.equal(views.length, 10 * input.length);
+      const perView = await reference(path('random.onnx'), PROBABILITIES_NAME, views);
+      const expected = new Float32Array((input.length / FACE_PIXELS) * NUM_CLASSES);
+      for (let v = 0; v < 10; v++) for (let i = 0; i < expected.length; i++) expected[i]! += perView[v * expected.length + i]! / 10;
+      assertClose(await model.classify(input, { tta: 'zoom' }), expected, 1e-6, 'zoom');
+      assertClose(await model.classify(input, { tta: true }), expected, 1e-6, 'true');
     });
 
     test('a calibrated model gives softmax(logits / T)', async () => {

@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { FACE_PIXELS, FACE_SIZE } from '../src/core/labels.js';
-import { cropFace } from '../src/recognize/crop.js';
+import { Rng } from '../src/data/index.js';
+import { cropFace, cropRegion } from '../src/recognize/crop.js';
+import { loadExpressionModel } from '../src/recognize/expression-model.js';
+import { recognizeFaces, type DetectedFace } from '../src/recognize/faces.js';
 import { decodeImage, ImageError } from '../src/recognize/image.js';
 import { DEFAULT_RECOGNIZER_CONFIG, recognizerConfig, RecognizerOptionError } from '../src/recognize/config.js';
 import { createRecognizer, type FaceDetector } from '../src/recognize/recognizer.js';
@@ -123,6 +126,47 @@ describe('recognition pipeline', () => {
     near(centroid(cropFace(image, box, { scale: 2, shiftY: 0 })), [31.125, 23.625], 'framed twice as wide');
   });
 
+  test('recognizeFaces on only the part of a frame that cropRegion names gives what the whole frame gives', async () => {
+    // A noisy 160×120 frame, faces near its middle, at its edge (part of the region outside the frame) and tilted.
+    const rng = new Rng(3);
+    const frame = { data: new Uint8Array(160 * 120 * 3).map(() => Math.floor(rng.next() * 256)), width: 160, height: 120 };
+    const faces: DetectedFace[] = [
+      { box: { x: 40, y: 30, width: 50, height: 56 }, score: 0.9 },
+      { box: { x: 130, y: 2, width: 40, height: 40 }, score: 0.8 },
+      {
+        box: { x: 70.5, y: 50.25, width: 44, height: 44 },
+        score: 0.7,
+        landmarks: {
+          rightEye: { x: 80, y: 60 },
+          leftEye: { x: 100, y: 68 },
+          nose: { x: 90, y: 70 },
+          mouth: { x: 90, y: 80 },
+          rightEar: { x: 72, y: 62 },
+          leftEar: { x: 110, y: 70 },
+        },
+      },
+    ];
+    const loaded = await loadExpressionModel(model, { threads: 1 });
+    const options = { model: loaded, framing: DEFAULT_RECOGNIZER_CONFIG.framing, tta: false };
+    const whole = await recognizeFaces(frame, faces, options);
+    for (const face of faces) {
+      const eyes = face.landmarks && { right: face.landmarks.rightEye, left: face.landmarks.leftEye };
+      const r = cropRegion(face.box, options.framing, eyes);
+      const x0 = Math.max(0, r.x);
+      const y0 = Math.max(0, r.y);
+      const x1 = Math.min(frame.width, r.x + r.width);
+      const y1 = Math.min(frame.height, r.y + r.height);
+      const data = new Uint8Array((x1 - x0) * (y1 - y0) * 3);
+      for (let y = y0; y < y1; y++)
+        data.set(frame.data.subarray((y * frame.width + x0) * 3, (y * frame.width + x1) * 3), (y - y0) * (x1 - x0) * 3);
+      const part = { x: x0, y: y0, frameWidth: frame.width, frameHeight: frame.height };
+      const [alone] = await recognizeFaces({ data, width: x1 - x0, height: y1 - y0 }, [face], options, part);
+      assert.deepEqual(alone, whole[faces.indexOf(face)], `face at ${face.box.x}, ${face.box.y}`);
+    }
+    assert.deepEqual(whole[1]!.normalizedBox, { x: 130 / 160, y: 2 / 120, width: 40 / 160, height: 40 / 120 });
+    await loaded.dispose();
+  });
+
   test('createRecognizer() with no options is `mien predict`: the shipped model and the DNN detector', async () => {
     const recognizer = await createRecognizer();
     // test/fixtures/dnn-face.jpg: one face, 160×160 at (220, 80) on a 480×360 background
@@ -212,6 +256,7 @@ describe('recognition pipeline', () => {
       // each detector's floor (src/detect/smallest-face.ts): below it the search costs gigabytes and finds nothing more
       [{ minFaceSize: 8 }, /minFaceSize must be at least 16 px with the dnn detector \(the smallest face it looks for\), got 8/],
       [{ minFaceSize: 20, detector: 'haar' }, /minFaceSize must be at least 24 px with the haar detector/],
+      [{ tta: 'ten-crop' }, /^tta must be true, false, mirror or zoom, got "ten-crop"$/],
     ] as const) {
       assert.throws(
         () => recognizerConfig(options as never),

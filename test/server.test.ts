@@ -89,7 +89,7 @@ describe('mien serve', () => {
       ['?min-face=4.5', /^min-face must be a whole number, got "4.5"$/],
       ['?max-faces=0', /^max-faces must be at least 1, got "0"$/],
       ['?min-confidence=1', /^min-confidence must be below 1, got "1"$/],
-      ['?tta=maybe', /^tta must be true or false, got "maybe"$/],
+      ['?tta=maybe', /^tta must be one of false, true, mirror, zoom, got "maybe"$/],
       ['?minface=40', /^unknown query parameter 'minface': use detector, min-face, min-confidence, max-faces, tta$/],
     ] as const) {
       const r = await postImage(server, photo, 'image/jpeg', query);

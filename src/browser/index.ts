@@ -20,8 +20,19 @@ export {
   type RecognizerConfig,
 } from '../recognize/config.js';
 export { createExpressionModel, ModelError, type ExpressionModel } from '../recognize/expression-classifier.js';
-export { analyzeFaces, type DetectedFace, type FaceDetector, type RecognizedFace, type StageTimings } from '../recognize/faces.js';
+export {
+  analyzeFaces,
+  recognizeFaces,
+  selectFaces,
+  type DetectedFace,
+  type FaceDetector,
+  type FramePart,
+  type RecognizedFace,
+  type StageTimings,
+} from '../recognize/faces.js';
+export { cropRegion } from '../recognize/crop.js';
 export { createPipeline, type Recognition, type Recognizer } from '../recognize/pipeline.js';
 export { ImageError, rawToRgb, type RgbImage } from '../recognize/pixels.js';
+export { TTA_MODES, ttaViews, type TtaMode, type TtaOption } from '../recognize/tta.js';
 export { createFaceDetector, DETECTOR_MODEL_FILES, type DnnFace, type DnnFaceDetector } from '../detect/dnn.js';
 export { DEFAULT_TRACKER_OPTIONS, FaceTracker, type TrackedFace } from '../video/tracker.js';

@@ -19,6 +19,10 @@ export interface RecognizerFlags {
   tta?: boolean;
 }
 
+/** `--tta`, for every command that classifies faces. */
+export const TTA_HELP =
+  'test-time augmentation: average ten views of each face (five zooms and their mirror images); classification 10× slower';
+
 export const MODEL_HELP = `expression model: ${SHIPPED_MODELS.join(' or ')} (shipped with mien; default ${DEFAULTS.model}) or an .onnx file`;
 
 const DETECTOR_HELP = `face detector: ${Object.entries(DETECTORS)
@@ -44,7 +48,7 @@ export function addRecognizerOptions(command: Command, { detector = DEFAULTS.det
     )
     .option('--min-confidence <p>', "drop faces the detector is less sure of (0–1; default: the detector's measured threshold)", confidence)
     .option('--max-faces <n>', 'at most this many faces per image, the largest (default: all)', positiveInt)
-    .option('--tta', 'test-time augmentation: average each face with its mirror image');
+    .option('--tta', TTA_HELP);
 }
 
 /**

@@ -297,8 +297,8 @@ function insideSpan(a: number, b: number, c: number, d: number): [number, number
 
 /** Bilinear sample at any position: outside the face it reads the mirror image, at the last row or column it repeats it. */
 function sampleReflected(src: Uint8Array, sx: number, sy: number): number {
-  const rx = reflect(sx);
-  const ry = reflect(sy);
+  const rx = reflectIntoFace(sx);
+  const ry = reflectIntoFace(sy);
   const x0 = rx | 0;
   const y0 = ry | 0;
   const fx = rx - x0;
@@ -314,7 +314,7 @@ function sampleReflected(src: Uint8Array, sx: number, sy: number): number {
  * Folds a coordinate into [0, 47] by mirroring about the first and last pixel centres. Samples lie at most a few
  * pixels out, so one or two folds do; this avoids `%`, which costs more than the whole bilinear sample.
  */
-function reflect(t: number): number {
+export function reflectIntoFace(t: number): number {
   for (;;) {
     if (t < 0) t = -t;
     else if (t > LAST) t = 2 * LAST - t;

@@ -5,14 +5,15 @@ import { DataError, datasetSize, subset, type FaceDataset } from '../data/index.
 import { parseSplitName } from '../data/names.js';
 import { LOGITS_NAME } from '../export/model-format.js';
 import { ModelError, type ExpressionModel } from '../recognize/expression-classifier.js';
+import type { TtaOption } from '../recognize/tta.js';
 import { evaluatePredictions, type Evaluation } from './metrics.js';
 
 /** Faces converted to floats at a time: bounds memory (FER2013's 28 k training faces would take 265 MB at once). */
 const CHUNK = 4096;
 
 export interface ClassifyDatasetOptions {
-  /** Average each face's probabilities with its mirror image's. */
-  tta?: boolean;
+  /** Test-time augmentation: `zoom` (or `true`) or `mirror` (src/recognize/tta.ts). */
+  tta?: TtaOption;
   onProgress?: (done: number, total: number) => void;
 }
 

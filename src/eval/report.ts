@@ -19,6 +19,7 @@ import {
   type FaceGridRow,
 } from '../plot/index.js';
 import type { ExpressionModel } from '../recognize/expression-model.js';
+import { ttaMode, type TtaOption } from '../recognize/tta.js';
 import { percent } from './format.js';
 import { CALIBRATION_BINS, type Evaluation } from './metrics.js';
 
@@ -30,7 +31,7 @@ export interface ReportInput {
   /** The data source as the user named it, and the split evaluated. */
   source: string;
   split: string;
-  tta: boolean;
+  tta: TtaOption;
 }
 
 /** The report's sections, as headings: the tests look for them. */
@@ -142,7 +143,7 @@ function headline({ evaluation: e, model, source, split, tta }: ReportInput): st
     ['model', model.path],
     ['architecture', m['mien.architecture']],
     ['data', `${source} (${split} split)`],
-    ['test-time augmentation', tta ? 'mirror' : undefined],
+    ['test-time augmentation', ttaMode(tta)],
     ['temperature', model.temperature?.toString()],
     ['trained on', m['mien.training_data']],
     ['val accuracy at export', m['mien.val_accuracy'] && percent(Number(m['mien.val_accuracy']))],

@@ -8,6 +8,7 @@ import { MienError } from '../core/errors.js';
 import type { DetectorName } from '../detect/registry.js';
 import { SMALLEST_FACE } from '../detect/smallest-face.js';
 import type { Framing } from './crop.js';
+import { isTtaMode, TTA_MODES, type TtaOption } from './tta.js';
 
 export interface RecognizerConfig {
   /** Expression model: a shipped name (`fast`, `accurate`) or an .onnx path. */
@@ -29,8 +30,11 @@ export interface RecognizerConfig {
    * forehead — recovers the crop-only accuracy; the untouched box loses about 2 points. Ignored with detector `none`.
    */
   framing: Framing;
-  /** Average each face with its mirror image (test-time augmentation): steadier, half as fast. */
-  tta: boolean;
+  /**
+   * Test-time augmentation (src/recognize/tta.ts): `zoom` (or `true`) averages ten views of each face (five zooms and
+   * their mirror images), the most accurate, the classification a tenth as fast; `mirror` averages two.
+   */
+  tta: TtaOption;
   /** Refuse images larger than this many pixels, before decoding: a 50-megapixel photo is ~150 MB of RGB. */
   maxPixels: number;
   /** onnxruntime threads for the detector and the expression model; undefined = all cores. */
@@ -97,6 +101,8 @@ export function recognizerConfig(options: Partial<RecognizerConfig> = {}): Recog
   if (!(config.framing.scale > 0 && Number.isFinite(config.framing.shiftY))) fail(`framing needs a positive scale and a finite shiftY`);
   if (!(config.maxPixels > 0 && config.maxPixels <= MAX_PIXELS_CEILING))
     fail(`maxPixels must be positive and at most ${MAX_PIXELS_CEILING / 1e6} megapixels (${MAX_PIXELS_CEILING}), got ${config.maxPixels}`);
+  if (typeof config.tta !== 'boolean' && !isTtaMode(config.tta))
+    fail(`tta must be true, false, ${TTA_MODES.join(' or ')}, got ${JSON.stringify(config.tta)}`);
   if (config.threads !== undefined && !isPositiveInteger(config.threads)) fail(`threads must be a whole number ≥ 1, got ${config.threads}`);
   return config;
 }

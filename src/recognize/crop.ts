@@ -28,20 +28,12 @@ const MAX_SUPERSAMPLING = 4;
  * MAX_SUPERSAMPLING). Pixels outside the image are black, as in the training data's padded faces.
  */
 export function cropFace(image: RgbImage, box: Box, framing: Framing, eyes?: Eyes): Uint8Array {
-  const side = Math.max(box.width, box.height) * framing.scale;
-  const cx = box.x + box.width / 2;
-  const cy = box.y + box.height / 2 + framing.shiftY * side;
-  const angle = eyes ? Math.atan2(eyes.left.y - eyes.right.y, eyes.left.x - eyes.right.x) : 0;
-  const cos = Math.cos(angle);
-  const sin = Math.sin(angle);
+  const { side, cx, cy, cos, sin, region } = cropGeometry(box, framing, eyes);
+  const { x: left, y: top } = region;
   const k = Math.max(1, Math.min(MAX_SUPERSAMPLING, Math.ceil(side / FACE_SIZE - 1e-9)));
   const n = FACE_SIZE * k;
   const step = side / n;
-  // The gray image under the rotated square, with a black border of one pixel so every bilinear tap lands inside.
-  const reach = (side / 2) * (Math.abs(cos) + Math.abs(sin)) + 1;
-  const left = Math.floor(cx - reach) - 1;
-  const top = Math.floor(cy - reach) - 1;
-  const gray = grayRegion(image, left, top, Math.ceil(cx + reach) + 2 - left, Math.ceil(cy + reach) + 2 - top);
+  const gray = grayRegion(image, left, top, region.width, region.height);
   const stride = gray.width;
   const sums = new Float64Array(FACE_SIZE * FACE_SIZE);
   for (let v = 0; v < n; v++) {
@@ -65,6 +57,29 @@ export function cropFace(image: RgbImage, box: Box, framing: Framing, eyes?: Eye
   const face = new Uint8Array(FACE_SIZE * FACE_SIZE);
   for (let p = 0; p < face.length; p++) face[p] = Math.round(sums[p]! / (k * k));
   return face;
+}
+
+/**
+ * The pixels `cropFace` reads for this face: a whole-pixel box around the rotated crop square (which may reach beyond
+ * the image). A caller that has only part of a frame in memory needs this part of it, and gets the same crop from it.
+ */
+export function cropRegion(box: Box, framing: Framing, eyes?: Eyes): Box {
+  return cropGeometry(box, framing, eyes).region;
+}
+
+/** The crop square's side, centre and rotation, and the region holding it with a margin of one pixel for bilinear taps. */
+function cropGeometry(box: Box, framing: Framing, eyes?: Eyes) {
+  const side = Math.max(box.width, box.height) * framing.scale;
+  const cx = box.x + box.width / 2;
+  const cy = box.y + box.height / 2 + framing.shiftY * side;
+  const angle = eyes ? Math.atan2(eyes.left.y - eyes.right.y, eyes.left.x - eyes.right.x) : 0;
+  const cos = Math.cos(angle);
+  const sin = Math.sin(angle);
+  const reach = (side / 2) * (Math.abs(cos) + Math.abs(sin)) + 1;
+  const left = Math.floor(cx - reach) - 1;
+  const top = Math.floor(cy - reach) - 1;
+  const region = { x: left, y: top, width: Math.ceil(cx + reach) + 2 - left, height: Math.ceil(cy + reach) + 2 - top };
+  return { side, cx, cy, cos, sin, region };
 }
 
 /**

@@ -8,6 +8,7 @@ import { EXPRESSIONS, FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../core/labels
 import type { InferenceSession, OnnxRuntime } from '../core/onnx-runtime.js';
 import { softmaxRows } from '../core/tensor.js';
 import { decodeOnnxMetadata, INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME, TEMPERATURE_KEY } from '../export/model-format.js';
+import { ttaViewCount, ttaViews, type TtaOption } from './tta.js';
 
 /** Faces per onnxruntime call: large enough to keep the cores busy, small enough to bound memory. */
 const MAX_BATCH = 256;
@@ -23,8 +24,11 @@ export class ModelError extends MienError {
 }
 
 export interface ClassifyOptions {
-  /** Test-time augmentation: average the probabilities of each face and its horizontal mirror image. */
-  tta?: boolean;
+  /**
+   * Test-time augmentation: average the probabilities of several views of each face — `zoom` (or `true`): five zooms
+   * and their mirror images; `mirror`: the face and its mirror image (src/recognize/tta.ts).
+   */
+  tta?: TtaOption;
   /** Called after each batch with the faces done so far. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -120,17 +124,15 @@ export async function createExpressionModel({ ort, bytes, name, path, sessionOpt
     metadata,
     temperature,
     classify(faces, { tta = false, onProgress } = {}) {
-      const run = async (input: Float32Array) => {
-        const result = await runSession(input, output);
-        return temperature === undefined ? result : softmaxRows(result, NUM_CLASSES, temperature);
-      };
+      const views = ttaViewCount(tta);
       return inBatches(faces, onProgress, async (batch, out) => {
-        const p = await run(batch);
-        if (tta) {
-          const mirrored = await run(mirrorFaces(batch));
-          for (let i = 0; i < p.length; i++) out[i] = (p[i]! + mirrored[i]!) / 2;
-        } else {
-          out.set(p);
+        // Every view of the batch in one onnxruntime call, view after view.
+        const result = await runSession(ttaViews(batch, tta), output);
+        const p = temperature === undefined ? result : softmaxRows(result, NUM_CLASSES, temperature);
+        for (let i = 0; i < out.length; i++) {
+          let sum = 0;
+          for (let v = 0; v < views; v++) sum += p[v * out.length + i]!;
+          out[i] = sum / views;
         }
       });
     },
@@ -166,13 +168,4 @@ function parseTemperature(path: string, metadata: Record<string, string>): numbe
     throw new ModelError(`${path}: mien.temperature is ${JSON.stringify(text)}, not a positive number`);
   }
   return t;
-}
-
-/** Each face mirrored left–right. */
-function mirrorFaces(faces: Float32Array): Float32Array {
-  const out = new Float32Array(faces.length);
-  for (let row = 0; row < faces.length; row += FACE_SIZE) {
-    for (let x = 0; x < FACE_SIZE; x++) out[row + x] = faces[row + FACE_SIZE - 1 - x]!;
-  }
-  return out;
 }

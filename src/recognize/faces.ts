@@ -10,6 +10,7 @@ import type { DetectedFace, FaceDetector } from '../detect/face-detector.js';
 import { cropFace, type Eyes, type Framing } from './crop.js';
 import type { ExpressionModel } from './expression-classifier.js';
 import type { RgbImage } from './pixels.js';
+import type { TtaOption } from './tta.js';
 
 export type { DetectedFace, FaceDetector, FaceLandmarks } from '../detect/face-detector.js';
 
@@ -46,8 +47,8 @@ export interface AnalyzeFacesOptions {
   minFaceSize: number;
   /** At most this many faces: the largest. */
   maxFaces: number;
-  /** Average each face with its mirror image. */
-  tta: boolean;
+  /** Test-time augmentation (src/recognize/tta.ts). */
+  tta: TtaOption;
 }
 
 const wholeImage = (image: RgbImage): DetectedFace[] => [{ box: { x: 0, y: 0, width: image.width, height: image.height }, score: 1 }];
@@ -55,33 +56,63 @@ const side = (face: DetectedFace) => Math.max(face.box.width, face.box.height);
 
 /** Every face in the image with its expression, and the time detection and classification took. */
 export async function analyzeFaces(image: RgbImage, options: AnalyzeFacesOptions): Promise<FaceAnalysis> {
-  const { detector, model, framing, minFaceSize, maxFaces, tta } = options;
+  const { detector, minFaceSize, maxFaces } = options;
   const started = performance.now();
-  const detected = detector === 'none' ? wholeImage(image) : (await detector.detect(image)).filter((f) => side(f) >= minFaceSize);
-  const faces = detected
-    .sort((a, b) => side(b) - side(a))
-    .slice(0, maxFaces)
-    .sort((a, b) => a.box.x - b.box.x);
+  const detected = detector === 'none' ? wholeImage(image) : await detector.detect(image);
+  const faces = selectFaces(detector === 'none' ? detected : detected.filter((f) => side(f) >= minFaceSize), maxFaces);
   const detectedAt = performance.now();
-  if (faces.length === 0) return { faces: [], timings: { detect: detectedAt - started, classify: 0 } };
-  const input = new Float32Array(faces.length * FACE_PIXELS);
-  faces.forEach((face, i) => {
-    const eyes: Eyes | undefined = face.landmarks && { right: face.landmarks.rightEye, left: face.landmarks.leftEye };
-    faceToFloat(cropFace(image, face.box, framing, eyes), input, i * FACE_PIXELS);
-  });
-  const probabilities = await model.classify(input, { tta });
-  const recognized = faces.map((face, i) => describeFace(image, face, probabilities.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES)));
+  const recognized = await recognizeFaces(image, faces, options);
   return { faces: recognized, timings: { detect: detectedAt - started, classify: performance.now() - detectedAt } };
 }
 
-function describeFace(image: RgbImage, face: DetectedFace, p: Float32Array): RecognizedFace {
+/** The `maxFaces` largest faces, left to right. */
+export function selectFaces(faces: DetectedFace[], maxFaces: number): DetectedFace[] {
+  return [...faces]
+    .sort((a, b) => side(b) - side(a))
+    .slice(0, maxFaces)
+    .sort((a, b) => a.box.x - b.box.x);
+}
+
+/** Where an image that is only part of a frame lies in it: its top-left corner and the frame's size. */
+export interface FramePart {
+  x: number;
+  y: number;
+  frameWidth: number;
+  frameHeight: number;
+}
+
+/**
+ * The expression of each face found in a frame, cropped from `image` and classified in one batch. The boxes are in
+ * the frame's pixels; `part` says where `image` lies when it holds only part of the frame (the regions `cropRegion`
+ * names for these faces suffice), so a caller need not read a whole frame to recognise a few faces in it.
+ */
+export async function recognizeFaces(
+  image: RgbImage,
+  faces: DetectedFace[],
+  options: Pick<AnalyzeFacesOptions, 'model' | 'framing' | 'tta'>,
+  part: FramePart = { x: 0, y: 0, frameWidth: image.width, frameHeight: image.height },
+): Promise<RecognizedFace[]> {
+  if (faces.length === 0) return [];
+  const input = new Float32Array(faces.length * FACE_PIXELS);
+  const inImage = (p: { x: number; y: number }) => ({ x: p.x - part.x, y: p.y - part.y });
+  faces.forEach((face, i) => {
+    const eyes: Eyes | undefined = face.landmarks && { right: inImage(face.landmarks.rightEye), left: inImage(face.landmarks.leftEye) };
+    const box = { ...face.box, ...inImage(face.box) };
+    faceToFloat(cropFace(image, box, options.framing, eyes), input, i * FACE_PIXELS);
+  });
+  const probabilities = await options.model.classify(input, { tta: options.tta });
+  return faces.map((face, i) => describeFace(part, face, probabilities.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES)));
+}
+
+function describeFace(frame: Pick<FramePart, 'frameWidth' | 'frameHeight'>, face: DetectedFace, p: Float32Array): RecognizedFace {
   const expressions = EXPRESSIONS.map((expression, c) => ({ expression, probability: p[c]! })).sort(
     (a, b) => b.probability - a.probability,
   );
   const { x, y, width, height } = face.box;
+  const { frameWidth, frameHeight } = frame;
   return {
     ...face,
-    normalizedBox: { x: x / image.width, y: y / image.height, width: width / image.width, height: height / image.height },
+    normalizedBox: { x: x / frameWidth, y: y / frameHeight, width: width / frameWidth, height: height / frameHeight },
     expression: expressions[0]!.expression,
     probabilities: Object.fromEntries(EXPRESSIONS.map((e, c) => [e, p[c]!])) as Record<Expression, number>,
     expressions,

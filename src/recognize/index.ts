@@ -1,7 +1,7 @@
 export * from './expression-model.js';
 export { createExpressionModel, type ExpressionModelSource } from './expression-classifier.js';
 export { iou, type Box, type Point } from '../core/geometry.js';
-export { cropFace, type Eyes, type Framing } from './crop.js';
+export { cropFace, cropRegion, type Eyes, type Framing } from './crop.js';
 export { decodeImage, ImageError, PixelLimitError, type ImageInput, type RawPixels, type RgbImage } from './image.js';
 export {
   DEFAULT_FRAMING,
@@ -11,9 +11,10 @@ export {
   RecognizerOptionError,
   type RecognizerConfig,
 } from './config.js';
-export { analyzeFaces, type AnalyzeFacesOptions, type FaceAnalysis } from './faces.js';
+export { analyzeFaces, recognizeFaces, selectFaces, type AnalyzeFacesOptions, type FaceAnalysis, type FramePart } from './faces.js';
 export { createPipeline, type PipelineParts } from './pipeline.js';
 export { rawToRgb } from './pixels.js';
+export { TTA_MODES, ttaViews, type TtaMode, type TtaOption } from './tta.js';
 export {
   createRecognizer,
   type DetectedFace,

@@ -8,6 +8,7 @@ import { EXPRESSIONS, type Expression } from '../core/labels.js';
 import { DETECTOR_NAMES } from '../detect/registry.js';
 import { SMALLEST_FACE } from '../detect/smallest-face.js';
 import { DEFAULT_RECOGNIZER_CONFIG as DEFAULTS } from '../recognize/config.js';
+import { TTA_MODES } from '../recognize/tta.js';
 
 /** The body types `POST /v1/recognize` takes as a raw image; multipart/form-data is taken besides. */
 export const RAW_IMAGE_TYPES = [
@@ -68,7 +69,10 @@ export const recognizeQuerySchema = Type.Object(
       }),
     ),
     'max-faces': Type.Optional(Type.Integer({ minimum: 1, description: 'At most this many faces, the largest (default: all).' })),
-    tta: Type.Boolean({ default: DEFAULTS.tta, description: 'Average each face with its mirror image.' }),
+    tta: Type.Enum(['false', 'true', ...TTA_MODES], {
+      default: String(DEFAULTS.tta),
+      description: 'Test-time augmentation: true or zoom = ten views of each face (five zooms and their mirror images), mirror = two.',
+    }),
   },
   { additionalProperties: false },
 );

@@ -292,7 +292,13 @@ async function serve(pool: RecognitionPool, queue: WorkQueue, modelInfo: ModelIn
         tta,
       } = request.query;
       const deadline = requestDeadline(reply, timeoutMs);
-      const settings = { detector, minFaceSize, minConfidence, maxFaces: maxFaces ?? Infinity, tta };
+      const settings = {
+        detector,
+        minFaceSize,
+        minConfidence,
+        maxFaces: maxFaces ?? Infinity,
+        tta: tta === 'true' || (tta !== 'false' && tta),
+      };
       try {
         return await queue.run(() => pool.run({ image, settings }), deadline.signal);
       } catch (err) {

@@ -86,6 +86,7 @@ function newSource(name: string): number {
   stopSource();
   sourceName = name;
   tracker = new FaceTracker(DEFAULT_TRACKER_OPTIONS);
+  engine?.reset();
   faces = [];
   frameIndex = -1;
   stats.reset();
@@ -111,16 +112,15 @@ function countFrames(mine: number): void {
 
 /** Analyses one picture already drawn on the view: faces, tracking, overlay, readouts. */
 async function analyzeView(search: Search, started: number): Promise<void> {
-  const pixels = ctx.getImageData(0, 0, view.width, view.height);
-  const read = performance.now();
-  const analysis = await engine!.analyze(pixels, search);
+  const drawn = performance.now();
+  const analysis = await engine!.analyze(ctx, search);
   faces = tracker.update(analysis.faces.map((f) => ({ box: f.box, probabilities: EXPRESSIONS.map((e) => f.probabilities[e]) })));
   const drawStart = performance.now();
   drawFaces(ctx, faces);
   const end = performance.now();
   frameIndex++;
   snapshotButton.disabled = false;
-  stats.record({ ...analysis.times, capture: analysis.times.capture + (read - started), draw: end - drawStart }, end);
+  stats.record({ ...analysis.times, capture: analysis.times.capture + (drawn - started), draw: end - drawStart }, end);
   fpsOutput.dataset.frames = String(stats.frames);
   if (end - lastReadout >= READOUT_INTERVAL_MS || search === 'thorough') {
     lastReadout = end;
