@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NO_AUGMENT } from '../src/data/index.js';
 import type { Batch, Callback } from '../src/train/callback.js';
-import { EarlyStopping, LrSchedule, ReduceLrOnPlateau } from '../src/train/callbacks/index.js';
+import { EarlyStopping, LrSchedule, Mixing, ReduceLrOnPlateau } from '../src/train/callbacks/index.js';
+import { FACE_PIXELS } from '../src/core/labels.js';
+import { Rng } from '../src/data/random.js';
 import { loadCheckpoint, type Checkpoint } from '../src/train/checkpoint.js';
 import { DEFAULT_TRAIN_CONFIG, type EpochRecord, type TrainConfig } from '../src/train/config.js';
 import { engineInfo } from '../src/train/engine.js';
@@ -32,6 +34,15 @@ describe('training loop', { skip }, () => {
     threads: 1,
     ...over,
   });
+  /** One epoch on the same faces, `over` changed: runs that differ only there compare. */
+  const oneEpoch = (name: string, over: Partial<TrainConfig> = {}) =>
+    train({
+      spec: tinySpec(),
+      config: config({ epochs: 1, ...over }),
+      train: syntheticFaces(96, 3),
+      val: syntheticFaces(35, 2),
+      outDir: join(dir, name),
+    });
 
   test('real training steps make the loss fall and accuracy rise, and write the run folder', async () => {
     const out = join(dir, 'run');
@@ -181,6 +192,13 @@ describe('training loop', { skip }, () => {
     );
   });
 
+  test('mixup in real training steps: the loss sees the mixed targets, and the run resumes with its config', async () => {
+    const plain = await oneEpoch('mix-plain');
+    const mixed = await oneEpoch('mix-mixup', { mixing: { mode: 'mixup', alpha: 0.4 } });
+    assert.notEqual(mixed.history[0]!.trainLoss, plain.history[0]!.trainLoss);
+    assert.deepEqual((await loadCheckpoint(join(dir, 'mix-mixup', RUN_FILES.last))).config.mixing, { mode: 'mixup', alpha: 0.4 });
+  });
+
   test("distillation from a trained run: the teacher's soft targets change the loss", async () => {
     const teacherDir = join(dir, 'teacher');
     await train({
@@ -190,25 +208,91 @@ describe('training loop', { skip }, () => {
       val: syntheticFaces(35, 2),
       outDir: teacherDir,
     });
-    const student = (name: string, distillation?: TrainConfig['distillation']) =>
-      train({
-        spec: tinySpec(),
-        config: config({ epochs: 1, distillation }),
-        train: syntheticFaces(96, 3),
-        val: syntheticFaces(35, 2),
-        outDir: join(dir, name),
-      });
-    const plain = await student('student-plain');
-    const distilled = await student('student-kd', { teachers: [teacherDir], temperature: 4, weight: 0.7 });
+    const plain = await oneEpoch('student-plain');
+    const distilled = await oneEpoch('student-kd', { distillation: { teachers: [teacherDir], temperature: 4, weight: 0.7 } });
     assert.notEqual(distilled.history[0]!.trainLoss, plain.history[0]!.trainLoss);
     await assert.rejects(
-      student('student-bad', { teachers: [join(dir, 'nowhere')], temperature: 4, weight: 0.7 }),
+      oneEpoch('student-bad', { distillation: { teachers: [join(dir, 'nowhere')], temperature: 4, weight: 0.7 } }),
       /cannot read checkpoint/,
     );
   });
 });
 
 describe('callbacks', () => {
+  /** A batch of 8 faces, face i filled with the value i / 10, labelled i mod 7. */
+  const flatBatch = (index = 0): Batch => ({
+    epoch: 2,
+    index,
+    images: Float32Array.from({ length: 8 * FACE_PIXELS }, (_, p) => Math.floor(p / FACE_PIXELS) / 10),
+    labels: Int32Array.from({ length: 8 }, (_, i) => i % 7),
+  });
+
+  test('mixup blends each face with a partner of its batch, and the labels in the same proportion', () => {
+    const { ctx } = fakeContext();
+    const batch = flatBatch();
+    new Mixing('mixup', 0.4, 5).onBatchStart(ctx, batch);
+    const targets = batch.softTargets!;
+    assert.equal(batch.softWeight, 1);
+    // One λ for the batch: the own-label weight of a face whose partner has another label.
+    const row = (i: number) => Array.from(targets.subarray(i * 7, (i + 1) * 7));
+    const mixedFace = [...Array(8).keys()].find((i) => row(i).filter((t) => t > 0).length === 2)!;
+    const lambda = row(mixedFace)[mixedFace % 7]!;
+    assert.ok(lambda > 0.01 && lambda < 0.99, `λ ${lambda}`);
+    for (let i = 0; i < 8; i++) {
+      // A flat face stays flat, at λ · its value + (1 − λ) · its partner's; the partner's label gets 1 − λ.
+      const face = batch.images.subarray(i * FACE_PIXELS, (i + 1) * FACE_PIXELS);
+      assert.ok(face.every((v) => Math.abs(v - face[0]!) < 1e-6));
+      const partner = Math.round(((face[0]! - (lambda * i) / 10) * 10) / (1 - lambda));
+      assert.ok(partner >= 0 && partner < 8, `face ${i}: partner ${partner}`);
+      assert.ok(Math.abs(lambda * i + (1 - lambda) * partner - 10 * face[0]!) < 1e-4, `face ${i} is a blend with face ${partner}`);
+      const expected = new Array<number>(7).fill(0);
+      expected[i % 7]! += lambda;
+      expected[partner % 7]! += 1 - lambda;
+      row(i).forEach((t, c) => assert.ok(Math.abs(t - expected[c]!) < 1e-6, `face ${i} class ${c}: ${t} vs ${expected[c]}`));
+    }
+    const again = flatBatch();
+    new Mixing('mixup', 0.4, 5).onBatchStart(ctx, again);
+    assert.deepEqual(again.images, batch.images, 'the same seed, epoch and batch mix the same way (resume is exact)');
+    const next = flatBatch(1);
+    new Mixing('mixup', 0.4, 5).onBatchStart(ctx, next);
+    assert.notDeepEqual(next.images, batch.images, 'another batch, other draws');
+  });
+
+  test('cutmix pastes one rectangle of a partner, and λ is the share of the face left uncovered', () => {
+    const { ctx } = fakeContext();
+    for (let index = 0; index < 20; index++) {
+      const batch = flatBatch(index);
+      new Mixing('cutmix', 1, 9).onBatchStart(ctx, batch);
+      for (let i = 0; i < 8; i++) {
+        const face = batch.images.subarray(i * FACE_PIXELS, (i + 1) * FACE_PIXELS);
+        const kept = face.filter((v) => Math.abs(v - i / 10) < 1e-6).length / FACE_PIXELS;
+        const row = batch.softTargets!.subarray(i * 7, (i + 1) * 7);
+        // Faces 0 and 7 share label 0, and a face may be its own partner: then the whole weight is on one label.
+        const own = row[i % 7]!;
+        const values = new Set(face);
+        assert.ok(values.size <= 2, `batch ${index} face ${i}: its own pixels and one partner's`);
+        if (values.size === 2) assert.ok(Math.abs(own - kept) < 1e-6 || own === 1, `batch ${index} face ${i}: λ ${own}, kept ${kept}`);
+      }
+    }
+  });
+
+  test('beta draws have the mean and variance of Beta(a, b), also below shape 1', () => {
+    const rng = new Rng(11);
+    for (const [a, b] of [
+      [0.2, 0.2],
+      [1, 1],
+      [2, 5],
+    ] as const) {
+      const draws = Array.from({ length: 20_000 }, () => rng.beta(a, b));
+      const mean = draws.reduce((s, x) => s + x, 0) / draws.length;
+      const variance = draws.reduce((s, x) => s + (x - mean) ** 2, 0) / draws.length;
+      assert.ok(draws.every((x) => x >= 0 && x <= 1));
+      assert.ok(Math.abs(mean - a / (a + b)) < 0.01, `Beta(${a}, ${b}) mean ${mean}`);
+      const expected = (a * b) / ((a + b) ** 2 * (a + b + 1));
+      assert.ok(Math.abs(variance - expected) < 0.1 * expected, `Beta(${a}, ${b}) variance ${variance}, expected ${expected}`);
+    }
+  });
+
   test('reduce-LR-on-plateau waits `patience` epochs without a better val loss, then multiplies by factor', () => {
     const cb = new ReduceLrOnPlateau(0.5, 2, 1e-4);
     const { ctx, state } = fakeContext();

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Download, Page } from 'playwright-core';
 import { EXPRESSIONS } from '../src/core/labels.js';
-import { shippedModelPath } from '../src/recognize/expression-model.js';
+import { SHIPPED_MODELS, shippedModelPath } from '../src/recognize/expression-model.js';
 import type { ModelManifest } from '../src/webapp/protocol.js';
 import { runCli } from './helpers/cli.js';
 import { bandClassifierOnnx } from './helpers/expression-models.js';
@@ -94,10 +94,28 @@ describe('mien web', { skip: chromiumMissing() }, () => {
     for (const path of ['/../../package.json', '/..%2f..%2fpackage.json', '/models/..%2f..%2f..%2fpackage.json', '/no-such-file.js']) {
       assert.equal(await rawGetStatus(server.url, path), 404, path);
     }
+    // The other shipped models the page may switch to; the one served is not among them.
+    assert.deepEqual(
+      manifest.others.map((m) => m.name),
+      SHIPPED_MODELS.filter((name) => name !== modelName && existsSync(shippedModelPath(name))),
+    );
+    for (const other of manifest.others) assert.equal((await fetch(new URL(other.url, server.url))).status, 200, other.name);
     const post = await fetch(server.url, { method: 'POST', body: 'x' });
     assert.equal(post.status, 405);
     assert.equal(post.headers.get('allow'), 'GET, HEAD');
     await post.text();
+  });
+
+  test('the model menu lists what the server offers; ?model= picks one, an unknown one is explained', async () => {
+    await page.goto(`${server.url}?model=${modelName}`);
+    await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+    const manifest = (await (await fetch(new URL('models/manifest.json', server.url))).json()) as ModelManifest;
+    const offered = [modelName, ...manifest.others.map((m) => m.name)];
+    assert.deepEqual(await page.locator('#model-choice option').allTextContents(), offered);
+    assert.equal(await page.inputValue('#model-choice'), modelName);
+    await page.goto(`${server.url}?model=nope`);
+    await page.waitForSelector('body[data-state="error"]', { timeout: 30_000 });
+    assert.equal(await page.textContent('#status'), `There is no model 'nope' here: pick ${offered.join(' or ')}.`);
   });
 
   test('the live camera: faces found and labelled, FPS and stage times shown', async () => {

@@ -57,6 +57,8 @@ interface TrainFlags extends DistributedFlags {
   schedule?: TrainConfig['schedule'];
   warmupEpochs?: number;
   ema?: number;
+  mixup?: number;
+  cutmix?: number;
   teacher?: string[];
   kdTemperature?: number;
   kdWeight?: number;
@@ -103,6 +105,8 @@ export const trainCommand = new Command('train')
   )
   .option('--warmup-epochs <x>', `linear learning-rate warm-up over x epochs (default ${d.warmupEpochs})`, float)
   .option('--ema <decay>', `validate and export an exponential moving average of the weights, e.g. 0.999 (default ${d.ema} = off)`, float)
+  .option('--mixup <alpha>', 'blend each face with another of its batch, and their labels, λ ~ Beta(alpha, alpha), e.g. 0.2', float)
+  .option('--cutmix <alpha>', 'paste a rectangle of another face of the batch into each face, labels in proportion, e.g. 1', float)
   .option('--teacher <run...>', 'distil from these trained runs (their best.ckpt; several = an ensemble teacher)')
   .option('--kd-temperature <x>', `distillation temperature (default ${KD_DEFAULTS.temperature})`, float)
   .option('--kd-weight <x>', `weight of the distillation term, the labels get 1 − x (default ${KD_DEFAULTS.weight})`, float)
@@ -225,6 +229,7 @@ async function runTraining(run: OpenedRun, flags: TrainFlags, distributed?: { gr
     config.schedule === 'cosine' && 'schedule: cosine',
     config.warmupEpochs > 0 && `warm-up ${config.warmupEpochs} epochs`,
     config.ema > 0 && `ema ${config.ema}`,
+    config.mixing && `${config.mixing.mode} α ${config.mixing.alpha}`,
     config.distillation &&
       `distilling from ${config.distillation.teachers.join(', ')} (T ${config.distillation.temperature}, weight ${config.distillation.weight})`,
   ].filter(Boolean);
@@ -331,6 +336,8 @@ async function planRun(flags: TrainFlags): Promise<RunPlan> {
     schedule: flags.schedule ?? d.schedule,
     warmupEpochs: flags.warmupEpochs ?? d.warmupEpochs,
     ema: flags.ema ?? d.ema,
+    ...(flags.mixup !== undefined && { mixing: { mode: 'mixup' as const, alpha: flags.mixup } }),
+    ...(flags.cutmix !== undefined && { mixing: { mode: 'cutmix' as const, alpha: flags.cutmix } }),
     ...(flags.teacher && {
       distillation: {
         teachers: flags.teacher,
@@ -352,6 +359,10 @@ async function planRun(flags: TrainFlags): Promise<RunPlan> {
     throw new UsageError('--warmup-epochs must be at least 0 and below --epochs');
   if (!(config.ema === 0 || (config.ema > 0 && config.ema < 1)))
     throw new UsageError('--ema must be between 0 and 1 (0 = off), e.g. 0.999');
+  if (flags.mixup !== undefined && flags.cutmix !== undefined) throw new UsageError('--mixup and --cutmix: choose one');
+  if (config.mixing && !(config.mixing.alpha > 0)) throw new UsageError(`--${config.mixing.mode} must be a positive alpha, e.g. 0.2`);
+  // Both replace the loss's soft targets: mixed labels, or the teacher's probabilities.
+  if (config.mixing && flags.teacher) throw new UsageError(`--${config.mixing.mode} and --teacher cannot be combined yet`);
   if ((flags.kdTemperature !== undefined || flags.kdWeight !== undefined) && !flags.teacher)
     throw new UsageError('--kd-temperature and --kd-weight need --teacher <run>');
   if (config.distillation) {

@@ -1,4 +1,5 @@
 import type { AugmentOptions } from '../data/augment.js';
+import type { MixingMode } from './callbacks/mixing.js';
 import type { Device, OptimizerConfig } from './engine.js';
 
 /** Everything that defines a training run; stored in every checkpoint so `--resume` needs nothing else. */
@@ -30,6 +31,8 @@ export interface TrainConfig {
   plateau: { factor: number; patience: number; minLr: number };
   /** Decay of the exponential moving average of the weights that is validated and exported; 0 = no averaging. */
   ema: number;
+  /** Mixup or CutMix of each batch's faces and labels, λ ~ Beta(alpha, alpha) (src/train/callbacks/mixing.ts). */
+  mixing?: { mode: MixingMode; alpha: number };
   /** Knowledge distillation from trained runs (their best.ckpt): soft targets at `temperature`, weighted by `weight`. */
   distillation?: { teachers: string[]; temperature: number; weight: number };
   /** Stop after this many epochs without a better validation accuracy; 0 disables early stopping. */

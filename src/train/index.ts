@@ -6,9 +6,11 @@ export {
   EarlyStopping,
   HistoryWriter,
   LrSchedule,
+  Mixing,
   ModelCheckpoint,
   ReduceLrOnPlateau,
   WeightAverage,
+  type MixingMode,
 } from './callbacks/index.js';
 export {
   CheckpointError,

@@ -12,6 +12,8 @@ export const MANIFEST_FILE = 'manifest.json';
 export interface ModelManifest {
   /** The expression model the page runs (`fast`, or the file's name without `.onnx`), or why there is none. */
   expression: { name: string; url: string } | { missing: string };
+  /** The other shipped models the page may run instead, picked with `?model=<name>` (the page's model menu). */
+  others: { name: string; url: string }[];
   /** The face detector's two model files, by role. */
   detector: { fullRange: string; shortRange: string };
 }

@@ -4,13 +4,14 @@
  * from another site. fastify and @fastify/static do the HTTP (ranges, ETag, 304, paths kept inside the folder).
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import Fastify from 'fastify';
 import { packageRoot } from '../core/package-root.js';
 import { DETECTOR_MODEL_FILES } from '../detect/dnn.js';
-import { loadExpressionModel, ModelError, resolveModelPath } from '../recognize/expression-model.js';
+import { loadExpressionModel, ModelError, resolveModelPath, SHIPPED_MODELS, shippedModelPath } from '../recognize/expression-model.js';
 import { listenError, ServeError } from '../server/listen.js';
 import { MANIFEST_FILE, MODELS_PATH, type ModelManifest } from './protocol.js';
 
@@ -78,19 +79,23 @@ export async function createWebServer(options: WebServerOptions = {}): Promise<W
   const appDir = await appFolder(options.appDir ?? join(packageRoot(), 'dist', 'web'));
   const model = await pageModel(options.model);
   const modelsDir = join(packageRoot(), 'models');
-  const [fullRange, shortRange, expression] = await Promise.all([
+  // The shipped models besides the page's own, where the package has them: the page's menu offers them.
+  const otherNames = SHIPPED_MODELS.filter((name) => !('name' in model && model.name === name) && existsSync(shippedModelPath(name)));
+  const [fullRange, shortRange, expression, ...others] = await Promise.all([
     versioned(join(modelsDir, DETECTOR_MODEL_FILES.fullRange)),
     versioned(join(modelsDir, DETECTOR_MODEL_FILES.shortRange)),
     'missing' in model ? undefined : versioned(model.path),
+    ...otherNames.map((name) => versioned(shippedModelPath(name))),
   ]);
   const manifest: ModelManifest = {
     expression: expression && !('missing' in model) ? { name: model.name, url: expression.url } : (model as { missing: string }),
+    others: others.map((file, i) => ({ name: otherNames[i]!, url: file!.url })),
     detector: { fullRange: fullRange.url, shortRange: shortRange.url },
   };
   const manifestBody = JSON.stringify(manifest);
   const manifestTag = `"${createHash('sha256').update(manifestBody).digest('hex').slice(0, 16)}"`;
   const modelFiles = new Map<string, string>(
-    [fullRange, shortRange, ...(expression ? [expression] : [])].map((f) => [`/${f.url}`, f.path]),
+    [fullRange, shortRange, ...(expression ? [expression] : []), ...others.map((f) => f!)].map((f) => [`/${f.url}`, f.path]),
   );
 
   // The page keeps connections alive; on close they are cut, as it has nothing in flight worth waiting for.

@@ -68,6 +68,8 @@ export interface Analysis {
 }
 
 export interface EngineSettings {
+  /** The expression model by name: `mien web`'s own (the default) or another shipped one the manifest lists. */
+  model?: string | null;
   /** `webgpu` or `wasm`; default: WebGPU when there is an adapter. */
   backend?: string | null;
   /** wasm threads; default: half the cores (at most 4) when cross-origin isolated, else 1. */
@@ -78,6 +80,8 @@ export interface Engine {
   /** What runs the models, for the page: "wasm, 2 threads" or "WebGPU". */
   readonly backend: string;
   readonly model: ExpressionModel;
+  /** Every expression model the page may run, the one running included. */
+  readonly models: string[];
   /** Faces and stage times for the frame drawn on `frame`'s canvas. */
   analyze(frame: CanvasRenderingContext2D, search: Search): Promise<Analysis>;
   /** Forgets the faces followed between detections: the next frame is of another source. */
@@ -130,7 +134,12 @@ export async function createEngine(settings: EngineSettings = {}): Promise<Engin
   const manifest = (await (await download(MODELS_PATH + MANIFEST_FILE)).json()) as ModelManifest;
   // `mien web` explains a missing model in the manifest.
   if ('missing' in manifest.expression) throw new EngineError(manifest.expression.missing);
-  const { name, url } = manifest.expression;
+  const choices = [manifest.expression, ...manifest.others];
+  const chosen = settings.model ? choices.find((m) => m.name === settings.model) : manifest.expression;
+  if (!chosen) {
+    throw new EngineError(`There is no model '${settings.model}' here: pick ${choices.map((m) => m.name).join(' or ')}.`);
+  }
+  const { name, url } = chosen;
   const [fullRange, shortRange, expression] = await Promise.all([
     fetchModel(manifest.detector.fullRange),
     fetchModel(manifest.detector.shortRange),
@@ -209,6 +218,7 @@ export async function createEngine(settings: EngineSettings = {}): Promise<Engin
   return {
     backend: description,
     model,
+    models: choices.map((m) => m.name),
     async analyze(frame, search) {
       const { width, height } = frame.canvas;
       const detector = await detectorFor(search, width, height);

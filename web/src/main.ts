@@ -34,6 +34,7 @@ const stopButton = element<HTMLButtonElement>('stop');
 const snapshotButton = element<HTMLButtonElement>('snapshot');
 const fileInput = element<HTMLInputElement>('file');
 const farFaces = element<HTMLInputElement>('far');
+const modelChoice = element<HTMLSelectElement>('model-choice');
 const drop = element<HTMLDivElement>('drop');
 const statusLine = element<HTMLParagraphElement>('status');
 const faceList = element<HTMLOListElement>('faces');
@@ -335,6 +336,12 @@ document.addEventListener('keydown', (event) => {
 });
 
 cameraButton.addEventListener('click', () => void startCamera());
+// Another model is another engine: the page loads again with it.
+modelChoice.addEventListener('change', () => {
+  const next = new URLSearchParams(location.search);
+  next.set('model', modelChoice.value);
+  location.search = next.toString();
+});
 stopButton.addEventListener('click', stop);
 snapshotButton.addEventListener('click', () => void snapshot());
 fileInput.addEventListener('change', () => {
@@ -357,7 +364,13 @@ drop.addEventListener('drop', (event) => {
 const query = new URLSearchParams(location.search);
 const threads = query.get('threads');
 try {
-  engine = await createEngine({ backend: query.get('backend'), threads: threads === null ? null : Number(threads) });
+  engine = await createEngine({
+    backend: query.get('backend'),
+    threads: threads === null ? null : Number(threads),
+    model: query.get('model'),
+  });
+  modelChoice.replaceChildren(...engine.models.map((name) => new Option(name, name, false, name === engine!.model.name)));
+  modelChoice.disabled = engine.models.length < 2;
   output('backend').textContent = engine.backend;
   const architecture = engine.model.metadata['mien.architecture'];
   output('model').textContent = architecture ? `${engine.model.name} (${architecture})` : engine.model.name;

@@ -3,12 +3,14 @@ import type { TrainConfig } from '../config.js';
 import { Distillation } from './distillation.js';
 import { EarlyStopping } from './early-stopping.js';
 import { WeightAverage } from './ema.js';
+import { Mixing } from './mixing.js';
 import { HistoryWriter, ModelCheckpoint } from './run-files.js';
 import { LrSchedule, ReduceLrOnPlateau } from './schedule.js';
 
 export { Distillation } from './distillation.js';
 export { EarlyStopping } from './early-stopping.js';
 export { WeightAverage } from './ema.js';
+export { Mixing, type MixingMode } from './mixing.js';
 export { HistoryWriter, ModelCheckpoint, RUN_FILES } from './run-files.js';
 export { LrSchedule, ReduceLrOnPlateau } from './schedule.js';
 
@@ -20,6 +22,7 @@ export async function policyCallbacks(config: TrainConfig): Promise<Callback[]> 
   }
   if (config.schedule === 'plateau')
     callbacks.push(new ReduceLrOnPlateau(config.plateau.factor, config.plateau.patience, config.plateau.minLr));
+  if (config.mixing) callbacks.push(new Mixing(config.mixing.mode, config.mixing.alpha, config.seed));
   if (config.distillation) {
     const { teachers, temperature, weight } = config.distillation;
     callbacks.push(await Distillation.load(teachers, temperature, weight, config.device));
