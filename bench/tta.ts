@@ -1,7 +1,8 @@
 /**
  * Which views test-time augmentation should average: the face alone, `mirror`, the shipped `zoom` (five centred crops
  * of 44–52 px, each mirrored) and, for comparison, five shifts of ±2 px (each mirrored), scored on the val faces. The
- * zooms won (docs/training.md), so `--tta` uses them.
+ * two ten-view sets tie (docs/training.md); `--tta` uses the zooms, which also cover faces framed looser or tighter
+ * than FER2013's.
  *
  *   npm run bench:tta -- [--data ../shared/data/fer2013] [--model fast]
  */

@@ -9,8 +9,8 @@ import { reflectIntoFace } from '../data/augment.js';
  * - `mirror`: the face and its mirror image (2 views);
  * - `zoom`: centred crops of 44, 46, 48, 50 and 52 px scaled to 48, each with its mirror image (10 views). The model
  *   was trained on faces scaled by up to ±10 % (the augmentation's `scale=0.1`), so these are faces it knows; on val,
- *   `fast` gains 0.73 points with them against 0.06 with the mirror alone, and five shifts of ±2 px gain less than the
- *   zooms (measured 2026-12-02, see docs/training.md).
+ *   `fast` gains 0.56 points with them against 0.06 with the mirror alone; five shifts of ±2 px (each mirrored) gain
+ *   the same within 3 faces, and both together no more (`npm run bench:tta`, docs/training.md).
  */
 export const TTA_MODES = ['mirror', 'zoom'] as const;
 export type TtaMode = (typeof TTA_MODES)[number];
