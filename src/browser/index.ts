@@ -22,6 +22,7 @@ export {
 export { createExpressionModel, ModelError, type ExpressionModel } from '../recognize/expression-classifier.js';
 export {
   analyzeFaces,
+  faceEyes,
   recognizeFaces,
   selectFaces,
   type DetectedFace,
@@ -31,6 +32,7 @@ export {
   type StageTimings,
 } from '../recognize/faces.js';
 export { cropRegion } from '../recognize/crop.js';
+export { placeFace } from '../detect/face-detector.js';
 export { createPipeline, type Recognition, type Recognizer } from '../recognize/pipeline.js';
 export { ImageError, rawToRgb, type RgbImage } from '../recognize/pixels.js';
 export { TTA_MODES, ttaViews, type TtaMode, type TtaOption } from '../recognize/tta.js';

@@ -18,6 +18,26 @@ export interface DetectedFace {
   landmarks?: FaceLandmarks;
 }
 
+/**
+ * The face in another image's pixels, each coordinate (box and landmarks) mapped x → x · scaleX + dx, y → y · scaleY + dy: a
+ * face found in a crop or a shrunk copy of a frame, placed in the frame, or the other way round.
+ */
+export function placeFace(
+  face: DetectedFace,
+  { scaleX = 1, scaleY = scaleX, dx = 0, dy = 0 }: { scaleX?: number; scaleY?: number; dx?: number; dy?: number },
+): DetectedFace {
+  const { x, y, width, height } = face.box;
+  return {
+    ...face,
+    box: { x: x * scaleX + dx, y: y * scaleY + dy, width: width * scaleX, height: height * scaleY },
+    ...(face.landmarks && {
+      landmarks: Object.fromEntries(
+        Object.entries(face.landmarks).map(([name, p]) => [name, { x: p.x * scaleX + dx, y: p.y * scaleY + dy }]),
+      ) as unknown as FaceLandmarks,
+    }),
+  };
+}
+
 export interface FaceDetector {
   /** Every face in the image. */
   detect(image: PixelImage): Promise<DetectedFace[]>;

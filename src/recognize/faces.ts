@@ -6,7 +6,7 @@
 import type { Box } from '../core/geometry.js';
 import { EXPRESSIONS, FACE_PIXELS, NUM_CLASSES, type Expression } from '../core/labels.js';
 import { faceToFloat } from '../data/augment.js';
-import type { DetectedFace, FaceDetector } from '../detect/face-detector.js';
+import { placeFace, type DetectedFace, type FaceDetector } from '../detect/face-detector.js';
 import { cropFace, type Eyes, type Framing } from './crop.js';
 import type { ExpressionModel } from './expression-classifier.js';
 import type { RgbImage } from './pixels.js';
@@ -58,16 +58,16 @@ const side = (face: DetectedFace) => Math.max(face.box.width, face.box.height);
 export async function analyzeFaces(image: RgbImage, options: AnalyzeFacesOptions): Promise<FaceAnalysis> {
   const { detector, minFaceSize, maxFaces } = options;
   const started = performance.now();
-  const detected = detector === 'none' ? wholeImage(image) : await detector.detect(image);
-  const faces = selectFaces(detector === 'none' ? detected : detected.filter((f) => side(f) >= minFaceSize), maxFaces);
+  const faces = detector === 'none' ? wholeImage(image) : selectFaces(await detector.detect(image), minFaceSize, maxFaces);
   const detectedAt = performance.now();
   const recognized = await recognizeFaces(image, faces, options);
   return { faces: recognized, timings: { detect: detectedAt - started, classify: performance.now() - detectedAt } };
 }
 
-/** The `maxFaces` largest faces, left to right. */
-export function selectFaces(faces: DetectedFace[], maxFaces: number): DetectedFace[] {
-  return [...faces]
+/** The `maxFaces` largest faces of at least `minFaceSize` px (the box's larger side), left to right. */
+export function selectFaces(faces: DetectedFace[], minFaceSize: number, maxFaces: number): DetectedFace[] {
+  return faces
+    .filter((f) => side(f) >= minFaceSize)
     .sort((a, b) => side(b) - side(a))
     .slice(0, maxFaces)
     .sort((a, b) => a.box.x - b.box.x);
@@ -94,15 +94,17 @@ export async function recognizeFaces(
 ): Promise<RecognizedFace[]> {
   if (faces.length === 0) return [];
   const input = new Float32Array(faces.length * FACE_PIXELS);
-  const inImage = (p: { x: number; y: number }) => ({ x: p.x - part.x, y: p.y - part.y });
   faces.forEach((face, i) => {
-    const eyes: Eyes | undefined = face.landmarks && { right: inImage(face.landmarks.rightEye), left: inImage(face.landmarks.leftEye) };
-    const box = { ...face.box, ...inImage(face.box) };
-    faceToFloat(cropFace(image, box, options.framing, eyes), input, i * FACE_PIXELS);
+    const inImage = placeFace(face, { dx: -part.x, dy: -part.y });
+    faceToFloat(cropFace(image, inImage.box, options.framing, faceEyes(inImage)), input, i * FACE_PIXELS);
   });
   const probabilities = await options.model.classify(input, { tta: options.tta });
   return faces.map((face, i) => describeFace(part, face, probabilities.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES)));
 }
+
+/** The eyes the crop levels, when the detector gave landmarks. */
+export const faceEyes = (face: DetectedFace): Eyes | undefined =>
+  face.landmarks && { right: face.landmarks.rightEye, left: face.landmarks.leftEye };
 
 function describeFace(frame: Pick<FramePart, 'frameWidth' | 'frameHeight'>, face: DetectedFace, p: Float32Array): RecognizedFace {
   const expressions = EXPRESSIONS.map((expression, c) => ({ expression, probability: p[c]! })).sort(

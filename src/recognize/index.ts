@@ -11,7 +11,15 @@ export {
   RecognizerOptionError,
   type RecognizerConfig,
 } from './config.js';
-export { analyzeFaces, recognizeFaces, selectFaces, type AnalyzeFacesOptions, type FaceAnalysis, type FramePart } from './faces.js';
+export {
+  analyzeFaces,
+  faceEyes,
+  recognizeFaces,
+  selectFaces,
+  type AnalyzeFacesOptions,
+  type FaceAnalysis,
+  type FramePart,
+} from './faces.js';
 export { createPipeline, type PipelineParts } from './pipeline.js';
 export { rawToRgb } from './pixels.js';
 export { TTA_MODES, ttaViews, type TtaMode, type TtaOption } from './tta.js';

@@ -9,7 +9,7 @@
  */
 import { iou, type Box } from '../core/geometry.js';
 import { loadFaceDetector } from '../detect/dnn-node.js';
-import type { DetectedFace, FaceDetector } from '../detect/face-detector.js';
+import { placeFace, type DetectedFace, type FaceDetector } from '../detect/face-detector.js';
 import type { PixelImage } from '../detect/haar-image.js';
 import type { DetectorSettings } from '../detect/registry.js';
 
@@ -44,16 +44,6 @@ function cropImage(image: PixelImage, region: Box): PixelImage {
   }
   return { data, width, height, channels: channels as 1 | 3 | 4 };
 }
-
-const moved = (face: DetectedFace, dx: number, dy: number): DetectedFace => ({
-  ...face,
-  box: { ...face.box, x: face.box.x + dx, y: face.box.y + dy },
-  ...(face.landmarks && {
-    landmarks: Object.fromEntries(
-      Object.entries(face.landmarks).map(([name, p]) => [name, { x: p.x + dx, y: p.y + dy }]),
-    ) as unknown as DetectedFace['landmarks'],
-  }),
-});
 
 export interface FaceFollower extends FaceDetector {
   /** Forgets the faces followed, so that the next frame gets a full search (a new video, a seek). */
@@ -90,7 +80,7 @@ export function followFaces(full: FaceDetector, near: FaceDetector, options: Fol
     const crop = cropImage(image, region);
     const dx = Math.max(0, Math.floor(region.x));
     const dy = Math.max(0, Math.floor(region.y));
-    const candidates = (await near.detect(crop)).map((f) => moved(f, dx, dy));
+    const candidates = (await near.detect(crop)).map((f) => placeFace(f, { dx, dy }));
     const best = candidates.reduce<{ face?: DetectedFace; overlap: number }>(
       (top, f) => {
         const overlap = iou(f.box, face.box);

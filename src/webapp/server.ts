@@ -81,21 +81,21 @@ export async function createWebServer(options: WebServerOptions = {}): Promise<W
   const modelsDir = join(packageRoot(), 'models');
   // The shipped models besides the page's own, where the package has them: the page's menu offers them.
   const otherNames = SHIPPED_MODELS.filter((name) => !('name' in model && model.name === name) && existsSync(shippedModelPath(name)));
-  const [fullRange, shortRange, expression, ...others] = await Promise.all([
+  const [fullRange, shortRange, expression] = await Promise.all([
     versioned(join(modelsDir, DETECTOR_MODEL_FILES.fullRange)),
     versioned(join(modelsDir, DETECTOR_MODEL_FILES.shortRange)),
     'missing' in model ? undefined : versioned(model.path),
-    ...otherNames.map((name) => versioned(shippedModelPath(name))),
   ]);
+  const others = await Promise.all(otherNames.map((name) => versioned(shippedModelPath(name))));
   const manifest: ModelManifest = {
     expression: expression && !('missing' in model) ? { name: model.name, url: expression.url } : (model as { missing: string }),
-    others: others.map((file, i) => ({ name: otherNames[i]!, url: file!.url })),
+    others: others.map((file, i) => ({ name: otherNames[i]!, url: file.url })),
     detector: { fullRange: fullRange.url, shortRange: shortRange.url },
   };
   const manifestBody = JSON.stringify(manifest);
   const manifestTag = `"${createHash('sha256').update(manifestBody).digest('hex').slice(0, 16)}"`;
   const modelFiles = new Map<string, string>(
-    [fullRange, shortRange, ...(expression ? [expression] : []), ...others.map((f) => f!)].map((f) => [`/${f.url}`, f.path]),
+    [fullRange, shortRange, ...(expression ? [expression] : []), ...others].map((f) => [`/${f.url}`, f.path]),
   );
 
   // The page keeps connections alive; on close they are cut, as it has nothing in flight worth waiting for.

@@ -10,7 +10,9 @@ import {
   createFaceDetector,
   cropRegion,
   DEFAULT_RECOGNIZER_CONFIG as DEFAULTS,
+  faceEyes,
   MienError,
+  placeFace,
   rawToRgb,
   recognizeFaces,
   selectFaces,
@@ -179,11 +181,10 @@ export async function createEngine(settings: EngineSettings = {}): Promise<Engin
     nearContext.imageSmoothingQuality = 'high';
     nearContext.drawImage(frame.canvas, 0, 0, nearView.width, nearView.height);
     const shrunk = read(nearContext, { x: 0, y: 0, width: nearView.width, height: nearView.height });
-    const found = (await detector.detect(shrunk)).map((f) => scaleFace(f, width / nearView.width, height / nearView.height));
-    followed = selectFaces(
-      found.filter((f) => Math.max(f.box.width, f.box.height) >= DEFAULTS.minFaceSize),
-      DEFAULTS.maxFaces,
-    );
+    const scaleX = width / nearView.width;
+    const scaleY = height / nearView.height;
+    const found = (await detector.detect(shrunk)).map((f) => placeFace(f, { scaleX, scaleY }));
+    followed = selectFaces(found, DEFAULTS.minFaceSize, DEFAULTS.maxFaces);
     return followed;
   }
 
@@ -237,25 +238,9 @@ export async function createEngine(settings: EngineSettings = {}): Promise<Engin
   };
 }
 
-/** A face found in a view `sx` × `sy` times smaller than the frame, in the frame's pixels. */
-function scaleFace(face: DetectedFace, sx: number, sy: number): DetectedFace {
-  const { x, y, width, height } = face.box;
-  return {
-    ...face,
-    box: { x: x * sx, y: y * sy, width: width * sx, height: height * sy },
-    ...(face.landmarks && {
-      landmarks: Object.fromEntries(
-        Object.entries(face.landmarks).map(([name, p]) => [name, { x: p.x * sx, y: p.y * sy }]),
-      ) as unknown as DetectedFace['landmarks'],
-    }),
-  };
-}
-
 /** The smallest whole-pixel part of the frame that holds every face's crop (outside the frame a crop reads black anyway). */
 function cropsPart(faces: DetectedFace[], width: number, height: number): Box {
-  const regions = faces.map((f) =>
-    cropRegion(f.box, DEFAULTS.framing, f.landmarks && { right: f.landmarks.rightEye, left: f.landmarks.leftEye }),
-  );
+  const regions = faces.map((f) => cropRegion(f.box, DEFAULTS.framing, faceEyes(f)));
   const x0 = Math.max(0, Math.min(...regions.map((r) => r.x)));
   const y0 = Math.max(0, Math.min(...regions.map((r) => r.y)));
   const x1 = Math.min(width, Math.max(...regions.map((r) => r.x + r.width)));
