@@ -14,7 +14,7 @@ import {
   type TemperatureFit,
 } from '../src/eval/index.js';
 import { readOnnxMetadata, setOnnxMetadata } from '../src/export/index.js';
-import { decodeOnnxMetadata } from '../src/export/model-format.js';
+import { decodeOnnxMetadata } from '../src/core/model-format.js';
 import { loadExpressionModel } from '../src/recognize/expression-model.js';
 import { runCli } from './helpers/cli.js';
 import { useTempDir } from './helpers/data-fixtures.js';

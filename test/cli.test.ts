@@ -72,6 +72,7 @@ describe('mien CLI', () => {
       [['train', '--data', csv, '--arch', 'no-such-net'], /unknown architecture/],
       [['train', '--data', csv, '--arch', 'deep', '--augment', 'wobble=3'], /bad augmentation/],
       [['train', '--data', csv, '--arch', 'deep', '--val-fraction', '2'], /--val-fraction must be between 0 and 1/],
+      [['train', '--data', csv, '--arch', 'deep', '--teacher', join(dir, 'nowhere')], /--teacher .*nowhere: no .*nowhere.*\.onnx file/],
       [['eval', '--data', csv, '--split', 'Nope'], /unknown split 'Nope'/],
       [['eval', '--data', csv, '--split', 'test'], /has no test split/],
       [['data', 'stats', csv, '--out', aFile], /--out .*a-file: is a file, not a folder/],
@@ -128,6 +129,30 @@ describe('mien CLI', () => {
       const e = await runCli(['export', run, '--out', exported], env());
       assert.equal(e.code, 0, e.stderr);
       assert.ok((await stat(exported)).size > 1000);
+      // The exported model teaches a new run (an .onnx teacher outlives the run folder it came from).
+      const student = await runCli(
+        [
+          'train',
+          '--data',
+          csv,
+          '--arch',
+          arch,
+          '--epochs',
+          '1',
+          '--batch',
+          '16',
+          '--threads',
+          '1',
+          '--teacher',
+          exported,
+          '--out',
+          join(dir, 'student'),
+        ],
+        env(),
+      );
+      assert.equal(student.code, 0, student.stderr);
+      assert.match(student.stdout + student.stderr, /distilling from .*exported\.onnx \(T 4, weight/);
+      assert.match(student.stdout, /epoch 1\/1 .*val_acc/);
     });
 
     test('--strict fails on the first bad row, naming its line', async () => {

@@ -9,7 +9,7 @@ import { FACE_PIXELS, NUM_CLASSES } from '../src/core/labels.js';
 import { facesToInput } from '../src/data/dataset.js';
 import { Rng } from '../src/data/random.js';
 import { buildOnnx, QUANTIZATION_KEY, quantizeOnnx } from '../src/export/index.js';
-import { decodeOnnxMetadata } from '../src/export/model-format.js';
+import { decodeOnnxMetadata } from '../src/core/model-format.js';
 import { makeSpec, tensorLayout, tensorSize, type ModelSpec } from '../src/models/spec.js';
 import { createExpressionModel } from '../src/recognize/expression-classifier.js';
 import { runCli } from './helpers/cli.js';

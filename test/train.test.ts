@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NO_AUGMENT } from '../src/data/index.js';
 import type { Batch, Callback } from '../src/train/callback.js';
-import { EarlyStopping, LrSchedule, Mixing, ReduceLrOnPlateau } from '../src/train/callbacks/index.js';
+import { Distillation, EarlyStopping, LrSchedule, Mixing, ReduceLrOnPlateau, TeacherError } from '../src/train/callbacks/index.js';
+import { exportRun } from '../src/export/index.js';
 import { FACE_PIXELS } from '../src/core/labels.js';
 import { Rng } from '../src/data/random.js';
 import { loadCheckpoint, type Checkpoint } from '../src/train/checkpoint.js';
@@ -215,6 +216,32 @@ describe('training loop', { skip }, () => {
       oneEpoch('student-bad', { distillation: { teachers: [join(dir, 'nowhere')], temperature: 4, weight: 0.7 } }),
       /cannot read checkpoint/,
     );
+  });
+
+  test('an exported model teaches as its run does: the same soft targets from the .onnx file as from best.ckpt', async () => {
+    const teacherDir = join(dir, 'teacher');
+    const onnxFile = join(dir, 'teacher.onnx');
+    await exportRun(teacherDir, onnxFile);
+    const faces = syntheticFaces(12, 5);
+    const softTargets = async (source: string) => {
+      const kd = await Distillation.load([source], 4, 0.7, { device: 'cpu', threads: 1 });
+      const images = Float32Array.from(faces.images, (v) => v / 255);
+      const batch: Batch = { epoch: 1, index: 0, images, labels: Int32Array.from(faces.labels) };
+      await kd.onBatchStart(fakeContext(), batch);
+      await kd.dispose();
+      return batch.softTargets!;
+    };
+    const fromRun = await softTargets(teacherDir);
+    const fromOnnx = await softTargets(onnxFile);
+    assert.equal(fromOnnx.length, 12 * 7);
+    assert.ok(
+      fromOnnx.every((p, i) => Math.abs(p - fromRun[i]!) < 1e-4),
+      `largest difference ${Math.max(...fromOnnx.map((p, i) => Math.abs(p - fromRun[i]!)))}`,
+    );
+    // Its rows are probability distributions at temperature 4, not one-hot labels.
+    assert.ok(Math.abs(fromOnnx.slice(0, 7).reduce((a, b) => a + b) - 1) < 1e-5);
+    await writeFile(join(dir, 'not-a-model.onnx'), 'text');
+    await assert.rejects(softTargets(join(dir, 'not-a-model.onnx')), TeacherError);
   });
 });
 

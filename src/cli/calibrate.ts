@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { DataError, type FaceDataset } from '../data/index.js';
 import { ALL_SPLITS, chooseSplit, datasetLogits, fitTemperature, TEMPERATURE_RANGE, type ChosenSplit } from '../eval/index.js';
 import { writeOnnxMetadata } from '../export/metadata.js';
-import { TEMPERATURE_KEY } from '../export/model-format.js';
+import { TEMPERATURE_KEY } from '../core/model-format.js';
 import { loadExpressionModel, SHIPPED_MODELS, type ExpressionModel } from '../recognize/expression-model.js';
 import { UsageError } from './errors.js';
 import { loadForPrediction } from './load.js';

@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { DEFAULT_AUGMENT, formatAugment, parseAugment, summarizeProblems } from '../data/index.js';
 import { OnnxExport } from '../export/index.js';
 import { getArchitecture } from '../models/index.js';
+import { resolveModelPath, SHIPPED_MODELS } from '../recognize/expression-model.js';
 import { CurvesCallback } from '../plot/index.js';
 import { SpecError, validateSpec, type ModelSpec } from '../models/spec.js';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
@@ -107,7 +108,10 @@ export const trainCommand = new Command('train')
   .option('--ema <decay>', `validate and export an exponential moving average of the weights, e.g. 0.999 (default ${d.ema} = off)`, float)
   .option('--mixup <alpha>', 'blend each face with another of its batch, and their labels, λ ~ Beta(alpha, alpha), e.g. 0.2', float)
   .option('--cutmix <alpha>', 'paste a rectangle of another face of the batch into each face, labels in proportion, e.g. 1', float)
-  .option('--teacher <run...>', 'distil from these trained runs (their best.ckpt; several = an ensemble teacher)')
+  .option(
+    '--teacher <model...>',
+    'distil from these: trained runs (their best.ckpt), .ckpt files, .onnx models or shipped model names (several = an ensemble teacher)',
+  )
   .option('--kd-temperature <x>', `distillation temperature (default ${KD_DEFAULTS.temperature})`, float)
   .option('--kd-weight <x>', `weight of the distillation term, the labels get 1 − x (default ${KD_DEFAULTS.weight})`, float)
   .option('--early-stop <n>', `stop after n epochs without better val accuracy, 0 = never (default ${d.earlyStopPatience})`, int)
@@ -369,12 +373,22 @@ async function planRun(flags: TrainFlags): Promise<RunPlan> {
     const { teachers, temperature, weight } = config.distillation;
     if (!(temperature > 0)) throw new UsageError('--kd-temperature must be positive');
     if (!(weight >= 0 && weight <= 1)) throw new UsageError('--kd-weight must be between 0 and 1');
-    for (const t of teachers) {
-      const file = existsSync(t) && statSync(t).isDirectory() ? join(t, RUN_FILES.best) : t;
-      if (!existsSync(file)) throw new UsageError(`--teacher ${t}: no ${file} (give a run folder or a .ckpt file)`);
-    }
+    config.distillation.teachers = teachers.map(teacherFile);
   }
   return { outDir: flags.out ?? join('runs', spec.name), resume: false, config, spec };
+}
+
+/**
+ * A --teacher as the file the trainer loads: a run folder's best.ckpt, a .ckpt or .onnx file, or a shipped model's
+ * .onnx (`accurate`). Kept absolute in the run's config, so a resumed run finds it from any directory.
+ */
+function teacherFile(teacher: string): string {
+  if ((SHIPPED_MODELS as readonly string[]).includes(teacher) && !existsSync(teacher)) return usage(() => resolveModelPath(teacher).path);
+  const file = existsSync(teacher) && statSync(teacher).isDirectory() ? join(teacher, RUN_FILES.best) : teacher;
+  if (!existsSync(file)) {
+    throw new UsageError(`--teacher ${teacher}: no ${file} (give a run folder, a .ckpt or .onnx file, or ${SHIPPED_MODELS.join(' or ')})`);
+  }
+  return resolve(file);
 }
 
 /** The run's configuration, architecture and checkpoint to resume from, read with the run folder locked. */

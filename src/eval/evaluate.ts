@@ -3,7 +3,7 @@ import { FACE_PIXELS, NUM_CLASSES } from '../core/labels.js';
 import { facesToInput } from '../data/dataset.js';
 import { DataError, datasetSize, subset, type FaceDataset } from '../data/index.js';
 import { parseSplitName } from '../data/names.js';
-import { LOGITS_NAME } from '../export/model-format.js';
+import { LOGITS_NAME } from '../core/model-format.js';
 import { ModelError, type ExpressionModel } from '../recognize/expression-classifier.js';
 import type { TtaOption } from '../recognize/tta.js';
 import { evaluatePredictions, type Evaluation } from './metrics.js';

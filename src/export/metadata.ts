@@ -1,7 +1,7 @@
 /**
  * Changing the metadata_props of an ONNX model that already exists (`mien calibrate` stores its temperature this way)
  * while keeping its graph, weights and every other entry. A file that is not ONNX gets the one-line error that
- * reading its metadata (model-format.ts) gives.
+ * reading its metadata (core/model-format.ts) gives.
  */
 import { readFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../core/atomic-write.js';
 // See onnx.ts: the alias gives onnx-proto's classes and interfaces.
 import onnx = onnxProto.onnx;
 
-/** An ONNX model's bytes as a ModelProto, with the error words of decodeOnnxMetadata (model-format.ts). */
+/** An ONNX model's bytes as a ModelProto, with the error words of decodeOnnxMetadata (core/model-format.ts). */
 function decodeOnnxModel(bytes: Uint8Array, name: string): onnx.ModelProto {
   try {
     return onnx.ModelProto.decode(bytes);

@@ -17,7 +17,7 @@ import {
   type Shape,
 } from '../models/spec.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
-import { decodeOnnxMetadata, INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME } from './model-format.js';
+import { decodeOnnxMetadata, INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME } from '../core/model-format.js';
 
 export { INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME };
 

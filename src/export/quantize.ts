@@ -13,7 +13,7 @@
 import onnxProto from 'onnx-proto';
 import { FACE_PIXELS, FACE_SIZE } from '../core/labels.js';
 import type { InferenceSession, OnnxRuntime } from '../core/onnx-runtime.js';
-import { INPUT_NAME } from './model-format.js';
+import { INPUT_NAME } from '../core/model-format.js';
 import { bytesOf, intAttr } from './onnx.js';
 
 // See onnx.ts: the alias gives onnx-proto's classes and interfaces.

@@ -7,7 +7,7 @@ import { MienError } from '../core/errors.js';
 import { EXPRESSIONS, FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../core/labels.js';
 import type { InferenceSession, OnnxRuntime } from '../core/onnx-runtime.js';
 import { softmaxRows } from '../core/tensor.js';
-import { decodeOnnxMetadata, INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME, TEMPERATURE_KEY } from '../export/model-format.js';
+import { decodeOnnxMetadata, INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME, TEMPERATURE_KEY } from '../core/model-format.js';
 import { ttaViewCount, ttaViews, type TtaOption } from './tta.js';
 
 /** Faces per onnxruntime call: large enough to keep the cores busy, small enough to bound memory. */

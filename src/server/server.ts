@@ -20,7 +20,7 @@ import Fastify, {
 } from 'fastify';
 import { MienError } from '../core/errors.js';
 import { FACE_SIZE } from '../core/labels.js';
-import { decodeOnnxMetadata } from '../export/model-format.js';
+import { decodeOnnxMetadata } from '../core/model-format.js';
 import type { DetectorName } from '../detect/registry.js';
 import { DEFAULT_RECOGNIZER_CONFIG, recognizerConfig } from '../recognize/config.js';
 import { resolveModelPath } from '../recognize/expression-model.js';

@@ -76,5 +76,5 @@ export interface Callback {
   getState?(): unknown;
   setState?(state: unknown): void;
   /** Frees what the callback holds outside the JS heap (a teacher network); called once, whether the run ended or failed. */
-  dispose?(): void;
+  dispose?(): void | Promise<void>;
 }

@@ -3,6 +3,7 @@ export type { EmaState } from './callbacks/ema.js';
 export type { PatienceState } from './callbacks/schedule.js';
 export {
   Distillation,
+  TeacherError,
   EarlyStopping,
   HistoryWriter,
   LrSchedule,

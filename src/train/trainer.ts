@@ -314,7 +314,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     await group?.barrier();
     return { history: state.history, bestEpoch: state.bestEpoch, bestValAccuracy: state.bestValAccuracy, stoppedEarly: stopReason };
   } finally {
-    for (const cb of callbacks) cb.dispose?.();
+    for (const cb of callbacks) await cb.dispose?.();
     net?.dispose();
   }
 }

@@ -1,48 +1,111 @@
 import { existsSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MienError } from '../../core/errors.js';
+import { FACE_PIXELS, FACE_SIZE } from '../../core/labels.js';
+import { INPUT_NAME, LOGITS_NAME } from '../../core/model-format.js';
+import { nodeSessionOptions } from '../../core/onnx-runtime.js';
 import { softmaxRows } from '../../core/tensor.js';
 import type { Batch, Callback } from '../callback.js';
 import { loadCheckpoint } from '../checkpoint.js';
-import { createNetwork, type Device, type Network } from '../engine.js';
+import { createNetwork, type Device } from '../engine.js';
 import { RUN_FILES } from './run-files.js';
 
+/** A teacher that cannot be used: an .onnx file that onnxruntime cannot load or that has no `logits` output. */
+export class TeacherError extends MienError {
+  override name = 'TeacherError';
+}
+
+/** What the student learns from: a trained network's logits (n × classes) for a batch of n × 1 × 48 × 48 faces. */
+interface Teacher {
+  logits(images: Float32Array): Promise<Float32Array>;
+  dispose(): void | Promise<void>;
+}
+
+/** A mien run's network in libtorch, from a run folder (its best.ckpt) or a checkpoint file. */
+async function checkpointTeacher(source: string, device: Device): Promise<Teacher> {
+  const file = existsSync(source) && statSync(source).isDirectory() ? join(source, RUN_FILES.best) : source;
+  const ckpt = await loadCheckpoint(file);
+  const network = createNetwork(ckpt.spec, { device });
+  try {
+    network.setWeights(ckpt.weights);
+  } catch (err) {
+    network.dispose();
+    throw err;
+  }
+  return { logits: (images) => network.forward(images), dispose: () => network.dispose() };
+}
+
 /**
- * Knowledge distillation (Hinton et al. 2015): every batch, the teachers (trained mien runs) see the same augmented
- * faces, their probabilities at `temperature` are averaged (an ensemble teacher), and the loss becomes
+ * An exported mien model in onnxruntime-node: a shipped model (`models/accurate-fp32.onnx`) outlives the run folder it
+ * came from, so a student can be distilled from it on any machine. Its raw `logits` are read: the distillation
+ * temperature replaces the calibration temperature in its metadata.
+ */
+async function onnxTeacher(file: string, threads: number): Promise<Teacher> {
+  const ort = await import('onnxruntime-node');
+  let session: Awaited<ReturnType<typeof ort.InferenceSession.create>>;
+  try {
+    session = await ort.InferenceSession.create(await readFile(file), nodeSessionOptions(threads));
+  } catch (err) {
+    throw new TeacherError(`teacher ${file}: onnxruntime cannot load it (${(err as Error).message.split('\n')[0]})`);
+  }
+  if (!session.inputNames.includes(INPUT_NAME) || !session.outputNames.includes(LOGITS_NAME)) {
+    await session.release();
+    throw new TeacherError(
+      `teacher ${file} is not a mien expression model: it needs an '${INPUT_NAME}' input and a '${LOGITS_NAME}' output`,
+    );
+  }
+  return {
+    async logits(images) {
+      const input = new ort.Tensor('float32', images, [images.length / FACE_PIXELS, 1, FACE_SIZE, FACE_SIZE]);
+      return (await session.run({ [INPUT_NAME]: input }, [LOGITS_NAME]))[LOGITS_NAME]!.data as Float32Array;
+    },
+    dispose: () => session.release(),
+  };
+}
+
+/**
+ * Knowledge distillation (Hinton et al. 2015): every batch, the teachers see the same augmented faces, their
+ * probabilities at `temperature` are averaged (an ensemble teacher), and the loss becomes
  * (1 − weight) · CE(labels) + weight · T² · CE(student / T, teacher / T).
  */
 export class Distillation implements Callback {
   readonly name = 'distillation';
 
   private constructor(
-    private readonly teachers: Network[],
+    private readonly teachers: Teacher[],
     private readonly temperature: number,
     private readonly weight: number,
   ) {}
 
-  /** `sources`: run folders (their best.ckpt) or checkpoint files. */
-  static async load(sources: readonly string[], temperature: number, weight: number, device: Device): Promise<Distillation> {
-    const teachers: Network[] = [];
+  /**
+   * `sources`: mien runs (a run folder, whose best.ckpt is used, or a .ckpt file) or exported models (.onnx files,
+   * run on `threads` onnxruntime threads; 0 = onnxruntime's default).
+   */
+  static async load(
+    sources: readonly string[],
+    temperature: number,
+    weight: number,
+    { device, threads }: { device: Device; threads: number },
+  ): Promise<Distillation> {
+    const teachers: Teacher[] = [];
     try {
       for (const source of sources) {
-        const file = existsSync(source) && statSync(source).isDirectory() ? join(source, RUN_FILES.best) : source;
-        const ckpt = await loadCheckpoint(file);
-        const teacher = createNetwork(ckpt.spec, { device });
-        teachers.push(teacher);
-        teacher.setWeights(ckpt.weights);
+        teachers.push(source.endsWith('.onnx') ? await onnxTeacher(source, threads) : await checkpointTeacher(source, device));
       }
     } catch (err) {
-      for (const t of teachers) t.dispose();
+      await Promise.all(teachers.map((t) => t.dispose()));
       throw err;
     }
     return new Distillation(teachers, temperature, weight);
   }
 
   async onBatchStart(_ctx: unknown, batch: Batch): Promise<void> {
-    const classes = this.teachers[0]!.spec.classes;
-    const soft = new Float32Array(batch.labels.length * classes);
+    let soft: Float32Array | undefined;
     for (const teacher of this.teachers) {
-      const probabilities = softmaxRows(await teacher.forward(batch.images), classes, this.temperature);
+      const logits = await teacher.logits(batch.images);
+      const probabilities = softmaxRows(logits, logits.length / batch.labels.length, this.temperature);
+      soft ??= new Float32Array(probabilities.length);
       for (let i = 0; i < soft.length; i++) soft[i]! += probabilities[i]! / this.teachers.length;
     }
     batch.softTargets = soft;
@@ -50,7 +113,7 @@ export class Distillation implements Callback {
     batch.temperature = this.temperature;
   }
 
-  dispose(): void {
-    for (const t of this.teachers) t.dispose();
+  async dispose(): Promise<void> {
+    await Promise.all(this.teachers.map((t) => t.dispose()));
   }
 }

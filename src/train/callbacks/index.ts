@@ -7,7 +7,7 @@ import { Mixing } from './mixing.js';
 import { HistoryWriter, ModelCheckpoint } from './run-files.js';
 import { LrSchedule, ReduceLrOnPlateau } from './schedule.js';
 
-export { Distillation } from './distillation.js';
+export { Distillation, TeacherError } from './distillation.js';
 export { EarlyStopping } from './early-stopping.js';
 export { WeightAverage } from './ema.js';
 export { Mixing, type MixingMode } from './mixing.js';
@@ -25,7 +25,7 @@ export async function policyCallbacks(config: TrainConfig): Promise<Callback[]> 
   if (config.mixing) callbacks.push(new Mixing(config.mixing.mode, config.mixing.alpha, config.seed));
   if (config.distillation) {
     const { teachers, temperature, weight } = config.distillation;
-    callbacks.push(await Distillation.load(teachers, temperature, weight, config.device));
+    callbacks.push(await Distillation.load(teachers, temperature, weight, config));
   }
   if (config.ema > 0) callbacks.push(new WeightAverage(config.ema));
   if (config.earlyStopPatience > 0) callbacks.push(new EarlyStopping(config.earlyStopPatience));
