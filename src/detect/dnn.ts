@@ -3,8 +3,7 @@
  * scripts/convert-detector.ts and run on onnxruntime, two models as an ensemble. The short-range (selfie) model finds
  * a face surely once it is 32 px or more of its 128-px view, and it is fully convolutional, so it runs over a pyramid of
  * the whole photo: each level half the scale of the previous one, the first where the smallest face asked for is 32 px,
- * the last where the photo is 128 px. Each level is also seen mirrored, and each anchor's outputs are averaged with
- * its mirror image's, which steadies the scores of faces and cuts the chance hits on background. The full-range model
+ * the last where the photo is 128 px. The full-range model
  * (192×192 input, which it needs: run over larger inputs it loses faces) sees the whole photo and, because a 192-px
  * view of a 1000-px group photo shrinks a 48-px face to 9 px, levels of overlapping tiles. The detections of all views
  * are merged with BlazeFace's weighted non-maximum suppression.
@@ -34,7 +33,7 @@ export interface DetectionOptions {
   iouThreshold?: number;
   /**
    * Run the full-range model and the short-range pyramid (default true). Without them only the short-range model
-   * looks, at the whole photo shrunk to 128 px (and its mirror image): it finds the near, large faces of a webcam or a
+   * looks, at the whole photo shrunk to 128 px: it finds the near, large faces of a webcam or a
    * selfie for a fraction of the cost, and misses small ones.
    */
   fullRange?: boolean;
@@ -65,8 +64,7 @@ interface DetectorModel {
 interface AnchorGrid {
   /** x, y of each anchor in input pixels, in the order of the model's output rows. */
   centres: Float32Array;
-  /** For each anchor, the anchor at its mirror-image position: same y, same rank within its cell, x reflected. */
-  mirror: Int32Array;
+  count: number;
 }
 
 /**
@@ -78,21 +76,16 @@ function anchorGrid(model: DetectorModel, width: number, height: number): Anchor
   const known = anchorGrids.get(key);
   if (known) return known;
   const centres: number[] = [];
-  const mirror: number[] = [];
   for (const { stride, perCell } of model.layers) {
-    const first = centres.length / 2;
     const cols = Math.ceil(width / stride);
     const rows = Math.ceil(height / stride);
     for (let y = 0; y < rows; y++) {
       for (let x = 0; x < cols; x++) {
-        for (let k = 0; k < perCell; k++) {
-          centres.push((x + 0.5) * stride, (y + 0.5) * stride);
-          mirror.push(first + (y * cols + cols - 1 - x) * perCell + k);
-        }
+        for (let k = 0; k < perCell; k++) centres.push((x + 0.5) * stride, (y + 0.5) * stride);
       }
     }
   }
-  const grid = { centres: Float32Array.from(centres), mirror: Int32Array.from(mirror) };
+  const grid = { centres: Float32Array.from(centres), count: centres.length / 2 };
   // Video frames and photo batches repeat a few sizes; the oldest grid goes when more are kept.
   if (anchorGrids.size >= 16) anchorGrids.delete(anchorGrids.keys().next().value!);
   anchorGrids.set(key, grid);
@@ -120,13 +113,19 @@ const SHORT_RANGE: DetectorModel = {
 /** The short-range model's coarsest stride: its inputs are padded to whole multiples of it. */
 const SHORT_RANGE_STRIDE = 16;
 /**
- * Largest side, in input pixels, of one short-range run: a larger level (the finest of a big photo) is cut into parts
- * that overlap by PART_OVERLAP, so memory stays bounded and each face, up to twice the level's surest size, lies whole
- * in some part. 512 rather than 1024: on a 12-megapixel photo the whole detection peaks at 0.73 GB instead of 1.20 GB
- * and takes 0.82× the time (farm-bench, 5 pairs, 2026-12-02): onnxruntime's arena keeps the largest run's memory.
+ * Side, in input pixels, of the parts a large short-range level (the finest of a big photo) is cut into, overlapping
+ * by PART_OVERLAP, so memory stays bounded and each face, up to twice the level's surest size, lies whole in some
+ * part. 512 rather than 1024: on a 12-megapixel photo the whole detection peaks at 0.73 GB instead of 1.20 GB and takes
+ * 0.82× the time (farm-bench, 5 pairs, 2026-12-02): onnxruntime's arena keeps the largest run's memory.
  */
 const MAX_PART = 512;
 const PART_OVERLAP = 128;
+/**
+ * A level of at most this many input pixels runs whole, uncut: the finest level of a 1024×768 photo (688×512) is then
+ * one run instead of two overlapping 512×512 ones, and the whole detection takes 0.80× the time at the same recall and
+ * precision on the WIDER FACE dev photos.
+ */
+const MAX_WHOLE_LEVEL = 1.5 * MAX_PART * MAX_PART;
 /**
  * Full-range tiles run in batches of at most this many: one batch of every tile of a 12-megapixel photo took the
  * model 1.6 GB; eight keep it near 0.1 GB and onnxruntime still has a batch to spread over its threads.
@@ -139,9 +138,9 @@ const TILE_BATCH = 8;
  */
 export const DETECTION_MAX_PIXELS = 12_000_000;
 /**
- * Most model-input pixels (full-range tiles and both images of every pyramid part) one photo may cost: a 12-megapixel
- * photo at the default 48 px costs 34 M (7.4 s on 2 cores), a 50-megapixel one (the default pixel limit) 136 M, so
- * every photo the defaults admit fits and a search for smaller faces is bounded near 35 s; more is refused before
+ * Most model-input pixels (full-range tiles and pyramid parts) one photo may cost, at about 0.2 s a million on 2
+ * cores: a 12-megapixel photo at the default 48 px costs 19 M, a 50-megapixel one (the default pixel limit) 79 M, so
+ * every photo the defaults admit fits and a search for smaller faces is bounded near 30 s; more is refused before
  * any run.
  */
 export const MAX_DETECTION_WORK = 150_000_000;
@@ -162,10 +161,11 @@ const RELIABLE_FACE = 20;
 const SHORT_RANGE_SURE_FACE = 32;
 /**
  * Score thresholds, measured on the WIDER FACE dev photos (bench/detect.ts) as the point where both halves of the set
- * keep recall of faces ≥ 48 px near 90 % at a precision above 90 %. The short-range score comes from the mean of the
- * logits of a view and of its mirror image, which real faces keep high and background hits do not, so it needs less.
+ * keep recall of faces ≥ 48 px near 90 % at a precision above 90 %. (Averaging each short-range view with its mirror
+ * image, as the detector once did, bought nothing at its best threshold: 90.4 % recall at 93 % precision, against
+ * 90.4 % at 95.9 % without it at 0.72, for twice the short-range runs.)
  */
-export const DEFAULT_SCORE_THRESHOLDS = { fullRange: 0.7, shortRange: 0.65 } as const;
+export const DEFAULT_SCORE_THRESHOLDS = { fullRange: 0.7, shortRange: 0.72 } as const;
 
 /** A detection before merging: box corners and keypoints in photo pixels. */
 export interface Candidate {
@@ -272,7 +272,8 @@ function tileStarts(extent: number, side: number, overlap: number): number[] {
  * The short-range model's pyramid: the whole photo at scales halving from the one where a `minFaceSize` face is
  * SHORT_RANGE_SURE_FACE px (faces from there to twice that are this level's to find surely) down to the one where the
  * photo's longer side is the model's 128 px. Each level is padded with black to whole multiples of the model's
- * coarsest stride, and cut into overlapping parts of at most MAX_PART px. `wholeOnly` keeps the last level alone.
+ * coarsest stride, and, when larger than MAX_WHOLE_LEVEL, cut into overlapping parts of MAX_PART px. `wholeOnly` keeps
+ * the last level alone.
  */
 export function pyramidLevels(width: number, height: number, minFaceSize: number, wholeOnly = false): Region[] {
   const steps: number[] = [];
@@ -289,7 +290,9 @@ export function pyramidLevels(width: number, height: number, minFaceSize: number
     return Array.from({ length: count }, (_, i) => [Math.floor((i * spacing) / SHORT_RANGE_STRIDE) * SHORT_RANGE_STRIDE, MAX_PART]);
   };
   return steps.flatMap((step) => {
-    const [across, down] = [parts(strides(width / step)), parts(strides(height / step))];
+    const [levelWidth, levelHeight] = [strides(width / step), strides(height / step)];
+    if (levelWidth * levelHeight <= MAX_WHOLE_LEVEL) return [{ x: 0, y: 0, step, width: levelWidth, height: levelHeight }];
+    const [across, down] = [parts(levelWidth), parts(levelHeight)];
     return across.flatMap(([x, w]) => down.map(([y, h]) => ({ x: x * step, y: y * step, step, width: w, height: h })));
   });
 }
@@ -329,7 +332,7 @@ function decodeView(model: DetectorModel, grid: AnchorGrid, output: Float32Array
   const { scale, tile } = view;
   const { scaleX, scaleY, shiftY } = model.framing;
   const found: Candidate[] = [];
-  for (let a = 0; a < grid.mirror.length; a++) {
+  for (let a = 0; a < grid.count; a++) {
     const p = a * FIELDS;
     if (output[p]! < minLogit) continue;
     const anchorX = grid.centres[2 * a]!;
@@ -356,65 +359,43 @@ function decodeView(model: DetectorModel, grid: AnchorGrid, output: Float32Array
 /** The detector's model files under models/, by role: Node reads them (src/detect/dnn-node.ts), the web app fetches them. */
 export const DETECTOR_MODEL_FILES = { fullRange: FULL_RANGE.file, shortRange: SHORT_RANGE.file } as const;
 
-/** What the detector runs on: onnxruntime-node or onnxruntime-web, and the bytes of each model file. */
-export interface DetectorRuntime {
-  ort: OnnxRuntime;
-  models: Record<keyof typeof DETECTOR_MODEL_FILES, Uint8Array>;
-  /** Threads in Node, execution providers in the browser. */
-  sessionOptions?: InferenceSession.SessionOptions;
-}
-
-/** In a mirror image the subject's right eye and ear are where the left ones were. */
-const MIRROR_KEYPOINT = [1, 0, 2, 3, 5, 4];
-
-/**
- * Averages `output` (one input's rows) with `mirrored` (the rows of its mirror image), in place: each anchor with its
- * mirror anchor, x offsets negated, the subject's right and left keypoints swapped.
- */
-function averageWithMirror(grid: AnchorGrid, output: Float32Array, mirrored: Float32Array): void {
-  for (let a = 0; a < grid.mirror.length; a++) {
-    const p = a * FIELDS;
-    const q = grid.mirror[a]! * FIELDS;
-    output[p] = (output[p]! + mirrored[q]!) / 2;
-    output[p + 1] = (output[p + 1]! - mirrored[q + 1]!) / 2;
-    for (let f = 2; f < 5; f++) output[p + f] = (output[p + f]! + mirrored[q + f]!) / 2;
-    for (let k = 0; k < KEYPOINTS.length; k++) {
-      const m = q + 5 + 2 * MIRROR_KEYPOINT[k]!;
-      output[p + 5 + 2 * k] = (output[p + 5 + 2 * k]! - mirrored[m]!) / 2;
-      output[p + 6 + 2 * k] = (output[p + 6 + 2 * k]! + mirrored[m + 1]!) / 2;
-    }
-  }
-}
-
-/** `pixels` (height × width × 3) followed by its mirror image: a batch of two. */
-function withMirrorImage(pixels: Float32Array, width: number, height: number): Float32Array {
-  const both = new Float32Array(pixels.length * 2);
-  both.set(pixels);
-  for (let y = 0; y < height; y++) {
-    const row = y * width * 3;
-    for (let x = 0; x < width; x++) {
-      const from = row + x * 3;
-      const to = pixels.length + row + (width - 1 - x) * 3;
-      both[to] = pixels[from]!;
-      both[to + 1] = pixels[from + 1]!;
-      both[to + 2] = pixels[from + 2]!;
-    }
-  }
-  return both;
-}
+export type DetectorModelRole = keyof typeof DETECTOR_MODEL_FILES;
 
 /** A converted detector's session: NHWC batches in, `detections` rows out. */
-interface DetectorSession {
+export interface DetectorSession {
   run(input: Float32Array, dims: [number, number, number, number]): Promise<Float32Array>;
   release(): Promise<void>;
 }
 
-async function loadModel({ ort, sessionOptions }: DetectorRuntime, bytes: Uint8Array): Promise<DetectorSession> {
+/** What the detector runs on: onnxruntime-node or onnxruntime-web, and the bytes of each model file. */
+export interface DetectorRuntime {
+  ort: OnnxRuntime;
+  models: Record<DetectorModelRole, Uint8Array>;
+  /** Threads in Node, execution providers in the browser. */
+  sessionOptions?: InferenceSession.SessionOptions;
+  /**
+   * Opens a model's session somewhere else than on this thread, or returns undefined to have it opened here. In Node
+   * the full-range model runs in a worker thread (src/detect/dnn-node.ts), so both models run at once on two cores.
+   */
+  openSession?(role: DetectorModelRole, bytes: Uint8Array): Promise<DetectorSession | undefined>;
+}
+
+/** A converted detector model's session on `ort`: its NHWC `input`, its `detections` rows. */
+export async function openDetectorSession(
+  ort: OnnxRuntime,
+  bytes: Uint8Array,
+  sessionOptions?: InferenceSession.SessionOptions,
+): Promise<DetectorSession> {
   const session = await ort.InferenceSession.create(bytes, sessionOptions);
   return {
     run: async (input, dims) => (await session.run({ input: new ort.Tensor('float32', input, dims) })).detections!.data as Float32Array,
     release: () => session.release(),
   };
+}
+
+async function loadModel(runtime: DetectorRuntime, role: DetectorModelRole): Promise<DetectorSession> {
+  const bytes = runtime.models[role];
+  return (await runtime.openSession?.(role, bytes)) ?? openDetectorSession(runtime.ort, bytes, runtime.sessionOptions);
 }
 
 /** The full-range model over its tiles, TILE_BATCH at a time (onnxruntime spreads each batch over its threads). */
@@ -426,7 +407,7 @@ async function detectInTiles(
 ): Promise<Candidate[]> {
   const size = FULL_RANGE.inputSize;
   const grid = anchorGrid(FULL_RANGE, size, size);
-  const rows = grid.mirror.length * FIELDS;
+  const rows = grid.count * FIELDS;
   const found: Candidate[] = [];
   for (let start = 0; start < tiles.length; start += TILE_BATCH) {
     const batch = tiles.slice(start, start + TILE_BATCH);
@@ -460,11 +441,11 @@ export function detectionWork(width: number, height: number, minFaceSize: number
   return viewWork(fullRange ? detectionWindows(width, height, minFaceSize) : [], pyramidLevels(width, height, minFaceSize, !fullRange));
 }
 
-/** Model-input pixels of these full-range tiles and pyramid parts (each part is run with its mirror image). */
+/** Model-input pixels of these full-range tiles and pyramid parts. */
 const viewWork = (tiles: readonly Tile[], levels: readonly Region[]): number =>
-  tiles.length * FULL_RANGE.inputSize ** 2 + levels.reduce((sum, l) => sum + 2 * l.width * l.height, 0);
+  tiles.length * FULL_RANGE.inputSize ** 2 + levels.reduce((sum, l) => sum + l.width * l.height, 0);
 
-/** The short-range model over each pyramid level and its mirror image (one batch of two per level). */
+/** The short-range model over each pyramid level. */
 async function detectInLevels(
   session: DetectorSession,
   table: SummedAreaTable,
@@ -474,15 +455,8 @@ async function detectInLevels(
   const found: Candidate[] = [];
   for (const level of levels) {
     const grid = anchorGrid(SHORT_RANGE, level.width, level.height);
-    const output = await session.run(withMirrorImage(sampleRegion(table, level), level.width, level.height), [
-      2,
-      level.height,
-      level.width,
-      3,
-    ]);
-    const rows = grid.mirror.length * FIELDS;
-    averageWithMirror(grid, output.subarray(0, rows), output.subarray(rows));
-    found.push(...decodeView(SHORT_RANGE, grid, output.subarray(0, rows), { x: level.x, y: level.y, scale: level.step }, scoreThreshold));
+    const output = await session.run(sampleRegion(table, level), [1, level.height, level.width, 3]);
+    found.push(...decodeView(SHORT_RANGE, grid, output, { x: level.x, y: level.y, scale: level.step }, scoreThreshold));
   }
   return found;
 }
@@ -500,8 +474,8 @@ export async function createFaceDetector(runtime: DetectorRuntime, options: Dete
     throw new RangeError(`scoreThreshold must be between 0 and 1, got ${options.scoreThreshold}`);
   if (!(iouThreshold >= 0 && iouThreshold <= 1)) throw new RangeError(`iouThreshold must be between 0 and 1, got ${iouThreshold}`);
   const [fullRange, shortRange] = await Promise.all([
-    options.fullRange === false ? undefined : loadModel(runtime, runtime.models.fullRange),
-    loadModel(runtime, runtime.models.shortRange),
+    options.fullRange === false ? undefined : loadModel(runtime, 'fullRange'),
+    loadModel(runtime, 'shortRange'),
   ]);
 
   // A table's memory is lent to the next photo (video frames are all one size); a call running beside it makes its own.
@@ -521,10 +495,12 @@ export async function createFaceDetector(runtime: DetectorRuntime, options: Dete
       if (viewWork(tiles, levels) > MAX_DETECTION_WORK) refuse(image, view, minFaceSize, !!fullRange);
       const table = summedAreaTable(view, spare);
       spare = undefined;
-      const candidates = [
-        ...(fullRange ? await detectInTiles(fullRange, table, tiles, thresholds.fullRange) : []),
-        ...(await detectInLevels(shortRange, table, levels, thresholds.shortRange)),
-      ];
+      // Both models at once: where one runs in a worker thread, the two share the cores.
+      const [inTiles, inLevels] = await Promise.all([
+        fullRange ? detectInTiles(fullRange, table, tiles, thresholds.fullRange) : [],
+        detectInLevels(shortRange, table, levels, thresholds.shortRange),
+      ]);
+      const candidates = [...inTiles, ...inLevels];
       // a table the size of a shrunk photo is not kept: the next photo is as likely to be small
       spare = view === image ? table : undefined;
       return weightedNms(candidates, iouThreshold).map((c) => toFace(c, scaleX, scaleY));

@@ -2,10 +2,9 @@
  * The recognition worker threads of `mien serve` (see recognition-worker.ts), one job each at a time. The server's
  * WorkQueue decides when a job may start; the pool only hands it to a free worker and brings back its answer.
  */
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { MienError } from '../core/errors.js';
+import { startModuleWorker } from '../core/worker.js';
 import type { DetectorName } from '../detect/registry.js';
 import type { RecognizerConfig } from '../recognize/config.js';
 import type { RecognitionResult } from './openapi.js';
@@ -56,18 +55,9 @@ export type ToWorker = { id: number; job: RecognitionJob };
 export type FromWorker =
   { ready: true } | { startError: ErrorMessage } | { id: number; result: RecognitionResult } | { id: number; error: ErrorMessage };
 
-/**
- * A thread running recognition-worker, the module beside this one. Compiled, that is a .js file; run from source
- * (tests and benchmarks, under tsx) it is the .ts file, and the thread registers tsx itself: Node 20 runs no --import
- * hook in worker threads.
- */
-function startWorker(setup: WorkerSetup): Worker {
-  if (extname(fileURLToPath(import.meta.url)) !== '.ts')
-    return new Worker(new URL('./recognition-worker.js', import.meta.url), { workerData: setup });
-  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  const entry = JSON.stringify(new URL('./recognition-worker.ts', import.meta.url).href);
-  return new Worker(`import(${tsx}).then(({ register }) => { register(); return import(${entry}); })`, { eval: true, workerData: setup });
-}
+/** A thread running recognition-worker, the module beside this one. */
+const startWorker = (setup: WorkerSetup): Worker =>
+  startModuleWorker(new URL('./recognition-worker.js', import.meta.url), { workerData: setup });
 
 interface Pending {
   resolve: (result: RecognitionResult) => void;
