@@ -2,7 +2,9 @@ export {
   DETECTOR_MODEL_FILES,
   createFaceDetector,
   type DetectionOptions,
+  type DetectorModelRole,
   type DetectorRuntime,
+  type DetectorSession,
   type DnnFace,
   type DnnFaceDetector,
 } from './dnn.js';
