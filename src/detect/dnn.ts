@@ -393,9 +393,13 @@ export async function openDetectorSession(
   };
 }
 
-async function loadModel(runtime: DetectorRuntime, role: DetectorModelRole): Promise<DetectorSession> {
+/** A model's session, and whether it runs off this thread (then its runs may overlap this thread's). */
+async function loadModel(runtime: DetectorRuntime, role: DetectorModelRole): Promise<{ session: DetectorSession; elsewhere: boolean }> {
   const bytes = runtime.models[role];
-  return (await runtime.openSession?.(role, bytes)) ?? openDetectorSession(runtime.ort, bytes, runtime.sessionOptions);
+  const elsewhere = await runtime.openSession?.(role, bytes);
+  return elsewhere
+    ? { session: elsewhere, elsewhere: true }
+    : { session: await openDetectorSession(runtime.ort, bytes, runtime.sessionOptions), elsewhere: false };
 }
 
 /** The full-range model over its tiles, TILE_BATCH at a time (onnxruntime spreads each batch over its threads). */
@@ -495,18 +499,19 @@ export async function createFaceDetector(runtime: DetectorRuntime, options: Dete
       if (viewWork(tiles, levels) > MAX_DETECTION_WORK) refuse(image, view, minFaceSize, !!fullRange);
       const table = summedAreaTable(view, spare);
       spare = undefined;
-      // Both models at once: where one runs in a worker thread, the two share the cores.
-      const [inTiles, inLevels] = await Promise.all([
-        fullRange ? detectInTiles(fullRange, table, tiles, thresholds.fullRange) : [],
-        detectInLevels(shortRange, table, levels, thresholds.shortRange),
-      ]);
-      const candidates = [...inTiles, ...inLevels];
+      const inTiles = () => (fullRange ? detectInTiles(fullRange.session, table, tiles, thresholds.fullRange) : Promise.resolve([]));
+      const inLevels = () => detectInLevels(shortRange.session, table, levels, thresholds.shortRange);
+      // Both models at once when one runs in a worker thread; on one thread (onnxruntime-web) one run at a time.
+      const [tileCandidates, levelCandidates] = fullRange?.elsewhere
+        ? await Promise.all([inTiles(), inLevels()])
+        : [await inTiles(), await inLevels()];
+      const candidates = [...tileCandidates, ...levelCandidates];
       // a table the size of a shrunk photo is not kept: the next photo is as likely to be small
       spare = view === image ? table : undefined;
       return weightedNms(candidates, iouThreshold).map((c) => toFace(c, scaleX, scaleY));
     },
     async dispose() {
-      await Promise.all([fullRange?.release(), shortRange.release()]);
+      await Promise.all([fullRange?.session.release(), shortRange.session.release()]);
     },
   };
 }
