@@ -64,7 +64,6 @@ interface DetectorModel {
 interface AnchorGrid {
   /** x, y of each anchor in input pixels, in the order of the model's output rows. */
   centres: Float32Array;
-  count: number;
 }
 
 /**
@@ -85,7 +84,7 @@ function anchorGrid(model: DetectorModel, width: number, height: number): Anchor
       }
     }
   }
-  const grid = { centres: Float32Array.from(centres), count: centres.length / 2 };
+  const grid = { centres: Float32Array.from(centres) };
   // Video frames and photo batches repeat a few sizes; the oldest grid goes when more are kept.
   if (anchorGrids.size >= 16) anchorGrids.delete(anchorGrids.keys().next().value!);
   anchorGrids.set(key, grid);
@@ -332,7 +331,7 @@ function decodeView(model: DetectorModel, grid: AnchorGrid, output: Float32Array
   const { scale, tile } = view;
   const { scaleX, scaleY, shiftY } = model.framing;
   const found: Candidate[] = [];
-  for (let a = 0; a < grid.count; a++) {
+  for (let a = 0; a < grid.centres.length / 2; a++) {
     const p = a * FIELDS;
     if (output[p]! < minLogit) continue;
     const anchorX = grid.centres[2 * a]!;
@@ -411,7 +410,7 @@ async function detectInTiles(
 ): Promise<Candidate[]> {
   const size = FULL_RANGE.inputSize;
   const grid = anchorGrid(FULL_RANGE, size, size);
-  const rows = grid.count * FIELDS;
+  const rows = (grid.centres.length / 2) * FIELDS;
   const found: Candidate[] = [];
   for (let start = 0; start < tiles.length; start += TILE_BATCH) {
     const batch = tiles.slice(start, start + TILE_BATCH);
