@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
@@ -12,7 +12,7 @@ import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../train/ch
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../train/config.js';
 import { connectGroup, DEFAULT_GROUP_TIMEOUT_MS, type ProcessGroup } from '../train/engine.js';
 import { ConsoleProgress, formatDuration } from '../train/progress.js';
-import { loadResumePoint, removeLeftoverTempFiles } from '../train/run-folder.js';
+import { bestCheckpointOf, loadResumePoint, removeLeftoverTempFiles } from '../train/run-folder.js';
 import { acquireRunLock, type RunLock } from '../train/run-lock.js';
 import { RUN_FILES, train, useBf16 } from '../train/trainer.js';
 import { loadTrainingData } from '../train/training-data.js';
@@ -384,7 +384,7 @@ async function planRun(flags: TrainFlags): Promise<RunPlan> {
  */
 function teacherFile(teacher: string): string {
   if ((SHIPPED_MODELS as readonly string[]).includes(teacher) && !existsSync(teacher)) return usage(() => resolveModelPath(teacher).path);
-  const file = existsSync(teacher) && statSync(teacher).isDirectory() ? join(teacher, RUN_FILES.best) : teacher;
+  const file = bestCheckpointOf(teacher);
   if (!existsSync(file)) {
     throw new UsageError(`--teacher ${teacher}: no ${file} (give a run folder, a .ckpt or .onnx file, or ${SHIPPED_MODELS.join(' or ')})`);
   }

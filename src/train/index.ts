@@ -44,7 +44,7 @@ export {
   type TrainStepOptions,
 } from './engine.js';
 export { ConsoleProgress } from './progress.js';
-export { loadResumePoint, removeLeftoverTempFiles, type ResumePoint } from './run-folder.js';
+export { bestCheckpointOf, loadResumePoint, removeLeftoverTempFiles, type ResumePoint } from './run-folder.js';
 export { acquireRunLock, LOCK_FILE, RunLockedError, type AcquireRunLockOptions, type RunLock } from './run-lock.js';
 export { evaluateNetwork, RUN_FILES, train, TrainingDivergedError, type TrainOptions, type TrainResult } from './trainer.js';
 export { loadTrainingData, type TrainingData } from './training-data.js';

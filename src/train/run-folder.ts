@@ -2,7 +2,7 @@
  * What a run folder needs before a run starts or resumes in it, with the folder locked (see run-lock.ts): clearing what
  * an interrupted run left behind, and choosing the checkpoint to resume from.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWriteTempOwner } from '../core/atomic-write.js';
@@ -21,6 +21,11 @@ export async function removeLeftoverTempFiles(dir: string): Promise<string[]> {
   });
   for (const name of leftovers) await rm(join(dir, name), { force: true });
   return leftovers;
+}
+
+/** The checkpoint a trained run stands for: a run folder's best.ckpt (its validated weights); a file path as given. */
+export function bestCheckpointOf(source: string): string {
+  return existsSync(source) && statSync(source).isDirectory() ? join(source, RUN_FILES.best) : source;
 }
 
 export interface ResumePoint {

@@ -1,6 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { MienError } from '../../core/errors.js';
 import { FACE_PIXELS, FACE_SIZE } from '../../core/labels.js';
 import { INPUT_NAME, LOGITS_NAME } from '../../core/model-format.js';
@@ -9,7 +7,7 @@ import { softmaxRows } from '../../core/tensor.js';
 import type { Batch, Callback } from '../callback.js';
 import { loadCheckpoint } from '../checkpoint.js';
 import { createNetwork, type Device } from '../engine.js';
-import { RUN_FILES } from './run-files.js';
+import { bestCheckpointOf } from '../run-folder.js';
 
 /** A teacher that cannot be used: an .onnx file that onnxruntime cannot load or that has no `logits` output. */
 export class TeacherError extends MienError {
@@ -24,8 +22,7 @@ interface Teacher {
 
 /** A mien run's network in libtorch, from a run folder (its best.ckpt) or a checkpoint file. */
 async function checkpointTeacher(source: string, device: Device): Promise<Teacher> {
-  const file = existsSync(source) && statSync(source).isDirectory() ? join(source, RUN_FILES.best) : source;
-  const ckpt = await loadCheckpoint(file);
+  const ckpt = await loadCheckpoint(bestCheckpointOf(source));
   const network = createNetwork(ckpt.spec, { device });
   try {
     network.setWeights(ckpt.weights);
