@@ -19,7 +19,7 @@ const PHOTO = 'test/fixtures/dnn-face.jpg';
 
 /** The page: the entry's `exports` path, the package's models folder, and nothing else of mien. */
 const PAGE = `<!doctype html>
-<script type="importmap">{ "imports": { "onnxruntime-web": "/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs" } }</script>
+<script type="importmap">{ "imports": { "onnxruntime-web/wasm": "/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs" } }</script>
 <img id="photo" src="/${PHOTO}">
 <canvas id="view" width="480" height="360"></canvas>
 <script type="module">

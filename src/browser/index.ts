@@ -12,6 +12,7 @@ export { browserImageToRgb, type BrowserImage } from './image.js';
 export { drawFaces, type CanvasFace } from './draw.js';
 export type { OverlayOptions } from '../core/overlay.js';
 export type { InferenceSession, OnnxRuntime } from '../core/onnx-runtime.js';
+export { importOnnxRuntimeWeb, wantsWebGpu } from './onnx-runtime-web.js';
 export {
   DEFAULT_FRAMING,
   DEFAULT_RECOGNIZER_CONFIG,

@@ -9,6 +9,7 @@ import { createExpressionModel, ModelError, type ExpressionModel } from '../reco
 import type { FaceDetector } from '../recognize/faces.js';
 import { createPipeline, type Recognizer } from '../recognize/pipeline.js';
 import { browserImageToRgb, type BrowserImage } from './image.js';
+import { importOnnxRuntimeWeb } from './onnx-runtime-web.js';
 
 /** A model file: its URL (fetched) or its bytes. */
 export type ModelSource = string | URL | Uint8Array;
@@ -23,7 +24,10 @@ export interface BrowserRecognizerOptions extends Partial<Omit<RecognizerConfig,
   model?: ModelSource | ExpressionModel;
   /** `dnn` (default), `none` (each image is one face crop), or your own FaceDetector. */
   detector?: 'dnn' | 'none' | FaceDetector;
-  /** onnxruntime-web, if the page has it already; by default it is imported when the recognizer is created. */
+  /**
+   * onnxruntime-web, if the page has it already; by default it is imported when the recognizer is created: its
+   * wasm-only build, or the WebGPU one when `sessionOptions` name `webgpu`.
+   */
   ort?: OnnxRuntime;
   /** Execution providers and threads (onnxruntime-web's session options); default wasm. */
   sessionOptions?: InferenceSession.SessionOptions;
@@ -57,7 +61,7 @@ const isShippedName = (s: unknown): s is string => typeof s === 'string' && /^[a
 export async function createRecognizer(options: BrowserRecognizerOptions = {}): Promise<Recognizer<BrowserImage>> {
   const { modelsUrl = './models/', model: modelOption = 'fast', detector: detectorOption, ort: given, sessionOptions, ...rest } = options;
   const config = recognizerConfig({ ...rest, detector: typeof detectorOption === 'object' ? undefined : detectorOption });
-  const ort = given ?? ((await import('onnxruntime-web')) as unknown as OnnxRuntime);
+  const ort = given ?? (await importOnnxRuntimeWeb(sessionOptions));
   const base = new URL(modelsUrl, typeof document === 'undefined' ? self.location.href : document.baseURI);
   let model: ExpressionModel;
   if (typeof modelOption === 'object' && !(modelOption instanceof Uint8Array) && !(modelOption instanceof URL)) {

@@ -11,6 +11,7 @@ import {
   cropRegion,
   DEFAULT_RECOGNIZER_CONFIG as DEFAULTS,
   faceEyes,
+  importOnnxRuntimeWeb,
   MienError,
   placeFace,
   rawToRgb,
@@ -110,29 +111,34 @@ const fetchModel = async (url: string): Promise<Uint8Array> => new Uint8Array(aw
 
 type Ort = typeof OrtWeb;
 
+/**
+ * WebGPU when there is an adapter (and it is not turned off), else wasm: the session options and onnxruntime-web's
+ * build for them (the wasm-only build is the faster one on the CPU; see importOnnxRuntimeWeb).
+ */
 async function chooseBackend(
-  ort: Ort,
   settings: EngineSettings,
-): Promise<{ options: OrtWeb.InferenceSession.SessionOptions; description: string }> {
+): Promise<{ ort: Ort; options: OrtWeb.InferenceSession.SessionOptions; description: string }> {
   const wantGpu = settings.backend ? settings.backend === 'webgpu' : true;
   const gpu = (navigator as GpuNavigator).gpu;
   if (wantGpu && gpu && (await gpu.requestAdapter().catch(() => null))) {
-    return { options: { executionProviders: ['webgpu'] }, description: 'WebGPU' };
+    const options: OrtWeb.InferenceSession.SessionOptions = { executionProviders: ['webgpu'] };
+    return { ort: (await importOnnxRuntimeWeb(options)) as Ort, options, description: 'WebGPU' };
   }
+  const options: OrtWeb.InferenceSession.SessionOptions = { executionProviders: ['wasm'] };
+  const ort = (await importOnnxRuntimeWeb(options)) as Ort;
   // Half the cores, as onnxruntime-web's own default: the page needs the rest to decode and show the video, and the
   // models are small enough that more threads mostly wait for each other (npm run bench:web measures 1 against 2).
   const threads = settings.threads ?? Math.min(4, Math.ceil((navigator.hardwareConcurrency || 1) / 2));
   // Threads need SharedArrayBuffer, which browsers only give cross-origin isolated pages.
   ort.env.wasm.numThreads = crossOriginIsolated ? threads : 1;
   const n = ort.env.wasm.numThreads;
-  return { options: { executionProviders: ['wasm'] }, description: `wasm, ${n} thread${n === 1 ? '' : 's'}` };
+  return { ort, options, description: `wasm, ${n} thread${n === 1 ? '' : 's'}` };
 }
 
 export async function createEngine(settings: EngineSettings = {}): Promise<Engine> {
-  // Imported on its own, so onnxruntime-web gets a chunk of its own: its wasm threads are workers started from that
-  // chunk's URL, and must not run the page's code.
-  const ort = await import('onnxruntime-web');
-  const { options, description } = await chooseBackend(ort, settings);
+  // onnxruntime-web is imported on its own, so it gets a chunk of its own: its wasm threads are workers started from
+  // that chunk's URL, and must not run the page's code.
+  const { ort, options, description } = await chooseBackend(settings);
   const manifest = (await (await download(MODELS_PATH + MANIFEST_FILE)).json()) as ModelManifest;
   // `mien web` explains a missing model in the manifest.
   if ('missing' in manifest.expression) throw new EngineError(manifest.expression.missing);
