@@ -4,7 +4,7 @@
  * classification; no encoding), and how many of the faces the every-frame search finds the follower finds too (the
  * same face: IoU ≥ 0.5). Pause a training run while it measures (kill -STOP, then -CONT).
  *
- *   npm run bench:video -- [--clip ../shared/data/video/face-webcam-4s.mp4] [--detect-every 10]
+ *   npm run bench:video -- [--clip ../shared/data/video/face-webcam-4s.mp4] [--detect-every 15]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,12 +14,12 @@ import { parseArgs } from 'node:util';
 import { iou, type Box } from '../src/core/geometry.js';
 import { EXPRESSIONS } from '../src/core/labels.js';
 import { createRecognizer, type Recognizer } from '../src/recognize/recognizer.js';
-import { loadFaceFollower, processVideo } from '../src/video/index.js';
+import { DEFAULT_FOLLOW_OPTIONS, loadFaceFollower, processVideo } from '../src/video/index.js';
 
 const { values: args } = parseArgs({
   options: {
     clip: { type: 'string', default: '../shared/data/video/face-webcam-4s.mp4' },
-    'detect-every': { type: 'string', default: '10' },
+    'detect-every': { type: 'string', default: String(DEFAULT_FOLLOW_OPTIONS.fullEvery) },
   },
 });
 const scratch = mkdtempSync(join(tmpdir(), 'mien-bench-video-'));
