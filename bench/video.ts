@@ -4,7 +4,7 @@
  * classification; no encoding), and how many of the faces the every-frame search finds the follower finds too (the
  * same face: IoU ≥ 0.5). Pause a training run while it measures (kill -STOP, then -CONT).
  *
- *   npm run bench:video -- [--clip ../shared/data/video/face-webcam-4s.mp4] [--detect-every 15]
+ *   npm run bench:video -- [--clip ../shared/data/video/face-webcam-4s.mp4] [--detect-every N (default: mien video's)]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -14,7 +14,10 @@ import type { PixelImage } from '../detect/haar-image.js';
 import type { DetectorSettings } from '../detect/registry.js';
 
 export interface FollowOptions {
-  /** A full search every this many frames (1 = every frame, no following). Default 15: half a second at 30 fps (the least that keeps a 1280×720 clip at 30 fps, `npm run bench:video`). */
+  /**
+   * A full search every this many frames (1 = every frame, no following). Default 15: half a second at 30 fps, a margin
+   * above 30 fps on a 1280×720 clip where 10 only just reaches it (`npm run bench:video`).
+   */
   fullEvery?: number;
   /**
    * Side of the square searched around a followed face, in multiples of its box's larger side. Default 2: the face
