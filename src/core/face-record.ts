@@ -46,8 +46,8 @@ const point = (p: Point): Point => ({ x: Math.round(p.x), y: Math.round(p.y) });
  * ```ts
  * const [face] = await recognizer.recognize('photo.jpg');
  * console.log(JSON.stringify(faceRecord(face)));
- * // {"box":{"x":247,"y":95,"width":106,"height":149},"score":0.9077,"landmarks":{"rightEye":{"x":274,"y":151},…},
- * //  "expression":"happy","probabilities":{"angry":0.0119,"disgust":0.0085,"fear":0.0129,"happy":0.8668,…}}
+ * // {"box":{"x":247,"y":95,"width":105,"height":148},"score":0.9221,"landmarks":{"rightEye":{"x":274,"y":152},…},
+ * //  "expression":"happy","probabilities":{"angry":0.014,"disgust":0.0117,"fear":0.0122,"happy":0.8484,…}}
  * ```
  */
 export function faceRecord(face: FaceLike): FaceRecord {
