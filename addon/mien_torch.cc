@@ -713,9 +713,10 @@ class Network : public Napi::ObjectWrap<Network> {
     return info.Env().Undefined();
   }
 
-  // trainStep(images, labels, softTargets | undefined, labelSmoothing, softWeight, temperature) → Promise<{ loss, correct }>
-  // The loss is (1 − w) · CE(logits, labels) + w · T² · CE(logits / T, softTargets), label smoothing on both terms;
-  // without soft targets it is CE(logits, labels). The step runs on a libuv worker thread.
+  // trainStep(images, labels, softTargets | undefined, labelSmoothing, softWeight, temperature, classWeights | undefined)
+  // → Promise<{ loss, correct }>. The loss is (1 − w) · CE(logits, labels) + w · T² · CE(logits / T, softTargets), label
+  // smoothing and the class weights on both terms (torch's weighted means); without soft targets it is CE(logits,
+  // labels). The step runs on a libuv worker thread.
   Napi::Value TrainStep(const Napi::CallbackInfo& info) {
     Napi::Float32Array images = float32Arg(info, 0, "images");
     Napi::Int32Array labels = typedArrayArg<Napi::Int32Array, napi_int32_array>(info, 1, "labels");
@@ -740,15 +741,25 @@ class Network : public Napi::ObjectWrap<Network> {
       }
       soft = torch::from_blob(softTargets.Data(), {n, classes_}, torch::kFloat).to(device_).clone();
     }
+    torch::Tensor classWeights;
+    if (info[6].IsTypedArray()) {
+      Napi::Float32Array weights = float32Arg(info, 6, "classWeights");
+      if (static_cast<int64_t>(weights.ElementLength()) != classes_) {
+        throw EngineError("classWeights has " + std::to_string(weights.ElementLength()) + " values, expected " +
+                          std::to_string(classes_));
+      }
+      classWeights = torch::from_blob(weights.Data(), {classes_}, torch::kFloat).to(device_).clone();
+    }
     Optimizer& opt = optimizer();
-    return runAsync(info, [this, &opt, input, hardLabels, soft, labelSmoothing, softWeight, temperature] {
+    return runAsync(info, [this, &opt, input, hardLabels, soft, labelSmoothing, softWeight, temperature, classWeights] {
       setTraining(true);
 #if MIEN_WITH_C10D
       // As DistributedDataParallel's forward: rank 0's batch-norm statistics to every rank first.
       if (gradients_) broadcastBuffers();
 #endif
       torch::Tensor logits = logitsFor(input);
-      const auto ce = F::CrossEntropyFuncOptions().label_smoothing(labelSmoothing);
+      auto ce = F::CrossEntropyFuncOptions().label_smoothing(labelSmoothing);
+      if (classWeights.defined()) ce.weight(classWeights);
       torch::Tensor loss;
       if (!soft.defined()) {
         loss = F::cross_entropy(logits, hardLabels, ce);

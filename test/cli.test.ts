@@ -41,6 +41,8 @@ describe('mien CLI', () => {
       [['train', '--arch', 'deep'], /train needs --data/],
       [['train', '--data', join(dir, 'missing.csv'), '--arch', 'deep'], /missing\.csv/],
       [['train', '--data', join(dir, 'x.csv'), '--arch', 'deep', '--lr', 'fast'], /"fast" is not a number/],
+      [['train', '--data', join(dir, 'x.csv'), '--arch', 'deep', '--class-weights', '1,2'], /"balanced", "sqrt" or 7 comma-separated/],
+      [['train', '--data', join(dir, 'x.csv'), '--arch', 'deep', '--class-weights', '1,1,1,1,1,1,-1'], /"-1" must be above 0/],
       [['train', '--resume', join(dir, 'nothing-here')], /no last\.ckpt to resume from/],
       [['export', dir, '--out', join(dir, 'm.onnx')], /not a run folder/],
     ];

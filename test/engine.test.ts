@@ -240,6 +240,45 @@ describe('native engine', { skip }, () => {
     assert.ok(Math.abs(got - expected) < 1e-4 * expected, `loss ${got}, expected ${expected}`);
   });
 
+  test('class weights: Σ w_y · CE / Σ w_y with labels, each class scaled with soft targets', async () => {
+    const { images, labels } = quadrantBatch(8, 7);
+    const plain = makeSpec('plain', 'test net', [
+      { type: 'conv', out: 4, kernel: 5, stride: 2, padding: 'valid' },
+      { type: 'relu' },
+      { type: 'flatten' },
+      { type: 'dense', out: NUM_CLASSES },
+    ]);
+    const weights = Float32Array.from({ length: NUM_CLASSES }, (_, c) => 0.5 + c);
+    const loss = (options: Parameters<Network['trainStep']>[2]) =>
+      withNetwork(plain, 4, async (net) => (await net.trainStep(images, labels, options)).loss);
+    const logits = await withNetwork(plain, 4, (net) => net.forward(images));
+    // Per face and class: −log softmax, the terms both references weigh.
+    const nll = (r: number, c: number) => {
+      const row = logits.subarray(r * NUM_CLASSES, (r + 1) * NUM_CLASSES);
+      const max = Math.max(...row);
+      return Math.log(row.reduce((a, v) => a + Math.exp(v - max), 0)) + max - row[c]!;
+    };
+    let weighted = 0;
+    let weightSum = 0;
+    labels.forEach((y, r) => ((weighted += weights[y]! * nll(r, y)), (weightSum += weights[y]!)));
+    const withLabels = await loss({ classWeights: weights });
+    assert.ok(Math.abs(withLabels - weighted / weightSum) < 1e-4 * withLabels, `loss ${withLabels}, expected ${weighted / weightSum}`);
+    assert.ok(Math.abs(withLabels - (await loss({}))) > 1e-3, 'the weights change the loss');
+
+    const soft = oneHot(labels, 0.6);
+    let expected = 0;
+    labels.forEach((_, r) => {
+      for (let c = 0; c < NUM_CLASSES; c++) expected += weights[c]! * soft[r * NUM_CLASSES + c]! * nll(r, c);
+    });
+    expected /= labels.length;
+    const withSoft = await loss({ softTargets: soft, classWeights: weights });
+    assert.ok(Math.abs(withSoft - expected) < 1e-4 * expected, `loss ${withSoft}, expected ${expected}`);
+    await withNetwork(plain, 4, async (net) => {
+      await assert.rejects(net.trainStep(images, labels, { classWeights: new Float32Array(3).fill(1) }), /classWeights has 3 values/);
+      await assert.rejects(net.trainStep(images, labels, { classWeights: weights.map((w, c) => (c === 2 ? 0 : w)) }), /positive/);
+    });
+  });
+
   test('steps run off the JavaScript thread: the event loop turns while a step computes', async () => {
     await withNetwork(everyLayerSpec(), 1, async (net) => {
       const { images, labels } = quadrantBatch(64, 3);

@@ -10,7 +10,7 @@ import { exportRun } from '../src/export/index.js';
 import { FACE_PIXELS } from '../src/core/labels.js';
 import { Rng } from '../src/data/random.js';
 import { loadCheckpoint, type Checkpoint } from '../src/train/checkpoint.js';
-import { DEFAULT_TRAIN_CONFIG, type EpochRecord, type TrainConfig } from '../src/train/config.js';
+import { classWeightsFor, DEFAULT_TRAIN_CONFIG, type EpochRecord, type TrainConfig } from '../src/train/config.js';
 import { engineInfo } from '../src/train/engine.js';
 import { RUN_FILES, train } from '../src/train/trainer.js';
 import { syntheticFaces, tinySpec } from './helpers/synthetic.js';
@@ -200,6 +200,14 @@ describe('training loop', { skip }, () => {
     assert.deepEqual((await loadCheckpoint(join(dir, 'mix-mixup', RUN_FILES.last))).config.mixing, { mode: 'mixup', alpha: 0.4 });
   });
 
+  test('class weights in real training steps change the loss, and the run keeps them for resume', async () => {
+    const plain = await oneEpoch('cw-plain');
+    const weights = [1, 4, 2, 0.5, 1, 1, 0.5];
+    const weighted = await oneEpoch('cw-weighted', { classWeights: weights });
+    assert.notEqual(weighted.history[0]!.trainLoss, plain.history[0]!.trainLoss);
+    assert.deepEqual((await loadCheckpoint(join(dir, 'cw-weighted', RUN_FILES.last))).config.classWeights, weights);
+  });
+
   test("distillation from a trained run: the teacher's soft targets change the loss", async () => {
     const teacherDir = join(dir, 'teacher');
     await train({
@@ -252,6 +260,22 @@ describe('callbacks', () => {
     index,
     images: Float32Array.from({ length: 8 * FACE_PIXELS }, (_, p) => Math.floor(p / FACE_PIXELS) / 10),
     labels: Int32Array.from({ length: 8 }, (_, i) => i % 7),
+  });
+
+  test('class weights: balanced is N / (K · N_c), sqrt its root, both averaging 1 per face; lists are normalised', () => {
+    // 6 faces of class 0, 3 of class 1, 1 of class 2 (−1: unlabelled, not counted).
+    const labels = Int32Array.of(0, 0, 0, 0, 0, 0, 1, 1, 1, 2, -1);
+    const counts = [6, 3, 1];
+    const close = (got: Float32Array | undefined, want: number[]) =>
+      assert.ok(got && want.every((w, c) => Math.abs(got[c]! - w) < 1e-6), `${got ? [...got].join(', ') : got} vs ${want.join(', ')}`);
+    close(classWeightsFor('balanced', labels, 3), [10 / 18, 10 / 9, 10 / 3]);
+    const sqrt = classWeightsFor('sqrt', labels, 3)!;
+    assert.ok(Math.abs(sqrt[2]! / sqrt[0]! - Math.sqrt(6)) < 1e-5);
+    assert.ok(Math.abs(counts.reduce((sum, n, c) => sum + (n / 10) * sqrt[c]!, 0) - 1) < 1e-6, 'the average face weighs 1');
+    close(classWeightsFor([2, 2, 2], labels, 3), [1, 1, 1]);
+    assert.equal(classWeightsFor(undefined, labels, 3), undefined);
+    assert.throws(() => classWeightsFor('balanced', labels, 4), /need training faces of every class; happy has none/);
+    assert.throws(() => classWeightsFor([1, 2], labels, 3), /2 values for 3 classes/);
   });
 
   test('mixup blends each face with a partner of its batch, and the labels in the same proportion', () => {

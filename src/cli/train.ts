@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { EXPRESSIONS, NUM_CLASSES } from '../core/labels.js';
 import { DEFAULT_AUGMENT, formatAugment, parseAugment, summarizeProblems } from '../data/index.js';
 import { OnnxExport } from '../export/index.js';
 import { getArchitecture } from '../models/index.js';
@@ -9,7 +10,7 @@ import { resolveModelPath, SHIPPED_MODELS } from '../recognize/expression-model.
 import { CurvesCallback } from '../plot/index.js';
 import { SpecError, validateSpec, type ModelSpec } from '../models/spec.js';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../train/config.js';
+import { classWeightsFor, DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../train/config.js';
 import { connectGroup, DEFAULT_GROUP_TIMEOUT_MS, type ProcessGroup } from '../train/engine.js';
 import { ConsoleProgress, formatDuration } from '../train/progress.js';
 import { bestCheckpointOf, loadResumePoint, removeLeftoverTempFiles } from '../train/run-folder.js';
@@ -18,7 +19,7 @@ import { RUN_FILES, train, useBf16 } from '../train/trainer.js';
 import { loadTrainingData } from '../train/training-data.js';
 import { launchLocalGroup, rankPlace, type DistributedFlags, type RankPlace } from './distributed.js';
 import { usage, UsageError } from './errors.js';
-import { float, int, positiveInt } from './parse.js';
+import { float, int, positiveFloat, positiveInt } from './parse.js';
 import { progressPrinter } from './progress.js';
 
 /** An architecture by zoo name, or a ModelSpec JSON file of the user's own. */
@@ -48,6 +49,7 @@ interface TrainFlags extends DistributedFlags {
   momentum?: number;
   weightDecay?: number;
   labelSmoothing?: number;
+  classWeights?: TrainConfig['classWeights'];
   seed?: number;
   augment?: string;
   valFraction?: number;
@@ -72,6 +74,21 @@ interface TrainFlags extends DistributedFlags {
 }
 
 const d = DEFAULT_TRAIN_CONFIG;
+
+/** "balanced: angry 1.03, disgust 9.41, …", what the run's loss weighs each class by. */
+function classWeightsLine(setting: NonNullable<TrainConfig['classWeights']>, labels: ArrayLike<number>): string {
+  const weights = usage(() => classWeightsFor(setting, labels, NUM_CLASSES)!);
+  const list = EXPRESSIONS.map((e, c) => `${e} ${weights[c]!.toFixed(2)}`).join(', ');
+  return typeof setting === 'string' ? `${setting}: ${list}` : list;
+}
+
+function parseClassWeights(value: string): NonNullable<TrainConfig['classWeights']> {
+  if (value === 'balanced' || value === 'sqrt') return value;
+  const weights = value.split(',').map((w) => positiveFloat(w));
+  if (weights.length !== NUM_CLASSES)
+    throw new InvalidArgumentError(`"${value}": give "balanced", "sqrt" or ${NUM_CLASSES} comma-separated weights, one per class.`);
+  return weights;
+}
 /** Hinton et al.'s usual distillation settings: soft targets at T = 4 carry most of the loss. */
 const KD_DEFAULTS = { temperature: 4, weight: 0.7 };
 
@@ -89,6 +106,11 @@ export const trainCommand = new Command('train')
   .option('--momentum <x>', `SGD momentum, Nesterov (default ${d.momentum})`, float)
   .option('--weight-decay <x>', `weight decay (default ${d.weightDecay})`, float)
   .option('--label-smoothing <x>', `label smoothing (default ${d.labelSmoothing})`, float)
+  .option(
+    '--class-weights <how>',
+    'class-balanced loss: "balanced" (N / (K · N_c), disgust ×9.4 on FER2013), "sqrt" (its square root) or 7 comma-separated weights (default: none)',
+    parseClassWeights,
+  )
   .option('--seed <n>', `seed for init, shuffling and augmentation (default ${d.seed})`, int)
   .option(
     '--augment <spec>',
@@ -234,6 +256,7 @@ async function runTraining(run: OpenedRun, flags: TrainFlags, distributed?: { gr
     config.warmupEpochs > 0 && `warm-up ${config.warmupEpochs} epochs`,
     config.ema > 0 && `ema ${config.ema}`,
     config.mixing && `${config.mixing.mode} α ${config.mixing.alpha}`,
+    config.classWeights && `class weights ${classWeightsLine(config.classWeights, data.train.labels)}`,
     config.distillation &&
       `distilling from ${config.distillation.teachers.join(', ')} (T ${config.distillation.temperature}, weight ${config.distillation.weight})`,
   ].filter(Boolean);
@@ -329,6 +352,7 @@ async function planRun(flags: TrainFlags): Promise<RunPlan> {
     momentum: flags.momentum ?? d.momentum,
     weightDecay: flags.weightDecay ?? d.weightDecay,
     labelSmoothing: flags.labelSmoothing ?? d.labelSmoothing,
+    ...(flags.classWeights && { classWeights: flags.classWeights }),
     seed: flags.seed ?? d.seed,
     augment: flags.augment ? usage(() => parseAugment(flags.augment!)) : DEFAULT_AUGMENT,
     plateau: {

@@ -1,4 +1,6 @@
+import { EXPRESSIONS } from '../core/labels.js';
 import type { AugmentOptions } from '../data/augment.js';
+import { DataError } from '../data/problems.js';
 import type { MixingMode } from './callbacks/mixing.js';
 import type { Device, OptimizerConfig } from './engine.js';
 
@@ -33,6 +35,12 @@ export interface TrainConfig {
   ema: number;
   /** Mixup or CutMix of each batch's faces and labels, λ ~ Beta(alpha, alpha) (src/train/callbacks/mixing.ts). */
   mixing?: { mode: MixingMode; alpha: number };
+  /**
+   * Class-balanced loss: "balanced" weighs each class by N / (K · N_c) over the training labels (disgust, FER2013's
+   * rarest class, ×9.4), "sqrt" by the square root of that (×3.2), or one weight per class; absent = every class 1.
+   * The weights are normalised so the average face still weighs 1, which leaves the learning rate's meaning alone.
+   */
+  classWeights?: 'balanced' | 'sqrt' | number[];
   /** Knowledge distillation from trained runs (their best.ckpt): soft targets at `temperature`, weighted by `weight`. */
   distillation?: { teachers: string[]; temperature: number; weight: number };
   /** Stop after this many epochs without a better validation accuracy; 0 disables early stopping. */
@@ -90,3 +98,38 @@ export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'arch' | 'data' | 'augment'
   maxBatches: 0,
   worldSize: 1,
 };
+
+/**
+ * The per-class loss weights `config.classWeights` asks for, for these training labels (−1 = unlabelled, skipped):
+ * normalised so that Σ_c (N_c / N) · w_c = 1. Undefined when every class weighs the same.
+ *
+ * @example
+ * ```ts
+ * classWeightsFor('balanced', Int32Array.of(0, 0, 0, 1), 2); // Float32Array [0.667, 2]
+ * ```
+ */
+export function classWeightsFor(
+  setting: TrainConfig['classWeights'],
+  labels: ArrayLike<number>,
+  classes: number,
+): Float32Array | undefined {
+  if (setting === undefined) return undefined;
+  const counts = new Array<number>(classes).fill(0);
+  for (let i = 0; i < labels.length; i++) if (labels[i]! >= 0) counts[labels[i]!]!++;
+  let raw: number[];
+  if (Array.isArray(setting)) {
+    if (setting.length !== classes) throw new RangeError(`classWeights has ${setting.length} values for ${classes} classes`);
+    if (!setting.every((w) => w > 0 && Number.isFinite(w))) throw new RangeError(`classWeights must be positive: ${setting.join(', ')}`);
+    raw = setting;
+  } else {
+    const missing = counts.findIndex((c) => c === 0);
+    if (missing >= 0)
+      throw new DataError(
+        `class weights "${setting}" need training faces of every class; ${EXPRESSIONS[missing] ?? `class ${missing}`} has none`,
+      );
+    raw = counts.map((c) => (setting === 'balanced' ? 1 / c : 1 / Math.sqrt(c)));
+  }
+  const total = counts.reduce((a, b) => a + b, 0);
+  const meanWeight = raw.reduce((sum, w, c) => sum + (w * counts[c]!) / total, 0);
+  return Float32Array.from(raw, (w) => w / meanWeight);
+}

@@ -53,6 +53,11 @@ export interface TrainStepOptions {
   softWeight?: number;
   /** Temperature T of the soft-target term (distillation); default 1. */
   temperature?: number;
+  /**
+   * A weight per class (class-balanced loss), on both terms: with labels the mean is Σ w_y·CE / Σ w_y, with soft
+   * targets each class's share of a face's loss is scaled by its weight (torch's cross_entropy `weight`). Default none.
+   */
+  classWeights?: Float32Array;
 }
 
 export interface StepResult {
@@ -179,6 +184,7 @@ interface NativeNetwork {
     labelSmoothing: number,
     softWeight: number,
     temperature: number,
+    classWeights: Float32Array | undefined,
   ): Promise<StepResult>;
   forward(images: Float32Array): Promise<Float32Array>;
   getWeights(): Float32Array[];
@@ -388,7 +394,10 @@ class TorchNetwork implements Network {
     if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new RangeError(`labelSmoothing must be in [0, 1), got ${labelSmoothing}`);
     if (!(softWeight >= 0 && softWeight <= 1)) throw new RangeError(`softWeight must be in [0, 1], got ${softWeight}`);
     if (!(temperature > 0)) throw new RangeError(`temperature must be positive, got ${temperature}`);
-    const step = this.native.trainStep(images, labels, options.softTargets, labelSmoothing, softWeight, temperature);
+    const { classWeights } = options;
+    if (classWeights && !classWeights.every((w) => w > 0 && Number.isFinite(w)))
+      throw new RangeError(`classWeights must be positive numbers, got ${[...classWeights].join(', ')}`);
+    const step = this.native.trainStep(images, labels, options.softTargets, labelSmoothing, softWeight, temperature, classWeights);
     if (!this.group) return step;
     try {
       return await step;

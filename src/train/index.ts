@@ -22,7 +22,7 @@ export {
   type Checkpoint,
   type TrainerState,
 } from './checkpoint.js';
-export { DEFAULT_TRAIN_CONFIG, type EpochRecord, type TrainConfig } from './config.js';
+export { classWeightsFor, DEFAULT_TRAIN_CONFIG, type EpochRecord, type TrainConfig } from './config.js';
 export {
   connectGroup,
   createNetwork,

@@ -15,7 +15,7 @@ import type { ModelSpec } from '../models/spec.js';
 import type { Batch, Callback, TrainContext } from './callback.js';
 import { policyCallbacks, runFileCallbacks } from './callbacks/index.js';
 import type { Checkpoint, TrainerState } from './checkpoint.js';
-import type { EpochRecord, TrainConfig } from './config.js';
+import { classWeightsFor, type EpochRecord, type TrainConfig } from './config.js';
 import { cpuHasBf16, createNetwork, setThreads, type Network, type ProcessGroup } from './engine.js';
 
 export { RUN_FILES } from './callbacks/run-files.js';
@@ -165,6 +165,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       `${n} training faces do not fill one global batch of ${worldSize} ranks × ${config.batchSize}: give a smaller --batch`,
     );
   const batches = config.maxBatches > 0 ? Math.min(config.maxBatches, batchesInData) : batchesInData;
+  const classWeights = classWeightsFor(config.classWeights, trainSet.labels, spec.classes);
 
   // Run files come last, so the checkpoint holds every other callback's state as of the end of the epoch.
   const callbacks = [...(await policyCallbacks(config)), ...(options.callbacks ?? []), ...(rank === 0 ? runFileCallbacks() : [])];
@@ -257,6 +258,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           softTargets: batch.softTargets,
           softWeight: batch.softWeight,
           temperature: batch.temperature,
+          classWeights,
         });
         if (!Number.isFinite(result.loss)) throw diverged(`epoch ${epoch}, batch ${b + 1} of ${batches}`, result.loss);
         step++;
