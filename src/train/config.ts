@@ -101,7 +101,7 @@ export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'arch' | 'data' | 'augment'
 
 /**
  * The per-class loss weights `config.classWeights` asks for, for these training labels (−1 = unlabelled, skipped):
- * normalised so that Σ_c (N_c / N) · w_c = 1. Undefined when every class weighs the same.
+ * normalised so that Σ_c (N_c / N) · w_c = 1. Undefined when the config asks for none.
  *
  * @example
  * ```ts
