@@ -240,7 +240,7 @@ describe('native engine', { skip }, () => {
     assert.ok(Math.abs(got - expected) < 1e-4 * expected, `loss ${got}, expected ${expected}`);
   });
 
-  test('class weights: Σ w_y · CE / Σ w_y with labels, each class scaled with soft targets', async () => {
+  test('class weights: Σ w_y · CE / Σ w_y, with labels and with soft targets alike', async () => {
     const { images, labels } = quadrantBatch(8, 7);
     const plain = makeSpec('plain', 'test net', [
       { type: 'conv', out: 4, kernel: 5, stride: 2, padding: 'valid' },
@@ -266,11 +266,13 @@ describe('native engine', { skip }, () => {
     assert.ok(Math.abs(withLabels - (await loss({}))) > 1e-3, 'the weights change the loss');
 
     const soft = oneHot(labels, 0.6);
+    // Each face weighed by its label's weight, not each target class by its own: a flat teacher distribution must not
+    // tilt toward the heavy classes.
     let expected = 0;
-    labels.forEach((_, r) => {
-      for (let c = 0; c < NUM_CLASSES; c++) expected += weights[c]! * soft[r * NUM_CLASSES + c]! * nll(r, c);
+    labels.forEach((y, r) => {
+      for (let c = 0; c < NUM_CLASSES; c++) expected += weights[y]! * soft[r * NUM_CLASSES + c]! * nll(r, c);
     });
-    expected /= labels.length;
+    expected /= weightSum;
     const withSoft = await loss({ softTargets: soft, classWeights: weights });
     assert.ok(Math.abs(withSoft - expected) < 1e-4 * expected, `loss ${withSoft}, expected ${expected}`);
     await withNetwork(plain, 4, async (net) => {
