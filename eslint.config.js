@@ -5,7 +5,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'build/', 'node_modules/', 'web/dist/', 'docs/api/', '**/*.d.ts'] },
+  { ignores: ['dist/', 'build/', 'node_modules/', 'web/dist/', 'docs/api/', '.gpu1/', '.gpu2/', '.gpurt/', '**/*.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

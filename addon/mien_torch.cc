@@ -663,22 +663,32 @@ class Network : public Napi::ObjectWrap<Network> {
     });
   }
 
+  // libtorch 2.4 replaced the CPU-only autocast switches with ones that take the device type (the old ones went later).
+  static void setBf16CpuAutocast(bool enabled) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCPU, enabled);
+    if (enabled) at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+#else
+    at::autocast::set_cpu_enabled(enabled);
+    if (enabled) at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+#endif
+  }
+
   // The network's logits in float32, with the precision options: a bf16 forward under CPU autocast (the backward
   // follows the same casts) and channels-last (NHWC) activations, which oneDNN's convolutions prefer.
   torch::Tensor logitsFor(const torch::Tensor& input) {
     const torch::Tensor x = channelsLast_ ? input.contiguous(at::MemoryFormat::ChannelsLast) : input;
     if (!bf16_) return model_->forward(x);
     // Autocast is per thread, and this runs on whichever libuv worker took the step.
-    at::autocast::set_cpu_enabled(true);
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    setBf16CpuAutocast(true);
     torch::Tensor logits;
     try {
       logits = model_->forward(x);
     } catch (...) {
-      at::autocast::set_cpu_enabled(false);
+      setBf16CpuAutocast(false);
       throw;
     }
-    at::autocast::set_cpu_enabled(false);
+    setBf16CpuAutocast(false);
     at::autocast::clear_cache();
     return logits.to(torch::kFloat);
   }
