@@ -15,13 +15,14 @@ epochs_deep=${3:?EPOCHS_DEEP}
 tar -C .gpurt/data -xJf .gpu2/train.tar.xz
 export PATH=$PWD/.gpurt/bin:$PATH
 runs=.gpurt/runs && mkdir -p "$runs"
-mien() { node .gpurt/mien/dist/mien.mjs "$@"; }
+# An array, not a function: a background function is a subshell, and killing it would leave its node running.
+mien=(node .gpurt/mien/dist/mien.mjs)
 device=${MIEN_DEVICE:-cuda} # cpu: to try the script without a GPU
 
-mien train --data .gpurt/data --arch mienet-m --lr 1e-3 --label-smoothing 0.1 --augment camera --ema 0.999 \
+"${mien[@]}" train --data .gpurt/data --arch mienet-m --lr 1e-3 --label-smoothing 0.1 --augment camera --ema 0.999 \
   --schedule cosine --warmup-epochs 1 --epochs "$epochs_m" --early-stop 0 --device "$device" --out "$runs/accurate-gpu" \
   >"$runs/accurate-gpu.log" 2>&1 &
-mien train --data .gpurt/data --arch deep --epochs "$epochs_deep" --ema 0.999 --device "$device" --out "$runs/deep-ema" \
+"${mien[@]}" train --data .gpurt/data --arch deep --epochs "$epochs_deep" --ema 0.999 --device "$device" --out "$runs/deep-ema" \
   >"$runs/deep-ema.log" 2>&1 &
 
 publish() {
