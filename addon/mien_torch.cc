@@ -726,8 +726,9 @@ class Network : public Napi::ObjectWrap<Network> {
   // trainStep(images, labels, softTargets | undefined, labelSmoothing, softWeight, temperature, classWeights | undefined)
   // → Promise<{ loss, correct }>. The loss is (1 − w) · CE(logits, labels) + w · T² · CE(logits / T, softTargets), label
   // smoothing on both terms; without soft targets it is CE(logits, labels). Class weights weigh each face by its label's
-  // weight in both terms (Σ w_y · CE / Σ w_y). Torch's own `weight` would scale each target class instead, which on a
-  // flat tempered teacher distribution tilts every face toward the heavy classes. The step runs on a libuv worker thread.
+  // weight in both terms (Σ w_y · CE / Σ w_y). Torch's own `weight` would scale each target class instead (the soft
+  // targets, and the smoothing's uniform share), which on a flat tempered teacher distribution tilts every face toward
+  // the heavy classes. The step runs on a libuv worker thread.
   Napi::Value TrainStep(const Napi::CallbackInfo& info) {
     Napi::Float32Array images = float32Arg(info, 0, "images");
     Napi::Int32Array labels = typedArrayArg<Napi::Int32Array, napi_int32_array>(info, 1, "labels");
@@ -769,22 +770,17 @@ class Network : public Napi::ObjectWrap<Network> {
       if (gradients_) broadcastBuffers();
 #endif
       torch::Tensor logits = logitsFor(input);
-      auto ce = F::CrossEntropyFuncOptions().label_smoothing(labelSmoothing);
-      if (classWeights.defined()) ce.weight(classWeights);
-      torch::Tensor loss;
-      if (!soft.defined()) {
-        loss = F::cross_entropy(logits, hardLabels, ce);
-      } else {
-        // Given probabilities, cross_entropy computes -(t · log_softmax(logits)).sum(1) per face, smoothing t likewise.
-        torch::Tensor perFace = F::cross_entropy(
-            logits / temperature, soft, F::CrossEntropyFuncOptions().label_smoothing(labelSmoothing).reduction(torch::kNone));
-        torch::Tensor softLoss = perFace.mean();
-        if (classWeights.defined()) {
-          torch::Tensor faceWeights = classWeights.index_select(0, hardLabels);
-          softLoss = (perFace * faceWeights).sum() / faceWeights.sum();
-        }
-        loss = softWeight * temperature * temperature * softLoss;
-        if (softWeight < 1) loss = loss + (1 - softWeight) * F::cross_entropy(logits, hardLabels, ce);
+      // Per-face cross-entropies, label smoothing included, averaged with each face weighing its label's class weight;
+      // given probabilities, cross_entropy computes -(t · log_softmax(logits)).sum(1), smoothing t likewise.
+      const auto perFace = F::CrossEntropyFuncOptions().label_smoothing(labelSmoothing).reduction(torch::kNone);
+      const torch::Tensor faceWeights = classWeights.defined() ? classWeights.index_select(0, hardLabels) : torch::Tensor();
+      const auto mean = [&faceWeights](const torch::Tensor& losses) {
+        return faceWeights.defined() ? (losses * faceWeights).sum() / faceWeights.sum() : losses.mean();
+      };
+      torch::Tensor loss = mean(F::cross_entropy(logits, hardLabels, perFace));
+      if (soft.defined()) {
+        loss = softWeight * temperature * temperature * mean(F::cross_entropy(logits / temperature, soft, perFace)) +
+               (1 - softWeight) * loss;
       }
       for (torch::Tensor& p : parameters_) p.mutable_grad().reset();  // set_to_none: backward allocates fresh grads
 #if MIEN_WITH_C10D

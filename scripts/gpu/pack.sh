@@ -16,6 +16,7 @@ set -euo pipefail
 DATA=$(realpath "${1:-../shared/data/fer2013}")
 [ -f package.json ] && [ -f dist/cli/main.js ] || { echo "run from the repository root after npm run build" >&2; exit 2; }
 rm -rf .gpu1 .gpu2 && mkdir -p .gpu1 .gpu2
+node=$(readlink -f "$(command -v node)")
 stage=$(mktemp -d) && trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/mien/dist" "$stage/mien/node_modules/@img" "$stage/mien/hdr"
 
@@ -24,16 +25,17 @@ npx esbuild dist/cli/main.js --bundle --platform=node --format=esm --target=node
   --external:sharp --external:onnxruntime-node --outfile="$stage/mien/dist/mien.mjs" \
   --banner:js="import { createRequire as mienRequire } from 'node:module'; const require = mienRequire(import.meta.url);"
 cp -r node_modules/sharp node_modules/detect-libc node_modules/semver node_modules/onnxruntime-common "$stage/mien/node_modules/"
-cp -r node_modules/@img/sharp-linux-x64 node_modules/@img/sharp-libvips-linux-x64 node_modules/@img/colour "$stage/mien/node_modules/@img/" 2>/dev/null ||
-  cp -r node_modules/@img/sharp-linux-x64 node_modules/@img/sharp-libvips-linux-x64 "$stage/mien/node_modules/@img/"
+for img in node_modules/@img/*; do
+  if [[ $img == *-linux-x64 || $img == */colour ]]; then cp -r "$img" "$stage/mien/node_modules/@img/"; fi
+done
 mkdir -p "$stage/mien/node_modules/onnxruntime-node/bin/napi-v6/linux"
 cp -r node_modules/onnxruntime-node/package.json node_modules/onnxruntime-node/dist "$stage/mien/node_modules/onnxruntime-node/"
 cp -r node_modules/onnxruntime-node/bin/napi-v6/linux/x64 "$stage/mien/node_modules/onnxruntime-node/bin/napi-v6/linux/"
 cp -r node_modules/node-addon-api "$stage/mien/node_modules/"
 # Node-API's headers alone: the addon uses nothing else of Node's.
-cp "$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"/include/node/{node_api,node_api_types,js_native_api,js_native_api_types}.h "$stage/mien/hdr/"
+cp "$(dirname "$(dirname "$node")")"/include/node/{node_api,node_api_types,js_native_api,js_native_api_types}.h "$stage/mien/hdr/"
 tar -C "$stage" -cf - mien | xz -T2 -6 >.gpu1/mien.tar.xz
-xz -T2 -6 -c "$(readlink -f "$(command -v node)")" >.gpu1/node.xz
+xz -T2 -6 -c "$node" >.gpu1/node.xz
 tar -C "$DATA" -cf - val | xz -T2 -6 >.gpu1/val.tar.xz
 tar -C "$DATA" -cf - train | xz -T2 -6 >.gpu2/train.tar.xz
 du -sh .gpu1 .gpu2 && du -sh --exclude=node_modules --exclude=.git --exclude=build --exclude=dist --exclude='.gpu*' .

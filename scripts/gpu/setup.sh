@@ -20,7 +20,7 @@ cuda=$([ -f "$torch/lib/libtorch_cuda.so" ] && echo 1 || echo 0)
 cd .gpurt/mien
 mkdir -p build/Release
 # Only the lists build-addon.mjs prints for this libtorch, with the distributed engine left out: one GPU needs none.
-print() { MIEN_LIBTORCH=$torch MIEN_TORCH_CXX11_ABI=$abi node scripts/build-addon.mjs --print "$1" 2>/dev/null || true; }
+print() { MIEN_LIBTORCH=$torch MIEN_TORCH_CXX11_ABI=$abi node scripts/build-addon.mjs --print "$1"; }
 mapfile -t includes < <(print include_dirs)
 mapfile -t libraries < <(print libraries)
 mapfile -t ldflags < <(print ldflags)
