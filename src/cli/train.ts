@@ -4,11 +4,11 @@ import { dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { EXPRESSIONS, NUM_CLASSES } from '../core/labels.js';
 import { DEFAULT_AUGMENT, formatAugment, parseAugment, summarizeProblems } from '../data/index.js';
-import { OnnxExport } from '../export/index.js';
+import { loadModelWeights, OnnxExport } from '../export/index.js';
 import { getArchitecture } from '../models/index.js';
-import { resolveModelPath, SHIPPED_MODELS } from '../recognize/expression-model.js';
+import { resolveModelPath, shippedModelPath, SHIPPED_MODELS, type ShippedModel } from '../recognize/expression-model.js';
 import { CurvesCallback } from '../plot/index.js';
-import { SpecError, validateSpec, type ModelSpec } from '../models/spec.js';
+import { SpecError, tensorLayout, tensorSize, validateSpec, type ModelSpec } from '../models/spec.js';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { classWeightsFor, DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../train/config.js';
 import { connectGroup, DEFAULT_GROUP_TIMEOUT_MS, type ProcessGroup } from '../train/engine.js';
@@ -40,6 +40,7 @@ interface TrainFlags extends DistributedFlags {
   data?: string;
   val?: string;
   arch?: string;
+  init?: string;
   out?: string;
   resume?: string;
   epochs?: number;
@@ -97,6 +98,10 @@ export const trainCommand = new Command('train')
   .option('--data <csv|dir>', 'training data: FER2013 CSV (Usage column), Kaggle train.csv, or class folders')
   .option('--val <csv|dir>', "validation data (default: the source's val split, else a held-out fraction)")
   .option('--arch <name|spec.json>', 'architecture (see `mien models`) or a ModelSpec JSON file')
+  .option(
+    '--init <model>',
+    "start from a trained model's weights instead of random ones (fine-tuning): a run folder, a float .onnx export, or fast; --arch defaults to its architecture",
+  )
   .option('--out <dir>', 'run folder (default runs/<arch>)')
   .option('--resume <dir>', 'continue the run in <dir> from its last checkpoint')
   .option('--epochs <n>', `epochs (default ${d.epochs}; with --resume: extend the run to n epochs)`, positiveInt)
@@ -200,6 +205,8 @@ interface OpenedRun {
   config: TrainConfig;
   spec: ModelSpec;
   resume?: Checkpoint;
+  /** --init's weights (rank 0 only: joining the group gives them to the other ranks). */
+  initialWeights?: Float32Array[];
   outDir: string;
 }
 
@@ -233,7 +240,7 @@ async function receiveRun(group: ProcessGroup): Promise<OpenedRun> {
  * other ranks of a group print nothing but warnings and errors.
  */
 async function runTraining(run: OpenedRun, flags: TrainFlags, distributed?: { group: ProcessGroup; place: RankPlace }): Promise<void> {
-  const { spec, resume, outDir } = run;
+  const { spec, resume, initialWeights, outDir } = run;
   // Threads are this machine's business: each rank keeps its own --threads.
   const config: TrainConfig = distributed && flags.threads !== undefined ? { ...run.config, threads: flags.threads } : run.config;
   const lead = !distributed || distributed.place.rank === 0;
@@ -262,6 +269,7 @@ async function runTraining(run: OpenedRun, flags: TrainFlags, distributed?: { gr
   ].filter(Boolean);
   if (extras.length > 0) say(extras.join('  '));
   if (resume) say(`resuming ${outDir} after epoch ${resume.state.epoch}`);
+  else if (config.init) say(`starting from the weights of ${config.init}`);
   const started = performance.now();
   const callbacks = lead ? [progress, new CurvesCallback(), new OnnxExport()] : [];
   const result = await train({
@@ -271,6 +279,7 @@ async function runTraining(run: OpenedRun, flags: TrainFlags, distributed?: { gr
     val: data.val,
     outDir,
     resume,
+    initialWeights,
     callbacks,
     log: lead ? (m) => progress.log(m) : undefined,
     group: distributed?.group,
@@ -327,7 +336,9 @@ async function withLockedRunFolder(dir: string, body: () => Promise<void>): Prom
   }
 }
 
-type RunPlan = { outDir: string; resume: true; epochs?: number } | { outDir: string; resume: false; config: TrainConfig; spec: ModelSpec };
+type RunPlan =
+  | { outDir: string; resume: true; epochs?: number }
+  | { outDir: string; resume: false; config: TrainConfig; spec: ModelSpec; initialWeights?: Float32Array[] };
 
 /** What the flags ask for, checked before the run folder is locked: nothing here reads the folder's checkpoints. */
 async function planRun(flags: TrainFlags): Promise<RunPlan> {
@@ -337,11 +348,14 @@ async function planRun(flags: TrainFlags): Promise<RunPlan> {
     return { outDir: flags.resume, resume: true, epochs: flags.epochs };
   }
   if (!flags.data) throw new UsageError('train needs --data <csv|dir> (or --resume <run dir>)');
-  if (!flags.arch) throw new UsageError('train needs --arch <name> (see `mien models`)');
-  const spec = await resolveArchitecture(flags.arch);
+  if (!flags.arch && !flags.init) throw new UsageError('train needs --arch <name> (see `mien models`) or --init <model>');
+  const init = flags.init === undefined ? undefined : await loadInitialModel(flags.init);
+  const spec = flags.arch ? await resolveArchitecture(flags.arch) : init!.spec;
+  if (init && flags.arch) checkSameLayout(spec, init.spec, flags.init!);
   const config: TrainConfig = {
     ...d,
-    arch: flags.arch,
+    arch: flags.arch ?? spec.name,
+    ...(init && { init: init.path }),
     data: flags.data,
     val: flags.val,
     valFraction: flags.valFraction ?? d.valFraction,
@@ -399,7 +413,38 @@ async function planRun(flags: TrainFlags): Promise<RunPlan> {
     if (!(weight >= 0 && weight <= 1)) throw new UsageError('--kd-weight must be between 0 and 1');
     config.distillation.teachers = teachers.map(teacherFile);
   }
-  return { outDir: flags.out ?? join('runs', spec.name), resume: false, config, spec };
+  return { outDir: flags.out ?? join('runs', spec.name), resume: false, config, spec, initialWeights: init?.weights };
+}
+
+/**
+ * The --init model: a run folder (its best.onnx), a float .onnx export, or a shipped model's float copy
+ * (`models/<name>-fp32.onnx`), with its absolute path.
+ */
+async function loadInitialModel(source: string): Promise<{ path: string; spec: ModelSpec; weights: Float32Array[] }> {
+  let file = existsSync(join(source, RUN_FILES.bestOnnx)) ? join(source, RUN_FILES.bestOnnx) : source;
+  if ((SHIPPED_MODELS as readonly string[]).includes(source) && !existsSync(source)) {
+    const shipped = shippedModelPath(source as ShippedModel);
+    const float = shipped.replace(/\.onnx$/, '-fp32.onnx');
+    if (!existsSync(float))
+      throw new UsageError(
+        `--init ${source}: mien ships ${source} as an int8 model only, which cannot be trained from; give a float export`,
+      );
+    file = float;
+  } else if (!existsSync(file)) {
+    throw new UsageError(`--init ${source}: no such file (give a run folder, a float .onnx export, or ${SHIPPED_MODELS[0]})`);
+  }
+  const path = resolve(file);
+  return { path, ...(await loadModelWeights(path)) };
+}
+
+/** --arch and the --init model must name the same tensors of the same sizes. */
+function checkSameLayout(spec: ModelSpec, initSpec: ModelSpec, source: string): void {
+  const [a, b] = [tensorLayout(spec), tensorLayout(initSpec)];
+  const same = a.length === b.length && a.every((t, i) => t.name === b[i]!.name && tensorSize(t) === tensorSize(b[i]!));
+  if (!same)
+    throw new UsageError(
+      `--init ${source} is a ${initSpec.name}, which does not fit --arch ${spec.name}: leave --arch out to train its own architecture`,
+    );
 }
 
 /**
@@ -422,7 +467,7 @@ async function openRun(plan: RunPlan): Promise<OpenedRun> {
     // best.ckpt alone is a run too: one killed between the two checkpoint writes of its first epoch.
     if (existsSync(join(outDir, RUN_FILES.last)) || existsSync(join(outDir, RUN_FILES.best)))
       throw new UsageError(`${outDir} already holds a run: continue it with --resume ${outDir}, or choose another --out`);
-    return { config: plan.config, spec: plan.spec, outDir };
+    return { config: plan.config, spec: plan.spec, initialWeights: plan.initialWeights, outDir };
   }
   const { checkpoint: resume, warning } = await loadResumePoint(outDir);
   if (warning) warn(warning);

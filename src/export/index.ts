@@ -2,3 +2,4 @@ export { buildOnnx, writeOnnx, readOnnxMetadata, INPUT_NAME, LOGITS_NAME, PROBAB
 export { exportRun, OnnxExport } from './run.js';
 export { setOnnxMetadata, writeOnnxMetadata, type OnnxMetadataChanges } from './metadata.js';
 export { quantizeOnnx, QUANTIZATION_KEY, type QuantizeOptions } from './quantize.js';
+export { decodeModelWeights, loadModelWeights, ModelWeightsError, type ModelWeights } from './weights.js';

@@ -41,6 +41,11 @@ export interface TrainConfig {
    * The weights are normalised so the average face still weighs 1, which leaves the learning rate's meaning alone.
    */
   classWeights?: 'balanced' | 'sqrt' | number[];
+  /**
+   * The model the run started from instead of a random initialisation (`--init`): the absolute path of a float mien
+   * ONNX export. Only the first epoch reads it; it is kept so the run says where its weights came from.
+   */
+  init?: string;
   /** Knowledge distillation from trained runs (their best.ckpt): soft targets at `temperature`, weighted by `weight`. */
   distillation?: { teachers: string[]; temperature: number; weight: number };
   /** Stop after this many epochs without a better validation accuracy; 0 disables early stopping. */

@@ -29,6 +29,11 @@ export interface TrainOptions {
   outDir: string;
   /** Continue from this checkpoint (of the same run) instead of starting fresh. */
   resume?: Checkpoint;
+  /**
+   * Start from these weights (`tensorLayout(spec)` order) instead of a random initialisation: fine-tuning a trained
+   * model, or a second schedule on top of a finished run. A resumed run takes its weights from `resume` instead.
+   */
+  initialWeights?: Float32Array[];
   /** Extra callbacks (progress, curves, …), run after the ones the config asks for and before the run-file writers. */
   callbacks?: Callback[];
   /** Where callbacks' log lines go (default: nowhere). */
@@ -183,8 +188,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       network.setWeights(options.resume.weights);
       network.setOptimizerState(options.resume.optimizer);
       network.setLearningRate(state.lr);
+    } else if (options.initialWeights) {
+      network.setWeights(options.initialWeights);
     }
-    // Every rank has built and loaded the same weights; joining also checks that, and starts the gradient all-reduce.
+    // Joining checks that every rank built the same network, gives them rank 0's weights (a resumed run's are the same
+    // everywhere; --init's only rank 0 read) and starts the gradient all-reduce.
     if (group) await network.joinGroup(group);
     for (const cb of callbacks) if (state.callbacks[cb.name] !== undefined) cb.setState?.(state.callbacks[cb.name]);
     const rng = Rng.fromState(state.rng);
