@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { Command } from 'commander';
 import * as ort from 'onnxruntime-node';
 import { writeFileAtomic } from '../core/atomic-write.js';
-import { datasetSize, facesToInput, subset, type FaceDataset } from '../data/dataset.js';
+import { datasetSize, facesToInput, spreadSubset } from '../data/dataset.js';
 import { chooseSplit } from '../eval/index.js';
 import { quantizeOnnx } from '../export/quantize.js';
 import { loadExpressionModel, SHIPPED_MODELS } from '../recognize/expression-model.js';
@@ -20,16 +20,6 @@ interface QuantizeFlags {
   out: string;
 }
 
-/** `count` faces spread evenly over `d` (every class and every part of the file, not just its start). */
-function spread(d: FaceDataset, count: number): FaceDataset {
-  const n = datasetSize(d);
-  const picked = Math.min(n, count);
-  return subset(
-    d,
-    Array.from({ length: picked }, (_, i) => Math.floor(((i + 0.5) * n) / picked)),
-  );
-}
-
 export const quantizeCommand = new Command('quantize')
   .description('write the int8 version of an expression model (ONNX QDQ: int8 weights, uint8 activations measured on training faces)')
   .requiredOption('--model <name|file.onnx>', `the float model (${SHIPPED_MODELS.join(', ')} or a file)`)
@@ -43,7 +33,7 @@ export const quantizeCommand = new Command('quantize')
     await model.dispose();
     const loaded = await loadForPrediction(flags.data);
     const { data, name } = usage(() => chooseSplit(flags.data, loaded.splits, flags.split));
-    const faces = spread(data, flags.faces);
+    const faces = spreadSubset(data, flags.faces);
     if (datasetSize(faces) === 0) throw new UsageError(`the ${name} split of ${flags.data} has no faces to calibrate on`);
     process.stderr.write(
       `quantizing ${model.path}: activation ranges from ${datasetSize(faces)} faces of the ${name} split of ${flags.data}\n`,

@@ -2,11 +2,21 @@ import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import * as ort from 'onnxruntime-node';
 import { EXPRESSIONS, NUM_CLASSES } from '../core/labels.js';
-import { DEFAULT_AUGMENT, formatAugment, parseAugment, summarizeProblems } from '../data/index.js';
-import { loadModelWeights, OnnxExport } from '../export/index.js';
+import {
+  datasetSize,
+  DEFAULT_AUGMENT,
+  facesToInput,
+  formatAugment,
+  parseAugment,
+  spreadSubset,
+  summarizeProblems,
+  type FaceDataset,
+} from '../data/index.js';
+import { loadModelSpec, loadModelWeights, OnnxExport } from '../export/index.js';
 import { getArchitecture } from '../models/index.js';
-import { resolveModelPath, shippedModelPath, SHIPPED_MODELS, type ShippedModel } from '../recognize/expression-model.js';
+import { resolveModelPath, SHIPPED_MODELS } from '../recognize/expression-model.js';
 import { CurvesCallback } from '../plot/index.js';
 import { SpecError, tensorLayout, tensorSize, validateSpec, type ModelSpec } from '../models/spec.js';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
@@ -100,7 +110,7 @@ export const trainCommand = new Command('train')
   .option('--arch <name|spec.json>', 'architecture (see `mien models`) or a ModelSpec JSON file')
   .option(
     '--init <model>',
-    "start from a trained model's weights instead of random ones (fine-tuning): a run folder, a float .onnx export, or fast; --arch defaults to its architecture",
+    `start from a trained model's weights instead of random ones (fine-tuning): a run folder, a mien .onnx model, or ${SHIPPED_MODELS.join(' or ')}; --arch defaults to its architecture`,
   )
   .option('--out <dir>', 'run folder (default runs/<arch>)')
   .option('--resume <dir>', 'continue the run in <dir> from its last checkpoint')
@@ -205,8 +215,6 @@ interface OpenedRun {
   config: TrainConfig;
   spec: ModelSpec;
   resume?: Checkpoint;
-  /** --init's weights (rank 0 only: joining the group gives them to the other ranks). */
-  initialWeights?: Float32Array[];
   outDir: string;
 }
 
@@ -240,7 +248,7 @@ async function receiveRun(group: ProcessGroup): Promise<OpenedRun> {
  * other ranks of a group print nothing but warnings and errors.
  */
 async function runTraining(run: OpenedRun, flags: TrainFlags, distributed?: { group: ProcessGroup; place: RankPlace }): Promise<void> {
-  const { spec, resume, initialWeights, outDir } = run;
+  const { spec, resume, outDir } = run;
   // Threads are this machine's business: each rank keeps its own --threads.
   const config: TrainConfig = distributed && flags.threads !== undefined ? { ...run.config, threads: flags.threads } : run.config;
   const lead = !distributed || distributed.place.rank === 0;
@@ -270,6 +278,11 @@ async function runTraining(run: OpenedRun, flags: TrainFlags, distributed?: { gr
   if (extras.length > 0) say(extras.join('  '));
   if (resume) say(`resuming ${outDir} after epoch ${resume.state.epoch}`);
   else if (config.init) say(`starting from the weights of ${config.init}`);
+  // Only rank 0 reads them: joining the group gives every rank rank 0's weights.
+  const initialWeights =
+    config.init && !resume && lead
+      ? (await loadModelWeights(config.init, { calibration: calibrationFaces(data.train), runtime: ort })).weights
+      : undefined;
   const started = performance.now();
   const callbacks = lead ? [progress, new CurvesCallback(), new OnnxExport()] : [];
   const result = await train({
@@ -291,6 +304,12 @@ async function runTraining(run: OpenedRun, flags: TrainFlags, distributed?: { gr
       ` · ${formatDuration((performance.now() - started) / 1000)} · ${join(outDir, RUN_FILES.best)} · ${join(outDir, RUN_FILES.bestOnnx)}`,
   );
 }
+
+/** Training faces an int8 --init model's batch norms are measured again on, as `mien quantize` measures its ranges. */
+const calibrationFaces = (faces: FaceDataset): Float32Array => {
+  const picked = spreadSubset(faces, 512);
+  return facesToInput(picked, 0, datasetSize(picked));
+};
 
 const warn = (message: string) => void process.stderr.write(`mien: warning: ${message}\n`);
 
@@ -336,9 +355,7 @@ async function withLockedRunFolder(dir: string, body: () => Promise<void>): Prom
   }
 }
 
-type RunPlan =
-  | { outDir: string; resume: true; epochs?: number }
-  | { outDir: string; resume: false; config: TrainConfig; spec: ModelSpec; initialWeights?: Float32Array[] };
+type RunPlan = { outDir: string; resume: true; epochs?: number } | { outDir: string; resume: false; config: TrainConfig; spec: ModelSpec };
 
 /** What the flags ask for, checked before the run folder is locked: nothing here reads the folder's checkpoints. */
 async function planRun(flags: TrainFlags): Promise<RunPlan> {
@@ -349,7 +366,7 @@ async function planRun(flags: TrainFlags): Promise<RunPlan> {
   }
   if (!flags.data) throw new UsageError('train needs --data <csv|dir> (or --resume <run dir>)');
   if (!flags.arch && !flags.init) throw new UsageError('train needs --arch <name> (see `mien models`) or --init <model>');
-  const init = flags.init === undefined ? undefined : await loadInitialModel(flags.init);
+  const init = flags.init === undefined ? undefined : await initialModel(flags.init);
   const spec = flags.arch ? await resolveArchitecture(flags.arch) : init!.spec;
   if (init && flags.arch) checkSameLayout(spec, init.spec, flags.init!);
   const config: TrainConfig = {
@@ -413,28 +430,24 @@ async function planRun(flags: TrainFlags): Promise<RunPlan> {
     if (!(weight >= 0 && weight <= 1)) throw new UsageError('--kd-weight must be between 0 and 1');
     config.distillation.teachers = teachers.map(teacherFile);
   }
-  return { outDir: flags.out ?? join('runs', spec.name), resume: false, config, spec, initialWeights: init?.weights };
+  return { outDir: flags.out ?? join('runs', spec.name), resume: false, config, spec };
 }
 
 /**
- * The --init model: a run folder (its best.onnx), a float .onnx export, or a shipped model's float copy
- * (`models/<name>-fp32.onnx`), with its absolute path.
+ * The --init model's file (absolute) and architecture: a run folder (its best.onnx), an .onnx export, or a shipped
+ * model (`fast` as its float original `models/fast-fp32.onnx`, exact where the int8 file is dequantised).
  */
-async function loadInitialModel(source: string): Promise<{ path: string; spec: ModelSpec; weights: Float32Array[] }> {
+async function initialModel(source: string): Promise<{ path: string; spec: ModelSpec }> {
   let file = existsSync(join(source, RUN_FILES.bestOnnx)) ? join(source, RUN_FILES.bestOnnx) : source;
   if ((SHIPPED_MODELS as readonly string[]).includes(source) && !existsSync(source)) {
-    const shipped = shippedModelPath(source as ShippedModel);
+    const shipped = usage(() => resolveModelPath(source).path);
     const float = shipped.replace(/\.onnx$/, '-fp32.onnx');
-    if (!existsSync(float))
-      throw new UsageError(
-        `--init ${source}: mien ships ${source} as an int8 model only, which cannot be trained from; give a float export`,
-      );
-    file = float;
+    file = existsSync(float) ? float : shipped;
   } else if (!existsSync(file)) {
-    throw new UsageError(`--init ${source}: no such file (give a run folder, a float .onnx export, or ${SHIPPED_MODELS[0]})`);
+    throw new UsageError(`--init ${source}: no such file (give a run folder, a mien .onnx model, or ${SHIPPED_MODELS.join(' or ')})`);
   }
   const path = resolve(file);
-  return { path, ...(await loadModelWeights(path)) };
+  return { path, spec: await loadModelSpec(path) };
 }
 
 /** --arch and the --init model must name the same tensors of the same sizes. */
@@ -467,7 +480,7 @@ async function openRun(plan: RunPlan): Promise<OpenedRun> {
     // best.ckpt alone is a run too: one killed between the two checkpoint writes of its first epoch.
     if (existsSync(join(outDir, RUN_FILES.last)) || existsSync(join(outDir, RUN_FILES.best)))
       throw new UsageError(`${outDir} already holds a run: continue it with --resume ${outDir}, or choose another --out`);
-    return { config: plan.config, spec: plan.spec, initialWeights: plan.initialWeights, outDir };
+    return { config: plan.config, spec: plan.spec, outDir };
   }
   const { checkpoint: resume, warning } = await loadResumePoint(outDir);
   if (warning) warn(warning);

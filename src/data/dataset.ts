@@ -30,6 +30,16 @@ export function subset(d: FaceDataset, indices: ArrayLike<number>): FaceDataset 
   return { images, labels, ids };
 }
 
+/** `count` faces spread evenly over `d` (every class and every part of the file, not just its start). */
+export function spreadSubset(d: FaceDataset, count: number): FaceDataset {
+  const n = datasetSize(d);
+  const picked = Math.min(n, count);
+  return subset(
+    d,
+    Array.from({ length: picked }, (_, i) => Math.floor(((i + 0.5) * n) / picked)),
+  );
+}
+
 /** Faces per label id (index 0–6); unlabelled faces are not counted. */
 export function classCounts(d: FaceDataset, classes: number): number[] {
   const counts = new Array<number>(classes).fill(0);

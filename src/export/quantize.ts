@@ -11,10 +11,10 @@
  * - Everything else (pooling, the squeeze-and-excitation gates' dense layers, the classifier) stays float32.
  */
 import onnxProto from 'onnx-proto';
-import { FACE_PIXELS, FACE_SIZE } from '../core/labels.js';
-import type { InferenceSession, OnnxRuntime } from '../core/onnx-runtime.js';
+import { FACE_PIXELS } from '../core/labels.js';
 import { INPUT_NAME } from '../core/model-format.js';
 import { bytesOf, intAttr } from './onnx.js';
+import { dimsOf, floatsOf, probeTensors, type ProbeOptions } from './onnx-graph.js';
 
 // See onnx.ts: the alias gives onnx-proto's classes and interfaces.
 import onnx = onnxProto.onnx;
@@ -24,29 +24,14 @@ const { DataType } = onnx.TensorProto;
 /** Metadata entry describing how a model was quantised. */
 export const QUANTIZATION_KEY = 'mien.quantization';
 
-export interface QuantizeOptions {
-  /** Faces the activation ranges are measured on: n × 48 × 48 floats, gray / 255, as the model takes them. */
-  calibration: Float32Array;
-  /** onnxruntime (onnxruntime-node in Node), to run the float model on the calibration faces. */
-  runtime: OnnxRuntime;
-  sessionOptions?: InferenceSession.SessionOptions;
-}
+/** The faces the activation ranges are measured on (training faces), and onnxruntime to run the float model with. */
+export type QuantizeOptions = ProbeOptions;
 
 /** The operators whose activation inputs are quantised: with them, onnxruntime runs int8 kernels. */
 const QUANTIZED_CONSUMERS = new Set(['Conv', 'Add', 'Mul']);
 
 type Graph = onnx.IGraphProto;
 type Node = onnx.INodeProto;
-
-/** An initializer's values as float32 (copied, so the result is aligned). */
-function floatsOf(tensor: onnx.ITensorProto): Float32Array {
-  if (tensor.dataType !== DataType.FLOAT) throw new Error(`initializer ${tensor.name} is not float32`);
-  if (tensor.rawData && tensor.rawData.byteLength > 0) return new Float32Array(new Uint8Array(tensor.rawData).slice().buffer);
-  return Float32Array.from(tensor.floatData ?? []);
-}
-
-/** A tensor's shape as numbers (protobufjs decodes int64 fields as Long objects). */
-const dimsOf = (tensor: onnx.ITensorProto): number[] => (tensor.dims ?? []).map((d) => Number(d.toString()));
 
 const initializer = (name: string, dataType: number, dims: number[], data: ArrayBufferView): onnx.ITensorProto => ({
   name,
@@ -146,13 +131,6 @@ interface Range {
 
 /** Each target's minimum and maximum over the calibration faces, from the float model with the targets as outputs. */
 async function measureRanges(model: onnx.ModelProto, targets: string[], options: QuantizeOptions): Promise<Map<string, Range>> {
-  const { calibration, runtime } = options;
-  const faces = calibration.length / FACE_PIXELS;
-  if (!Number.isInteger(faces) || faces < 1) throw new Error(`calibration holds ${calibration.length} values, not whole 48×48 faces`);
-  const probe = onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish());
-  const outputs = targets.filter((t) => t !== INPUT_NAME);
-  probe.graph!.output = outputs.map((name) => onnx.ValueInfoProto.create({ name }));
-  const session = await runtime.InferenceSession.create(onnx.ModelProto.encode(probe).finish(), options.sessionOptions);
   const ranges = new Map<string, Range>(targets.map((t) => [t, { min: 0, max: 0 }]));
   const widen = (range: Range, values: ArrayLike<number>) => {
     for (let i = 0; i < values.length; i++) {
@@ -161,18 +139,11 @@ async function measureRanges(model: onnx.ModelProto, targets: string[], options:
       else if (v > range.max) range.max = v;
     }
   };
-  const BATCH = 64;
-  try {
-    for (let start = 0; start < faces; start += BATCH) {
-      const n = Math.min(BATCH, faces - start);
-      const batch = calibration.subarray(start * FACE_PIXELS, (start + n) * FACE_PIXELS);
-      if (ranges.has(INPUT_NAME)) widen(ranges.get(INPUT_NAME)!, batch);
-      const result = await session.run({ [INPUT_NAME]: new runtime.Tensor('float32', batch, [n, 1, FACE_SIZE, FACE_SIZE]) }, outputs);
-      for (const name of outputs) widen(ranges.get(name)!, result[name]!.data as Float32Array);
-    }
-  } finally {
-    await session.release();
-  }
+  const outputs = targets.filter((t) => t !== INPUT_NAME);
+  await probeTensors(model, outputs, options, (values, input) => {
+    if (ranges.has(INPUT_NAME)) widen(ranges.get(INPUT_NAME)!, input);
+    for (const [name, data] of values) widen(ranges.get(name)!, data);
+  });
   return ranges;
 }
 

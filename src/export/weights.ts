@@ -1,19 +1,37 @@
 /**
- * The weights of a model mien exported, read back for training (`mien train --init`): the inverse of buildOnnx. A
- * float export holds every tensor of `tensorLayout(spec)` as an initializer of the same name, and its architecture in
- * the `mien.spec` metadata entry, so the file alone rebuilds the network it came from.
+ * The weights of a model mien exported, read back for training (`mien train --init`): the inverse of buildOnnx and
+ * of quantizeOnnx. A float export holds every tensor of `tensorLayout(spec)` as an initializer of the same name, and
+ * its architecture in the `mien.spec` metadata entry, so the file alone rebuilds the network it came from.
+ *
+ * An int8 model has lost its batch norms that follow a convolution: quantisation folded each into the convolution's
+ * weights W' and bias b'. Any batch norm after W' computes the same function in inference once its statistics are
+ * those of W'x itself, so they are measured again on faces: with mean μ and variance σ² of W'x, running statistics
+ * (μ, σ²), scale √(σ² + ε) and shift μ + b' give back exactly W'x + b' — and in training, where batch statistics
+ * replace the running ones, close to it, so the network trains on from where it was instead of from a jolt.
  */
 import { readFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
 import { MienError } from '../core/errors.js';
+import { FACE_PIXELS } from '../core/labels.js';
 import { decodeOnnxMetadata } from '../core/model-format.js';
-import { tensorLayout, tensorSize, validateSpec, type ModelSpec } from '../models/spec.js';
+import {
+  normalizeSpec,
+  tensorLayout,
+  tensorSize,
+  validateSpec,
+  type ModelSpec,
+  type NormalizedLayer,
+  type TensorInfo,
+} from '../models/spec.js';
+import { floatsOf, probeTensors, type ProbeOptions } from './onnx-graph.js';
 import { QUANTIZATION_KEY } from './quantize.js';
 
 // See onnx.ts: the alias gives onnx-proto's classes and interfaces.
 import onnx = onnxProto.onnx;
 
-/** A model file whose weights cannot be trained from: unreadable, not mien's, int8, or not matching its architecture. */
+const { DataType } = onnx.TensorProto;
+
+/** A model file whose weights cannot be trained from: unreadable, not mien's, or not matching its architecture. */
 export class ModelWeightsError extends MienError {
   override readonly code = 'model_weights';
 }
@@ -24,65 +42,187 @@ export interface ModelWeights {
   weights: Float32Array[];
 }
 
+/** The architecture a mien model's metadata names (`mien.spec`); `name` says which file in errors. */
+function modelSpecOf(metadata: Readonly<Record<string, string>>, name: string): ModelSpec {
+  const text = metadata['mien.spec'];
+  if (text === undefined) throw new ModelWeightsError(`${name} has no mien.spec metadata: only models mien exported can be trained from`);
+  try {
+    const spec = JSON.parse(text) as ModelSpec;
+    validateSpec(spec);
+    return spec;
+  } catch (err) {
+    throw new ModelWeightsError(`${name}: its mien.spec metadata is not a valid architecture (${(err as Error).message})`);
+  }
+}
+
+/** The ε of every batch norm of the architecture, by its path as tensorLayout names it. */
+function batchNormEpsilons(spec: ModelSpec): Map<string, number> {
+  const eps = new Map<string, number>();
+  const walk = (layers: NormalizedLayer[], path: string): void =>
+    layers.forEach((layer, i) => {
+      if (layer.type === 'batchnorm') eps.set(`${path}.${i}`, layer.eps);
+      if (layer.type === 'residual') {
+        walk(layer.body, `${path}.${i}.body`);
+        if (layer.shortcut) walk(layer.shortcut, `${path}.${i}.shortcut`);
+      }
+    });
+  walk(normalizeSpec(spec).layers, 'layers');
+  return eps;
+}
+
+/** A quantised initializer `name` (int8 weights or int32 biases, one scale per output channel) as float32. */
+function dequantized(initializers: ReadonlyMap<string, onnx.ITensorProto>, name: string): Float32Array {
+  const q = initializers.get(`${name}.quantized`)!;
+  const scales = floatsOf(initializers.get(`${name}.scale`)!);
+  const raw = new Uint8Array(q.rawData!).slice().buffer;
+  const values = q.dataType === DataType.INT8 ? new Int8Array(raw) : new Int32Array(raw);
+  const perChannel = values.length / scales.length;
+  return Float32Array.from(values, (v, i) => v * scales[Math.floor(i / perChannel)]!);
+}
+
+/** The path of the layer a tensor belongs to: `layers.3.weight` → `layers.3` (tensors of SE layers have two parts). */
+const layerPath = (tensor: string): string => tensor.replace(/\.(fc[12]\.)?(weight|bias|running_mean|running_var)$/, '');
+
+/** The layer before `path` in its sequence: `layers.body.3` → `layers.body.2`. */
+const previousLayer = (path: string): string => path.replace(/\d+$/, (i) => String(Number(i) - 1));
+
 /**
- * The architecture and float weights of a mien ONNX export (a run's best.onnx, `models/fast-fp32.onnx`); `name` says
- * which file in errors. An int8 model cannot be trained from: quantisation folded its batch norms into the
- * convolutions, so the statistics the network normalises with are gone.
+ * The architecture and weights of a mien ONNX model (a run's best.onnx, a shipped model): float ones as they are,
+ * int8 ones dequantised with their folded batch norms measured again on `options.calibration` (training faces; an
+ * int8 model without them is refused). `name` says which file in errors.
  *
  * @example
  * ```ts
  * import { readFile } from 'node:fs/promises';
  * import { decodeModelWeights } from 'mien-fer/export';
- * const { spec, weights } = decodeModelWeights(await readFile('models/fast-fp32.onnx'), 'fast-fp32.onnx');
- * console.log(spec.name, weights.length); // mienet-s 118
+ * const { spec, weights } = await decodeModelWeights(await readFile('models/fast-fp32.onnx'), 'fast-fp32.onnx');
+ * console.log(spec.name, weights.length); // mienet-s 186
  * ```
  */
-export function decodeModelWeights(bytes: Uint8Array, name: string): ModelWeights {
-  let metadata: Record<string, string>;
+export async function decodeModelWeights(bytes: Uint8Array, name: string, options?: ProbeOptions): Promise<ModelWeights> {
+  const metadata = metadataOf(bytes, name);
+  const spec = modelSpecOf(metadata, name);
+  const quantized = metadata[QUANTIZATION_KEY] !== undefined;
+  if (quantized && !options)
+    throw new ModelWeightsError(`${name} is int8: reading its weights back needs faces to measure its batch norms on`);
+  const model = onnx.ModelProto.decode(bytes);
+  const initializers = new Map(model.graph?.initializer?.map((t) => [t.name ?? '', t]) ?? []);
+  const layout = tensorLayout(spec);
+  const values = new Map<string, Float32Array>();
+  const foldedBatchNorms = new Set<string>();
+  for (const info of layout) {
+    const tensor = initializers.get(info.name);
+    if (tensor?.dataType === DataType.FLOAT) values.set(info.name, floatsOf(tensor));
+    else if (quantized && initializers.has(`${info.name}.quantized`)) values.set(info.name, dequantized(initializers, info.name));
+    else if (quantized && !tensor && initializers.has(`${previousLayer(layerPath(info.name))}.weight.quantized`))
+      foldedBatchNorms.add(layerPath(info.name));
+    else throw new ModelWeightsError(`${name} lacks float weight tensor ${info.name} of its architecture ${spec.name}`);
+  }
+  if (foldedBatchNorms.size > 0) await unfoldBatchNorms(spec, model, initializers, [...foldedBatchNorms], values, options!);
+  return { spec, weights: layout.map((info) => checked(info, values.get(info.name)!, name)) };
+}
+
+function checked(info: TensorInfo, data: Float32Array, name: string): Float32Array {
+  if (data.length !== tensorSize(info))
+    throw new ModelWeightsError(
+      `${name}: weight tensor ${info.name} should hold ${tensorSize(info)} values [${info.shape}], it holds ${data.length}`,
+    );
+  if (!data.every(Number.isFinite)) throw new ModelWeightsError(`${name}: weight tensor ${info.name} holds NaN or Infinity`);
+  return data;
+}
+
+/** Fills in `values` the tensors of each folded batch norm, and zeroes the bias of its convolution (b' is in its shift). */
+async function unfoldBatchNorms(
+  spec: ModelSpec,
+  model: onnx.ModelProto,
+  initializers: ReadonlyMap<string, onnx.ITensorProto>,
+  batchNorms: string[],
+  values: Map<string, Float32Array>,
+  options: ProbeOptions,
+): Promise<void> {
+  const epsilons = batchNormEpsilons(spec);
+  // Each folded convolution kept its node name (the spec path) and took over the batch norm's output.
+  const folds = batchNorms.map((bn) => {
+    const conv = previousLayer(bn);
+    const node = model.graph!.node!.find((n) => n.name === conv && n.opType === 'Conv')!;
+    const bias = dequantized(initializers, `${conv}.bias`);
+    return {
+      bn,
+      conv,
+      output: node.output![0]!,
+      bias,
+      sum: new Float64Array(bias.length),
+      squares: new Float64Array(bias.length),
+      count: 0,
+    };
+  });
+  await probeTensors(
+    model,
+    folds.map((f) => f.output),
+    options,
+    (outputs, input) => {
+      const n = input.length / FACE_PIXELS;
+      for (const fold of folds) {
+        const data = outputs.get(fold.output)!;
+        const channels = fold.bias.length;
+        const perChannel = data.length / (n * channels);
+        for (let b = 0; b < n; b++)
+          for (let c = 0; c < channels; c++) {
+            const offset = (b * channels + c) * perChannel;
+            let [s, q] = [0, 0];
+            for (let j = 0; j < perChannel; j++) {
+              const v = data[offset + j]!;
+              s += v;
+              q += v * v;
+            }
+            fold.sum[c] += s;
+            fold.squares[c] += q;
+          }
+        fold.count += n * perChannel;
+      }
+    },
+  );
+  for (const { bn, conv, bias, sum, squares, count } of folds) {
+    const eps = epsilons.get(bn)!;
+    // Statistics of W'x + b'; those of W'x have the same variance and the mean less b'.
+    const mean = Float32Array.from(sum, (s) => s / count);
+    const variance = Float32Array.from(squares, (q, c) => Math.max(0, q / count - mean[c]! ** 2));
+    values.set(
+      `${bn}.running_mean`,
+      Float32Array.from(mean, (m, c) => m - bias[c]!),
+    );
+    values.set(`${bn}.running_var`, variance);
+    values.set(
+      `${bn}.weight`,
+      Float32Array.from(variance, (v) => Math.sqrt(v + eps)),
+    );
+    values.set(`${bn}.bias`, mean);
+    if (values.has(`${conv}.bias`)) values.set(`${conv}.bias`, new Float32Array(bias.length));
+  }
+}
+
+function metadataOf(bytes: Uint8Array, name: string): Record<string, string> {
   try {
-    metadata = decodeOnnxMetadata(bytes, name);
+    return decodeOnnxMetadata(bytes, name);
   } catch (err) {
     throw new ModelWeightsError((err as Error).message);
   }
-  if (metadata[QUANTIZATION_KEY] !== undefined)
-    throw new ModelWeightsError(
-      `${name} is int8-quantised (its batch norms are folded into the convolutions), so it cannot be trained from: ` +
-        'give the float export (a run folder or its best.onnx; the shipped fast as models/fast-fp32.onnx)',
-    );
-  const specText = metadata['mien.spec'];
-  if (specText === undefined)
-    throw new ModelWeightsError(`${name} has no mien.spec metadata: only models mien exported can be trained from`);
-  let spec: ModelSpec;
-  try {
-    spec = JSON.parse(specText) as ModelSpec;
-    validateSpec(spec);
-  } catch (err) {
-    throw new ModelWeightsError(`${name}: its mien.spec metadata is not a valid architecture (${(err as Error).message})`);
-  }
-  const initializers = new Map(onnx.ModelProto.decode(bytes).graph?.initializer?.map((t) => [t.name ?? '', t]) ?? []);
-  const weights = tensorLayout(spec).map((info) => {
-    const tensor = initializers.get(info.name);
-    if (!tensor) throw new ModelWeightsError(`${name} lacks weight tensor ${info.name} of its architecture ${spec.name}`);
-    const size = tensorSize(info);
-    const raw = tensor.rawData;
-    if (tensor.dataType !== onnx.TensorProto.DataType.FLOAT || !raw || raw.byteLength !== size * 4)
-      throw new ModelWeightsError(`${name}: weight tensor ${info.name} should hold ${size} float32 values [${info.shape}]`);
-    // Copied into an aligned buffer: raw_data's offset in the file need not be a multiple of 4.
-    const data = new Float32Array(size);
-    new Uint8Array(data.buffer).set(raw);
-    if (!data.every(Number.isFinite)) throw new ModelWeightsError(`${name}: weight tensor ${info.name} holds NaN or Infinity`);
-    return data;
-  });
-  return { spec, weights };
 }
 
-/** decodeModelWeights of the file at `path`. */
-export async function loadModelWeights(path: string): Promise<ModelWeights> {
-  let bytes: Buffer;
+async function readModel(path: string): Promise<Buffer> {
   try {
-    bytes = await readFile(path);
+    return await readFile(path);
   } catch (err) {
     throw new ModelWeightsError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
-  return decodeModelWeights(bytes, path);
+}
+
+/** decodeModelWeights of the file at `path`. */
+export async function loadModelWeights(path: string, options?: ProbeOptions): Promise<ModelWeights> {
+  return decodeModelWeights(await readModel(path), path, options);
+}
+
+/** The architecture of the mien model at `path`, without reading its weights back. */
+export async function loadModelSpec(path: string): Promise<ModelSpec> {
+  return modelSpecOf(metadataOf(await readModel(path), path), path);
 }
