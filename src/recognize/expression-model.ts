@@ -51,7 +51,7 @@ export function resolveModelPath(nameOrPath: string = DEFAULT_MODEL, root?: stri
  * ```ts
  * import { loadExpressionModel } from 'mien-fer';
  * const model = await loadExpressionModel(); // the shipped `fast`
- * console.log(model.name, model.metadata['mien.architecture'], model.temperature?.toFixed(4)); // fast mienet-s 0.8982
+ * console.log(model.name, model.metadata['mien.architecture'], model.temperature?.toFixed(4)); // fast mienet-s 0.8357
  * ```
  */
 export async function loadExpressionModel(nameOrPath?: string, options: LoadModelOptions = {}): Promise<ExpressionModel> {
