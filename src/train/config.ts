@@ -42,8 +42,9 @@ export interface TrainConfig {
    */
   classWeights?: 'balanced' | 'sqrt' | number[];
   /**
-   * The model the run started from instead of a random initialisation (`--init`): the absolute path of a float mien
-   * ONNX export. Only the first epoch reads it; it is kept so the run says where its weights came from.
+   * The model the run started from instead of a random initialisation (`--init`): the absolute path of a mien ONNX
+   * model (float, or int8 read back). Only the start of the run reads it; it is kept so the run says where its weights
+   * came from.
    */
   init?: string;
   /** Knowledge distillation from trained runs (their best.ckpt): soft targets at `temperature`, weighted by `weight`. */
