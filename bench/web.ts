@@ -3,7 +3,10 @@
  * its camera a fake one playing the webcam clip at 60 fps (so the camera is not what limits the rate). Each
  * configuration runs in turn, round after round, so they share the machine's conditions and compare as ratios:
  *
- *   npm run bench:web -- [--model fast|file.onnx] [--rounds 2] [--warmup 8] [--seconds 10] [--screenshot docs/web-screenshot.png]
+ *   npm run bench:web -- [--model fast|file.onnx] [--against accurate] [--rounds 2] [--warmup 8] [--seconds 10] [--screenshot docs/web-screenshot.png]
+
+`--against` adds the page with another shipped model (its model menu) to the rounds, for the classification time of
+one model against the other's in the same run.
  *
  * A run warms up first (V8 compiles onnxruntime's wasm with its baseline compiler, then optimises the hot code over
  * the first seconds), then counts the frames analysed and drawn in the measured seconds. The stage times are the
@@ -25,6 +28,7 @@ import { startHumanPage } from './human-page.js';
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: 'fast' },
+    against: { type: 'string' },
     rounds: { type: 'string', default: '2' },
     warmup: { type: 'string', default: '8' },
     seconds: { type: 'string', default: '10' },
@@ -48,6 +52,7 @@ const CONFIGURATIONS: Configuration[] = [
   { name: 'default', query: '', far: false },
   { name: '2 wasm threads', query: '?threads=2', far: false },
   { name: 'far faces too', query: '', far: true },
+  ...(values.against ? [{ name: `model ${values.against}`, query: `?model=${encodeURIComponent(values.against)}`, far: false }] : []),
 ];
 const STAGES = ['detect', 'classify', 'draw', 'capture'] as const;
 
@@ -169,6 +174,12 @@ try {
   console.log(
     `frames per second against the default: 2 threads ${(twoThreads! / defaults!).toFixed(2)}×, far faces too ${(far! / defaults!).toFixed(2)}×`,
   );
+  if (values.against) {
+    const [mine, theirs] = [CONFIGURATIONS[0]!, CONFIGURATIONS.at(-1)!].map((c) => means.get(c)!.stages.classify);
+    console.log(
+      `classification per frame, model ${values.model} against ${values.against}: ${mine!.toFixed(2)} against ${theirs!.toFixed(2)} ms, ${(mine! / theirs!).toFixed(2)}×`,
+    );
+  }
   for (const [configuration, runs] of humanFps) {
     const fps = runs.reduce((a, b) => a + b, 0) / runs.length;
     console.log(`mean: ${configuration.name}: ${fps.toFixed(1)} fps; mien's default page ${(defaults! / fps).toFixed(2)}× that`);

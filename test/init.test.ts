@@ -5,8 +5,9 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { FACE_PIXELS } from '../src/core/labels.js';
-import { buildOnnx, decodeModelWeights, ModelWeightsError, quantizeOnnx } from '../src/export/index.js';
-import { tensorLayout, tensorSize } from '../src/models/spec.js';
+import { buildOnnx, carryWeights, decodeModelWeights, ModelWeightsError, quantizeOnnx } from '../src/export/index.js';
+import { getArchitecture } from '../src/models/index.js';
+import { makeSpec, matchLayers, tensorLayout, tensorSize, type ModelSpec } from '../src/models/spec.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import type { EpochRecord } from '../src/train/config.js';
 import { createNetwork, engineInfo } from '../src/train/engine.js';
@@ -31,6 +32,55 @@ async function onnxLogits(bytes: Uint8Array, faces: Float32Array): Promise<Float
   await session.release();
   return result.logits!.data as Float32Array;
 }
+
+/** tinySpec with a residual block after its pool: tinySpec is it with the block left out. */
+const tinyWithBlock = (): ModelSpec => {
+  const layers = [...tinySpec().layers];
+  layers.splice(
+    4,
+    0,
+    { type: 'residual', body: [{ type: 'conv', out: 8, kernel: 3, padding: 'same', bias: false }, { type: 'batchnorm' }] },
+    { type: 'relu' },
+  );
+  return makeSpec('tiny-block', 'tinySpec with a residual block', layers);
+};
+
+describe('matchLayers and carryWeights: weights for a network with blocks left out', () => {
+  test('mienet-xs takes every layer it has from mienet-s, skipping the two blocks it leaves out', () => {
+    const { pairs, fresh } = matchLayers(getArchitecture('mienet-s'), getArchitecture('mienet-xs'));
+    assert.deepEqual(pairs, [
+      ['layers.0', 'layers.0'],
+      ['layers.1', 'layers.1'],
+      ['layers.4', 'layers.6'],
+      ['layers.7', 'layers.9'],
+      ['layers.10', 'layers.14'],
+      ['layers.14', 'layers.18'],
+    ]);
+    assert.deepEqual(fresh, []);
+    // Another family matches nothing; the other way round, the blocks mienet-xs lacks start fresh.
+    assert.deepEqual(matchLayers(getArchitecture('mienet-s'), getArchitecture('deep')).pairs, []);
+    assert.deepEqual(matchLayers(getArchitecture('mienet-xs'), getArchitecture('mienet-s')).fresh, ['layers.3', 'layers.11']);
+  });
+
+  test('carried tensors are the trained ones, by name; unmatched ones are left undefined', () => {
+    const from = { spec: tinyWithBlock(), weights: tensorLayout(tinyWithBlock()).map((t, i) => new Float32Array(tensorSize(t)).fill(i)) };
+    const carried = carryWeights(from, tinySpec());
+    const source = new Map(tensorLayout(from.spec).map((t, i) => [t.name, i]));
+    const rename: Record<string, string> = {
+      'layers.0': 'layers.0',
+      'layers.1': 'layers.1',
+      'layers.4': 'layers.6',
+      'layers.8': 'layers.10',
+    };
+    tensorLayout(tinySpec()).forEach((t, i) => {
+      const layer = /^layers\.\d+/.exec(t.name)![0];
+      assert.equal(carried.weights[i]![0], source.get(rename[layer]! + t.name.slice(layer.length)), t.name);
+    });
+    const back = carryWeights({ spec: tinySpec(), weights: carried.weights as Float32Array[] }, tinyWithBlock());
+    assert.deepEqual(back.fresh, ['layers.4']);
+    assert.equal(back.weights.filter((w) => w === undefined).length, 5, "the block's conv weight and its batch norm's four tensors");
+  });
+});
 
 describe('decodeModelWeights: the weights of an export, read back', () => {
   test('gives back the architecture and every tensor of buildOnnx exactly', async () => {
@@ -133,7 +183,7 @@ describe('mien train --init', { skip }, () => {
     assert.equal(config.arch, 'tiny-test');
   });
 
-  test('a missing model, a foreign one and a different --arch are refused before training, in one line', async () => {
+  test('a missing model, a foreign one and an --arch with no layer in common are refused before training, in one line', async () => {
     const run = join(dir, 'refused');
     const missing = await runCli(['train', ...common, '--init', join(dir, 'nope.onnx'), '--out', run], env());
     assert.equal(missing.code, 2);
@@ -151,6 +201,32 @@ describe('mien train --init', { skip }, () => {
       env(),
     );
     assert.equal(other.code, 2);
-    assert.match(other.stderr, /--init .*float\.onnx is a tiny-test, which does not fit --arch mienet-s/);
+    assert.match(other.stderr, /--init .*float\.onnx is a tiny-test, which shares no layer with --arch mienet-s/);
+  });
+
+  test('--arch with blocks left out of the --init model starts from its other layers', async () => {
+    await writeFile(join(dir, 'block.json'), JSON.stringify(tinyWithBlock()));
+    const trained = join(dir, 'block');
+    const withBlock = common.map((f, i, all) => (all[i - 1] === '--arch' ? join(dir, 'block.json') : f));
+    const first = await runCli(['train', ...withBlock, '--epochs', '1', '--out', trained], env());
+    assert.equal(first.code, 0, first.stderr);
+    const run = join(dir, 'dropped');
+    const dropped = await runCli(['train', ...common, '--lr', '1e-9', '--epochs', '1', '--init', trained, '--out', run], env());
+    assert.equal(dropped.code, 0, dropped.stderr);
+    assert.match(
+      dropped.stdout,
+      /tiny-test takes 4 layers from tiny-block \(layers\.0 ← layers\.0, layers\.1 ← layers\.1, layers\.4 ← layers\.6, layers\.8 ← layers\.10\)/,
+    );
+    const source = await decodeModelWeights(await readFile(join(trained, 'best.onnx')), 'best.onnx');
+    const started = (await loadCheckpoint(join(run, 'last.ckpt'))).weights;
+    const byName = new Map(tensorLayout(source.spec).map((t, i) => [t.name, source.weights[i]!]));
+    for (const [name, from] of [
+      ['layers.0.weight', 'layers.0.weight'],
+      ['layers.4.weight', 'layers.6.weight'],
+      ['layers.8.bias', 'layers.10.bias'],
+    ]) {
+      const i = tensorLayout(tinySpec()).findIndex((t) => t.name === name);
+      started[i]!.forEach((v, k) => assert.ok(Math.abs(v - byName.get(from!)![k]!) < 1e-5, `${name}[${k}]: ${v} against ${from}'s`));
+    }
   });
 });

@@ -14,11 +14,11 @@ import {
   summarizeProblems,
   type FaceDataset,
 } from '../data/index.js';
-import { loadModelSpec, loadModelWeights, OnnxExport } from '../export/index.js';
+import { carryWeights, loadModelSpec, loadModelWeights, OnnxExport } from '../export/index.js';
 import { getArchitecture } from '../models/index.js';
 import { resolveModelPath, SHIPPED_MODELS } from '../recognize/expression-model.js';
 import { CurvesCallback } from '../plot/index.js';
-import { SpecError, tensorLayout, tensorSize, validateSpec, type ModelSpec } from '../models/spec.js';
+import { matchLayers, SpecError, tensorLayout, tensorSize, validateSpec, type ModelSpec } from '../models/spec.js';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { classWeightsFor, DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../train/config.js';
 import { connectGroup, DEFAULT_GROUP_TIMEOUT_MS, type ProcessGroup } from '../train/engine.js';
@@ -110,7 +110,7 @@ export const trainCommand = new Command('train')
   .option('--arch <name|spec.json>', 'architecture (see `mien models`) or a ModelSpec JSON file')
   .option(
     '--init <model>',
-    `start from a trained model's weights instead of random ones (fine-tuning): a run folder, a mien .onnx model, or ${SHIPPED_MODELS.join(' or ')}; --arch defaults to its architecture`,
+    `start from a trained model's weights instead of random ones (fine-tuning): a run folder, a mien .onnx model, or ${SHIPPED_MODELS.join(' or ')}; --arch defaults to its architecture, another one takes the layers it shares with it`,
   )
   .option('--out <dir>', 'run folder (default runs/<arch>)')
   .option('--resume <dir>', 'continue the run in <dir> from its last checkpoint')
@@ -279,10 +279,7 @@ async function runTraining(run: OpenedRun, flags: TrainFlags, distributed?: { gr
   if (resume) say(`resuming ${outDir} after epoch ${resume.state.epoch}`);
   else if (config.init) say(`starting from the weights of ${config.init}`);
   // Only rank 0 reads them: joining the group gives every rank rank 0's weights.
-  const initialWeights =
-    config.init && !resume && lead
-      ? (await loadModelWeights(config.init, { calibration: calibrationFaces(data.train), runtime: ort })).weights
-      : undefined;
+  const initialWeights = config.init && !resume && lead ? await initialWeightsFor(spec, config.init, data.train, say) : undefined;
   const started = performance.now();
   const callbacks = lead ? [progress, new CurvesCallback(), new OnnxExport()] : [];
   const result = await train({
@@ -303,6 +300,23 @@ async function runTraining(run: OpenedRun, flags: TrainFlags, distributed?: { gr
     `best val accuracy ${best ? (100 * best.valAccuracy).toFixed(2) : '-'}% at epoch ${result.bestEpoch}` +
       ` · ${formatDuration((performance.now() - started) / 1000)} · ${join(outDir, RUN_FILES.best)} · ${join(outDir, RUN_FILES.bestOnnx)}`,
   );
+}
+
+/** The --init model's weights for `spec`: all of them, or, for another architecture, those of the layers they share. */
+async function initialWeightsFor(
+  spec: ModelSpec,
+  init: string,
+  faces: FaceDataset,
+  say: (line: string) => void,
+): Promise<(Float32Array | undefined)[]> {
+  const trained = await loadModelWeights(init, { calibration: calibrationFaces(faces), runtime: ort });
+  if (sameLayout(spec, trained.spec)) return trained.weights;
+  const carried = carryWeights(trained, spec);
+  say(
+    `${spec.name} takes ${carried.pairs.length} layers from ${trained.spec.name} (${carried.pairs.map(([to, from]) => `${to} ← ${from}`).join(', ')})` +
+      (carried.fresh.length > 0 ? `; fresh: ${carried.fresh.join(', ')}` : ''),
+  );
+  return carried.weights;
 }
 
 /** Training faces an int8 --init model's batch norms are measured again on, as `mien quantize` measures its ranges. */
@@ -368,7 +382,7 @@ async function planRun(flags: TrainFlags): Promise<RunPlan> {
   if (!flags.arch && !flags.init) throw new UsageError('train needs --arch <name> (see `mien models`) or --init <model>');
   const init = flags.init === undefined ? undefined : await initialModel(flags.init);
   const spec = flags.arch ? await resolveArchitecture(flags.arch) : init!.spec;
-  if (init && flags.arch) checkSameLayout(spec, init.spec, flags.init!);
+  if (init && flags.arch) checkCarriesOver(spec, init.spec, flags.init!);
   const config: TrainConfig = {
     ...d,
     arch: flags.arch ?? spec.name,
@@ -450,13 +464,17 @@ async function initialModel(source: string): Promise<{ path: string; spec: Model
   return { path, spec: await loadModelSpec(path) };
 }
 
-/** --arch and the --init model must name the same tensors of the same sizes. */
-function checkSameLayout(spec: ModelSpec, initSpec: ModelSpec, source: string): void {
-  const [a, b] = [tensorLayout(spec), tensorLayout(initSpec)];
-  const same = a.length === b.length && a.every((t, i) => t.name === b[i]!.name && tensorSize(t) === tensorSize(b[i]!));
-  if (!same)
+/** Whether two architectures name the same tensors of the same sizes, so weights pass from one to the other as they are. */
+function sameLayout(a: ModelSpec, b: ModelSpec): boolean {
+  const [x, y] = [tensorLayout(a), tensorLayout(b)];
+  return x.length === y.length && x.every((t, i) => t.name === y[i]!.name && tensorSize(t) === tensorSize(y[i]!));
+}
+
+/** An --arch other than the --init model's must share at least one layer with it (see matchLayers). */
+function checkCarriesOver(spec: ModelSpec, initSpec: ModelSpec, source: string): void {
+  if (!sameLayout(spec, initSpec) && matchLayers(initSpec, spec).pairs.length === 0)
     throw new UsageError(
-      `--init ${source} is a ${initSpec.name}, which does not fit --arch ${spec.name}: leave --arch out to train its own architecture`,
+      `--init ${source} is a ${initSpec.name}, which shares no layer with --arch ${spec.name}: leave --arch out to train its own architecture`,
     );
 }
 

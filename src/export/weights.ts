@@ -21,6 +21,8 @@ import {
   validateSpec,
   type ModelSpec,
   type NormalizedLayer,
+  matchLayers,
+  type LayerMatch,
   type TensorInfo,
 } from '../models/spec.js';
 import { floatsOf, probeTensors, type ProbeOptions } from './onnx-graph.js';
@@ -225,4 +227,37 @@ export async function loadModelWeights(path: string, options?: ProbeOptions): Pr
 /** The architecture of the mien model at `path`, without reading its weights back. */
 export async function loadModelSpec(path: string): Promise<ModelSpec> {
   return modelSpecOf(metadataOf(await readModel(path), path), path);
+}
+
+/** What carryWeights returns: weights for `to`, some carried over and the rest left to the network's own initialisation. */
+export interface CarriedWeights extends LayerMatch {
+  /** In `tensorLayout(to)` order; undefined where the tensor starts fresh. */
+  weights: (Float32Array | undefined)[];
+}
+
+/**
+ * Weights for architecture `to` from a trained model of another architecture of the same family, matched layer by
+ * layer as matchLayers does. A network with blocks left out of a trained one (mienet-xs from mienet-s) so starts with
+ * everything it kept already trained: dropping a residual block leaves the other blocks working, so a short schedule
+ * has only to make up for the dropped ones.
+ *
+ * @example
+ * ```ts
+ * import { carryWeights, loadModelWeights } from 'mien-fer/export';
+ * import { getArchitecture } from 'mien-fer/models';
+ * const carried = carryWeights(await loadModelWeights('models/fast-fp32.onnx'), getArchitecture('mienet-xs'));
+ * console.log(carried.pairs.map(([to, from]) => `${to} ← ${from}`).join(', '), '| fresh:', carried.fresh.length);
+ * // layers.0 ← layers.0, layers.1 ← layers.1, layers.4 ← layers.6, layers.7 ← layers.9, layers.10 ← layers.14, layers.14 ← layers.18 | fresh: 0
+ * ```
+ */
+export function carryWeights(from: ModelWeights, to: ModelSpec): CarriedWeights {
+  const match = matchLayers(from.spec, to);
+  const byName = new Map(tensorLayout(from.spec).map((info, i) => [info.name, from.weights[i]!]));
+  const sourceOf = new Map(match.pairs);
+  const weights = tensorLayout(to).map((info) => {
+    const layer = /^layers\.\d+/.exec(info.name)![0];
+    const source = sourceOf.get(layer);
+    return source === undefined ? undefined : byName.get(source + info.name.slice(layer.length));
+  });
+  return { ...match, weights };
 }

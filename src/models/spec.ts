@@ -273,3 +273,43 @@ export function tensorLayout(spec: ModelSpec): TensorInfo[] {
 }
 
 export const tensorSize = (t: TensorInfo): number => size(t.shape);
+
+/** Which trained layer each layer of another architecture takes its weights from (see matchLayers). */
+export interface LayerMatch {
+  /** Top-level layers of `to` with the layer of `from` whose weights they take: `['layers.4', 'layers.6']`. */
+  pairs: [to: string, from: string][];
+  /** Top-level layers of `to` with weights that match no layer of `from`: they start fresh. */
+  fresh: string[];
+}
+
+/** Each top-level layer that has tensors, with its tensors' names relative to it and their shapes. */
+function layerSignatures(spec: ModelSpec): { path: string; signature: string }[] {
+  const tensors = new Map<string, string[]>();
+  for (const info of tensorLayout(spec)) {
+    const path = /^layers\.\d+/.exec(info.name)![0];
+    tensors.set(path, [...(tensors.get(path) ?? []), `${info.name.slice(path.length)}:${info.shape.join('×')}`]);
+  }
+  return [...tensors].map(([path, names]) => ({ path, signature: names.join(' ') }));
+}
+
+/**
+ * Matches the layers of two architectures in order: each layer of `to` takes the next layer of `from` with the same
+ * tensors of the same shapes, skipping layers of `from` with no counterpart (blocks left out). In order rather than by
+ * shape alone, so that of two identical blocks the earlier goes to the earlier.
+ */
+export function matchLayers(from: ModelSpec, to: ModelSpec): LayerMatch {
+  const source = layerSignatures(from);
+  const pairs: [string, string][] = [];
+  const fresh: string[] = [];
+  let next = 0;
+  for (const { path, signature } of layerSignatures(to)) {
+    const found = source.findIndex((s, i) => i >= next && s.signature === signature);
+    if (found < 0) {
+      fresh.push(path);
+    } else {
+      pairs.push([path, source[found]!.path]);
+      next = found + 1;
+    }
+  }
+  return { pairs, fresh };
+}

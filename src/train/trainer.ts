@@ -31,9 +31,10 @@ export interface TrainOptions {
   resume?: Checkpoint;
   /**
    * Start from these weights (`tensorLayout(spec)` order) instead of a random initialisation: fine-tuning a trained
-   * model, or a second schedule on top of a finished run. A resumed run takes its weights from `resume` instead.
+   * model, or a second schedule on top of a finished run; an undefined tensor keeps its random initialisation (layers
+   * carried from another architecture, see carryWeights). A resumed run takes its weights from `resume` instead.
    */
-  initialWeights?: Float32Array[];
+  initialWeights?: (Float32Array | undefined)[];
   /** Extra callbacks (progress, curves, …), run after the ones the config asks for and before the run-file writers. */
   callbacks?: Callback[];
   /** Where callbacks' log lines go (default: nowhere). */
@@ -189,7 +190,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       network.setOptimizerState(options.resume.optimizer);
       network.setLearningRate(state.lr);
     } else if (options.initialWeights) {
-      network.setWeights(options.initialWeights);
+      const random = network.getWeights();
+      network.setWeights(options.initialWeights.map((w, i) => w ?? random[i]!));
     }
     // Joining checks that every rank built the same network, gives them rank 0's weights (a resumed run's are the same
     // everywhere; --init's only rank 0 read) and starts the gradient all-reduce.
