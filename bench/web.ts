@@ -3,7 +3,7 @@
  * its camera a fake one playing the webcam clip at 60 fps (so the camera is not what limits the rate). Each
  * configuration runs in turn, round after round, so they share the machine's conditions and compare as ratios:
  *
- *   npm run bench:web -- [--model fast|file.onnx] [--against accurate] [--rounds 2] [--warmup 8] [--seconds 10] [--screenshot docs/web-screenshot.png]
+ *   npm run bench:web -- [--model lite|fast|file.onnx] [--against fast] [--rounds 2] [--warmup 8] [--seconds 10] [--screenshot docs/web-screenshot.png]
 
 `--against` adds the page with another shipped model (its model menu) to the rounds, for the classification time of
 one model against the other's in the same run.
@@ -27,7 +27,8 @@ import { startHumanPage } from './human-page.js';
 
 const { values } = parseArgs({
   options: {
-    model: { type: 'string', default: 'fast' },
+    /** Default: the page's own (`mien web` without --model). */
+    model: { type: 'string' },
     against: { type: 'string' },
     rounds: { type: 'string', default: '2' },
     warmup: { type: 'string', default: '8' },
@@ -136,11 +137,13 @@ const missing = chromiumMissing();
 if (missing) throw new Error(missing);
 const dir = await mkdtemp(join(tmpdir(), 'mien-bench-web-'));
 await buildWebApp();
-const server = await startWebServer(['--model', values.model]);
+const server = await startWebServer(values.model ? ['--model', values.model] : []);
 const human = await startHumanPage();
 const browser = await launchWithFakeCamera(fakeCameraClip(dir, 2, 60));
 try {
-  console.log(`webcam page in headless Chromium ${browser.version()}: fake camera 640×360 at 60 fps, one face; model ${values.model}`);
+  console.log(
+    `webcam page in headless Chromium ${browser.version()}: fake camera 640×360 at 60 fps, one face; model ${values.model ?? 'the default'}`,
+  );
   console.log(`the page: ${await backendOf(browser, server.url)}`);
   console.log(
     `${availableParallelism()} cores, load average ${loadavg()[0]!.toFixed(1)} at the start; warm-up ${warmupMs / 1000} s, then ${measureMs / 1000} s measured per run`,
@@ -177,7 +180,7 @@ try {
   if (values.against) {
     const [mine, theirs] = [CONFIGURATIONS[0]!, CONFIGURATIONS.at(-1)!].map((c) => means.get(c)!.stages.classify);
     console.log(
-      `classification per frame, model ${values.model} against ${values.against}: ${mine!.toFixed(2)} against ${theirs!.toFixed(2)} ms, ${(mine! / theirs!).toFixed(2)}×`,
+      `classification per frame, model ${values.model ?? 'the default'} against ${values.against}: ${mine!.toFixed(2)} against ${theirs!.toFixed(2)} ms, ${(mine! / theirs!).toFixed(2)}×`,
     );
   }
   for (const [configuration, runs] of humanFps) {

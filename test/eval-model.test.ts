@@ -63,7 +63,10 @@ describe('expression model', () => {
     test('a path names the model after its file; a missing file or unknown name is a one-line error', () => {
       assert.deepEqual(resolveModelPath(path('band.onnx')), { name: 'band', path: path('band.onnx') });
       assert.throws(() => resolveModelPath(path('nope.onnx')), { name: 'ModelError', message: `${path('nope.onnx')}: no such model file` });
-      assert.throws(() => resolveModelPath('fastest'), /unknown model 'fastest': pass fast or accurate, or the path of an .onnx file/);
+      assert.throws(
+        () => resolveModelPath('fastest'),
+        /unknown model 'fastest': pass fast or accurate or lite, or the path of an .onnx file/,
+      );
     });
 
     test('a file that is not ONNX, or a model for other classes, is refused with a clear message', async () => {

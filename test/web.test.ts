@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Download, Page } from 'playwright-core';
 import { EXPRESSIONS } from '../src/core/labels.js';
-import { SHIPPED_MODELS, shippedModelPath } from '../src/recognize/expression-model.js';
+import { PAGE_MODEL, SHIPPED_MODELS, shippedModelPath } from '../src/recognize/expression-model.js';
 import type { ModelManifest } from '../src/webapp/protocol.js';
+import { createWebServer } from '../src/webapp/server.js';
 import { runCli } from './helpers/cli.js';
 import { bandClassifierOnnx } from './helpers/expression-models.js';
 import {
@@ -183,6 +184,20 @@ describe('mien web', { skip: chromiumMissing() }, () => {
     assert.match((await page.textContent('#status'))!, /dnn-face\.jpg: 1 face\./);
     assert.match((await page.locator('#faces li .label').allTextContents())[0]!, LABEL);
   });
+
+  test(
+    'without --model the page runs lite, the shipped model that fits its frame budget',
+    { skip: !existsSync(shippedModelPath(PAGE_MODEL)) },
+    async () => {
+      assert.equal(PAGE_MODEL, 'lite');
+      const server = await createWebServer();
+      try {
+        assert.deepEqual(server.model, { name: 'lite', path: shippedModelPath('lite') });
+      } finally {
+        await server.close();
+      }
+    },
+  );
 
   test('a model that is not there stops mien web with one line', async () => {
     const r = await runCli(['web', '--port', '0', '--model', join(dir, 'missing.onnx')]);

@@ -20,7 +20,7 @@ export interface BrowserRecognizerOptions extends Partial<Omit<RecognizerConfig,
    * `face-detector-short.onnx` (the package's `models/` folder, copied next to the page). Default `./models/`.
    */
   modelsUrl?: string | URL;
-  /** The expression model: a shipped name in `modelsUrl` (`fast`, `accurate`), a URL, bytes, or a loaded model. Default `fast`. */
+  /** The expression model: a shipped name in `modelsUrl` (`fast`, `accurate`, `lite`), a URL, bytes, or a loaded model. Default `fast`. */
   model?: ModelSource | ExpressionModel;
   /** `dnn` (default), `none` (each image is one face crop), or your own FaceDetector. */
   detector?: 'dnn' | 'none' | FaceDetector;

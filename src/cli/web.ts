@@ -17,7 +17,10 @@ export const webCommand = new Command('web')
     'address to listen on (0.0.0.0 = every network; browsers give the camera only to localhost or https)',
     DEFAULT_HOST,
   )
-  .option('--model <name|file.onnx>', 'expression model the page runs: fast (default), accurate, or an .onnx file')
+  .option(
+    '--model <name|file.onnx>',
+    'expression model the page runs: lite (default: the fastest in the browser), fast, accurate, or an .onnx file',
+  )
   .action(async (flags: WebFlags) => {
     const server = await createWebServer({ model: flags.model });
     if ('missing' in server.model) process.stderr.write(`mien: ${server.model.missing}\n`);

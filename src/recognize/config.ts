@@ -11,7 +11,7 @@ import type { Framing } from './crop.js';
 import { isTtaMode, TTA_MODES, type TtaOption } from './tta.js';
 
 export interface RecognizerConfig {
-  /** Expression model: a shipped name (`fast`, `accurate`) or an .onnx path. */
+  /** Expression model: a shipped name (`fast`, `accurate`, `lite`) or an .onnx path. */
   model: string;
   /** Face detector by name; `none` takes each image as one face crop (FER-style input). */
   detector: DetectorName;

@@ -34,7 +34,7 @@ export interface ClassifyOptions {
 }
 
 export interface ExpressionModel {
-  /** The shipped model's name (`fast`, `accurate`) or the file's name without `.onnx`. */
+  /** The shipped model's name (`fast`, `accurate`, `lite`) or the file's name without `.onnx`. */
   readonly name: string;
   readonly path: string;
   /** The file's metadata_props (`mien.classes`, `mien.architecture`, `mien.history`, …). */

@@ -15,9 +15,14 @@ import { createExpressionModel, ModelError, type ExpressionModel } from './expre
 export { ModelError, type ClassifyOptions, type ExpressionModel } from './expression-classifier.js';
 
 /** The models that ship with mien, as `models/<name>.onnx` in the package root. */
-export const SHIPPED_MODELS = ['fast', 'accurate'] as const;
+export const SHIPPED_MODELS = ['fast', 'accurate', 'lite'] as const;
 export type ShippedModel = (typeof SHIPPED_MODELS)[number];
 export const DEFAULT_MODEL: ShippedModel = 'fast';
+/**
+ * The webcam page's default: the smallest model, the one whose classification fits the page's frame budget in wasm,
+ * where onnxruntime-web runs it several times slower than onnxruntime-node runs `fast` (`npm run bench:web`).
+ */
+export const PAGE_MODEL: ShippedModel = 'lite';
 
 export interface LoadModelOptions {
   /** onnxruntime intra-op threads (default: all cores). */

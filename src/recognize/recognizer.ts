@@ -18,7 +18,7 @@ export type Recognizer = RecognizerOf<ImageInput>;
 
 /** RecognizerConfig's fields, each optional; the model and the detector may also be instances already loaded. */
 export interface RecognizerOptions extends Partial<Omit<RecognizerConfig, 'model' | 'detector'>> {
-  /** A shipped name (`fast`, `accurate`), an .onnx path, or a loaded ExpressionModel. Default `fast`. */
+  /** A shipped name (`fast`, `accurate`, `lite`), an .onnx path, or a loaded ExpressionModel. Default `fast`. */
   model?: string | ExpressionModel;
   /** A detector name (`dnn`, `haar`, `none`) or an instance. Default `dnn`. */
   detector?: DetectorName | FaceDetector;

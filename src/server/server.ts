@@ -40,7 +40,7 @@ import { QueueFullError, WorkQueue } from './queue.js';
 import { RecognitionPool } from './recognition-pool.js';
 
 export interface ServerOptions {
-  /** Expression model: a shipped name (`fast`, `accurate`) or an .onnx path. Default `fast`. */
+  /** Expression model: a shipped name (`fast`, `accurate`, `lite`) or an .onnx path. Default `fast`. */
   model?: string;
   /** The detector used when a request names none. Default `dnn`. */
   detector?: DetectorName;

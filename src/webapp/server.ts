@@ -11,7 +11,14 @@ import fastifyStatic from '@fastify/static';
 import Fastify from 'fastify';
 import { packageRoot } from '../core/package-root.js';
 import { DETECTOR_MODEL_FILES } from '../detect/dnn.js';
-import { loadExpressionModel, ModelError, resolveModelPath, SHIPPED_MODELS, shippedModelPath } from '../recognize/expression-model.js';
+import {
+  loadExpressionModel,
+  ModelError,
+  PAGE_MODEL,
+  resolveModelPath,
+  SHIPPED_MODELS,
+  shippedModelPath,
+} from '../recognize/expression-model.js';
 import { listenError, ServeError } from '../server/listen.js';
 import { MANIFEST_FILE, MODELS_PATH, type ModelManifest } from './protocol.js';
 
@@ -31,7 +38,7 @@ const ISOLATION_HEADERS = {
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 export interface WebServerOptions {
-  /** Expression model: a shipped name or an .onnx file. Default `fast`; when that is not there the page says so. */
+  /** Expression model: a shipped name or an .onnx file. Default `lite` (PAGE_MODEL); when that is not there the page says so. */
   model?: string;
   /** The built page; default dist/web in the package. */
   appDir?: string;
@@ -53,11 +60,11 @@ async function appFolder(dir: string): Promise<string> {
 
 /**
  * The model the page will run. A model named on the command line must be usable, or `mien web` stops with the reason;
- * the default `fast` may be missing (it is not shipped yet), and then the page explains what to do.
+ * the default may be missing (a checkout without the shipped models), and then the page explains what to do.
  */
 async function pageModel(model: string | undefined): Promise<WebServer['model']> {
   try {
-    const resolved = resolveModelPath(model);
+    const resolved = resolveModelPath(model ?? PAGE_MODEL);
     await loadExpressionModel(resolved.path, { threads: 1 });
     return resolved;
   } catch (err) {
