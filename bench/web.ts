@@ -4,9 +4,9 @@
  * configuration runs in turn, round after round, so they share the machine's conditions and compare as ratios:
  *
  *   npm run bench:web -- [--model lite|fast|file.onnx] [--against fast] [--rounds 2] [--warmup 8] [--seconds 10] [--screenshot docs/web-screenshot.png]
-
-`--against` adds the page with another shipped model (its model menu) to the rounds, for the classification time of
-one model against the other's in the same run.
+ *
+ * `--against` adds the page with another shipped model (its model menu) to the rounds, for the classification time of
+ * one model against the other's in the same run.
  *
  * A run warms up first (V8 compiles onnxruntime's wasm with its baseline compiler, then optimises the hot code over
  * the first seconds), then counts the frames analysed and drawn in the measured seconds. The stage times are the

@@ -470,9 +470,9 @@ function sameLayout(a: ModelSpec, b: ModelSpec): boolean {
   return x.length === y.length && x.every((t, i) => t.name === y[i]!.name && tensorSize(t) === tensorSize(y[i]!));
 }
 
-/** An --arch other than the --init model's must share at least one layer with it (see matchLayers). */
+/** --arch must share at least one layer with the --init model (see matchLayers; its own architecture shares all). */
 function checkCarriesOver(spec: ModelSpec, initSpec: ModelSpec, source: string): void {
-  if (!sameLayout(spec, initSpec) && matchLayers(initSpec, spec).pairs.length === 0)
+  if (matchLayers(initSpec, spec).pairs.length === 0)
     throw new UsageError(
       `--init ${source} is a ${initSpec.name}, which shares no layer with --arch ${spec.name}: leave --arch out to train its own architecture`,
     );

@@ -19,10 +19,11 @@ import {
   tensorLayout,
   tensorSize,
   validateSpec,
+  matchLayers,
+  topLevelLayer,
+  type LayerMatch,
   type ModelSpec,
   type NormalizedLayer,
-  matchLayers,
-  type LayerMatch,
   type TensorInfo,
 } from '../models/spec.js';
 import { floatsOf, probeTensors, type ProbeOptions } from './onnx-graph.js';
@@ -255,7 +256,7 @@ export function carryWeights(from: ModelWeights, to: ModelSpec): CarriedWeights 
   const byName = new Map(tensorLayout(from.spec).map((info, i) => [info.name, from.weights[i]!]));
   const sourceOf = new Map(match.pairs);
   const weights = tensorLayout(to).map((info) => {
-    const layer = /^layers\.\d+/.exec(info.name)![0];
+    const layer = topLevelLayer(info.name);
     const source = sourceOf.get(layer);
     return source === undefined ? undefined : byName.get(source + info.name.slice(layer.length));
   });

@@ -282,11 +282,14 @@ export interface LayerMatch {
   fresh: string[];
 }
 
+/** The top-level layer a tensor of tensorLayout belongs to: `layers.4.body.0.weight` → `layers.4`. */
+export const topLevelLayer = (tensor: string): string => /^layers\.\d+/.exec(tensor)![0];
+
 /** Each top-level layer that has tensors, with its tensors' names relative to it and their shapes. */
 function layerSignatures(spec: ModelSpec): { path: string; signature: string }[] {
   const tensors = new Map<string, string[]>();
   for (const info of tensorLayout(spec)) {
-    const path = /^layers\.\d+/.exec(info.name)![0];
+    const path = topLevelLayer(info.name);
     tensors.set(path, [...(tensors.get(path) ?? []), `${info.name.slice(path.length)}:${info.shape.join('×')}`]);
   }
   return [...tensors].map(([path, names]) => ({ path, signature: names.join(' ') }));
