@@ -4,9 +4,10 @@
  * rotation, runs the detector and the eye-levelled crop on every scene, and scores the expression model for a grid of
  * framings (crop side = box side × scale, centre moved down by shiftY × side), next to the model on the original
  * crops. The scenes are also written as class folders, so the whole pipeline can be scored on them with
- * `mien eval --detector dnn --data <out>`.
+ * `mien eval --detector dnn --data <out>`. With `--close-ups` each scene is instead the face alone enlarged to fill a
+ * 224×224 photo (a close-up, or a folder of face crops run through the detector).
  *
- *   npm run bench:framing -- [--data ../shared/data/fer2013] [--model fast] [--faces 1200] [--out mien-scenes]
+ *   npm run bench:framing -- [--data ../shared/data/fer2013] [--model fast] [--faces 1200] [--out mien-scenes] [--close-ups]
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -31,14 +32,22 @@ const { values: args } = parseArgs({
     faces: { type: 'string', default: '1200' },
     out: { type: 'string', default: 'mien-scenes' },
     seed: { type: 'string', default: '7' },
+    'close-ups': { type: 'boolean', default: false },
   },
 });
 
-const SCENE_WIDTH = 640;
-const SCENE_HEIGHT = 480;
-const MIN_SIDE = 64;
-const MAX_SIDE = 240;
-const MAX_ANGLE = (12 * Math.PI) / 180;
+/** The scene's size, and the side and rotation of the face pasted into it. */
+const LAYOUT = args['close-ups']
+  ? { width: 224, height: 224, minSide: 224, maxSide: 224, maxAngle: 0, described: 'enlarged to fill 224×224 photos' }
+  : {
+      width: 640,
+      height: 480,
+      minSide: 64,
+      maxSide: 240,
+      maxAngle: (12 * Math.PI) / 180,
+      described: 'pasted into 640×480 scenes (side 64–240 px, ±12°)',
+    };
+const { width: SCENE_WIDTH, height: SCENE_HEIGHT } = LAYOUT;
 const SCALES = [0.8, 0.9, 1.0, 1.1, 1.2, 1.3];
 const SHIFTS = [-0.1, -0.05, 0, 0.05, 0.1];
 
@@ -74,8 +83,8 @@ function background(rng: Rng): Float32Array {
 /** The 48×48 face pasted (bilinear, rotated) into a fresh scene. */
 function makeScene(face: Uint8Array, rng: Rng): Scene {
   const gray = background(rng);
-  const side = rng.uniform(MIN_SIDE, MAX_SIDE);
-  const angle = rng.uniform(-MAX_ANGLE, MAX_ANGLE);
+  const side = rng.uniform(LAYOUT.minSide, LAYOUT.maxSide);
+  const angle = rng.uniform(-LAYOUT.maxAngle, LAYOUT.maxAngle);
   const reach = (side / 2) * (Math.abs(Math.cos(angle)) + Math.abs(Math.sin(angle)));
   const cx = rng.uniform(reach, SCENE_WIDTH - reach);
   const cy = rng.uniform(reach, SCENE_HEIGHT - reach);
@@ -113,9 +122,7 @@ const n = datasetSize(faces);
 
 const model = await loadExpressionModel(args.model);
 const detector = await loadFaceDetector();
-console.log(
-  `${n} val faces from ${args.data} pasted into ${SCENE_WIDTH}×${SCENE_HEIGHT} scenes (side ${MIN_SIDE}–${MAX_SIDE} px, ±12°); model ${model.path}`,
-);
+console.log(`${n} val faces from ${args.data} ${LAYOUT.described}; model ${model.path}`);
 
 // Crop-only: the model on the faces as they are in the data set.
 const original = new Float32Array(n * FACE_PIXELS);

@@ -10,6 +10,7 @@ import {
   MAX_DETECTION_WORK,
   pyramidLevels,
   weightedNms,
+  zoomedOutView,
 } from '../src/detect/dnn.js';
 import { loadFaceDetector, type DnnFaceDetector } from '../src/detect/index.js';
 
@@ -57,6 +58,20 @@ describe('dnn face detector', () => {
         `${channels} channels`,
       );
     }
+  });
+
+  test('finds a face that fills the whole photo (a close-up, a face crop)', async () => {
+    const { data, info } = await sharp(new URL('./fixtures/dnn-face.jpg', import.meta.url).pathname)
+      // the middle 128 × 128 px of the pasted face: brows to chin, as tight as a FER2013 crop, larger than any other view finds
+      .extract({ left: PASTED.x + 16, top: PASTED.y + 16, width: 128, height: 128 })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    const faces = await (await detector()).detect({ data: new Uint8Array(data), width: info.width, height: info.height, channels: 3 });
+    assert.equal(faces.length, 1);
+    const { box } = faces[0]!;
+    const [cx, cy] = [box.x + box.width / 2, box.y + box.height / 2];
+    assert.ok(Math.abs(cx - 64) < 20 && Math.abs(cy - 64) < 20, `centre ${cx}, ${cy}`);
+    assert.ok(box.width > 80 && box.height > 100, `size ${box.width}×${box.height}`);
   });
 
   test('finds nothing in blank images', async () => {
@@ -184,6 +199,17 @@ describe('short-range pyramid', () => {
     assert.deepEqual(pyramidLevels(1024, 768, 48)[0], { x: 0, y: 0, step: 1.5, width: 688, height: 512 });
     // A photo whose smallest face asked for is already 32 px of a 128-px view needs only that view.
     assert.equal(pyramidLevels(400, 300, 100).length, 1);
+  });
+
+  test('the zoomed-out view shows the whole photo centred in one 128-px view, its longer side 1.5 times smaller than the last level', () => {
+    const last = pyramidLevels(700, 500, 48).at(-1)!;
+    const view = zoomedOutView(700, 500);
+    assert.equal(view.step, 1.5 * last.step);
+    assert.deepEqual([view.width, view.height], [128, 128]);
+    // the photo's centre is the view's centre, and the photo lies inside it
+    assert.equal(view.x + 64 * view.step, 350);
+    assert.equal(view.y + 64 * view.step, 250);
+    assert.ok(view.x < 0 && view.y < 0 && view.x + 128 * view.step > 700);
   });
 
   test("a big photo's large levels are cut into parts of at most 512 px that cover them and overlap by 128", () => {
