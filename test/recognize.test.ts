@@ -9,7 +9,7 @@ import { FACE_PIXELS, FACE_SIZE } from '../src/core/labels.js';
 import { Rng } from '../src/data/index.js';
 import { cropFace, cropRegion } from '../src/recognize/crop.js';
 import { loadExpressionModel } from '../src/recognize/expression-model.js';
-import { recognizeFaces, type DetectedFace } from '../src/recognize/faces.js';
+import { recognizeFaces, selectFaces, type DetectedFace } from '../src/recognize/faces.js';
 import { decodeImage, ImageError } from '../src/recognize/image.js';
 import { DEFAULT_RECOGNIZER_CONFIG, recognizerConfig, RecognizerOptionError } from '../src/recognize/config.js';
 import { createRecognizer, type FaceDetector } from '../src/recognize/recognizer.js';
@@ -208,8 +208,34 @@ describe('recognition pipeline', () => {
         [48, 'surprise'],
       ],
     );
+    // minFaceSize 64 in a photo 48 px high: faces of half its height, 24 px, are what it can hold, and they are kept
     const small = await createRecognizer({ model, detector, minFaceSize: 64 });
-    assert.deepEqual(await small.recognize({ data: scene, width: 96, height: 48 }), []);
+    assert.equal((await small.recognize({ data: scene, width: 96, height: 48 })).length, 2);
+  });
+
+  test('selectFaces drops faces under minFaceSize, save in a photo under twice that size, where half its shorter side is enough', () => {
+    const face = (x: number, side: number): DetectedFace => ({ box: { x, y: 0, width: side, height: side }, score: 0.9 });
+    const faces = [face(100, 30), face(0, 50), face(200, 20)];
+    const kept = (photo: { width: number; height: number }, maxFaces = Infinity) =>
+      selectFaces(faces, photo, 48, maxFaces).map((f) => f.box.x);
+    assert.deepEqual(kept({ width: 640, height: 480 }), [0]);
+    assert.deepEqual(kept({ width: 96, height: 96 }), [0]);
+    assert.deepEqual(kept({ width: 60, height: 56 }), [0, 100]);
+    assert.deepEqual(kept({ width: 60, height: 56 }, 1), [0]);
+  });
+
+  test('a FER2013-style 48×48 face is found by the default detector and framed from its box', async () => {
+    const recognizer = await createRecognizer();
+    // the middle of the fixture's pasted face, brows to chin, shrunk to 48×48 gray
+    const png = await sharp('test/fixtures/dnn-face.jpg')
+      .extract({ left: 236, top: 96, width: 128, height: 128 })
+      .resize(48, 48)
+      .grayscale()
+      .png()
+      .toBuffer();
+    const faces = await recognizer.recognize(png);
+    assert.equal(faces.length, 1);
+    assert.ok(faces[0]!.box.width > 24 && faces[0]!.box.width < 64, `face box ${JSON.stringify(faces[0]!.box)}`);
   });
 
   test('the recognizer API: maxFaces keeps the largest, recognizeSingle, sorted expressions, normalised boxes, timings, dispose', async () => {
@@ -270,7 +296,7 @@ describe('recognition pipeline', () => {
     );
     assert.deepEqual(recognizerConfig({ tta: true, minFaceSize: undefined }), { ...DEFAULT_RECOGNIZER_CONFIG, tta: true });
     const help = (await runCli(['predict', '--help'])).stdout;
-    assert.match(help, /--min-face <px>.*\(default: 48\)/s);
+    assert.match(help, /--min-face <px>.*\(default:\s+48\)/s);
     assert.match(help, /--max-faces <n>/);
     const bad = await runCli(['predict', '--min-face', '0', 'x.jpg']);
     assert.equal(bad.code, 2);

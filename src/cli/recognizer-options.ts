@@ -42,7 +42,7 @@ export function addRecognizerOptions(command: Command, { detector = DEFAULTS.det
     .addOption(new Option('--detector <name>', DETECTOR_HELP).choices([...DETECTOR_NAMES]).default(detector))
     .option(
       '--min-face <px>',
-      `smallest face looked for and kept (box side, pixels; at least ${SMALLEST_FACE.dnn} with dnn, ${SMALLEST_FACE.haar} with haar)`,
+      `smallest face looked for and kept (box side, pixels; at least ${SMALLEST_FACE.dnn} with dnn, ${SMALLEST_FACE.haar} with haar; in a photo under twice this size, half its shorter side)`,
       positiveInt,
       DEFAULTS.minFaceSize,
     )

@@ -17,7 +17,9 @@ export interface RecognizerConfig {
   detector: DetectorName;
   /**
    * Smallest face looked for, the box's larger side in pixels: the detector searches down to it and smaller boxes are
-   * dropped. The expression model sees 48 × 48 faces; below that it guesses from upscaled blur.
+   * dropped, save in a photo under twice this size, where half its shorter side is enough (selectFaces: there the
+   * face is the photo's subject, a face crop). The expression model sees 48 × 48 faces; below that it guesses from
+   * upscaled blur.
    */
   minFaceSize: number;
   /** Faces the detector is less sure of (0–1) are dropped; undefined = the detector's own measured threshold. */

@@ -43,7 +43,10 @@ export interface AnalyzeFacesOptions {
   model: ExpressionModel;
   /** How detector boxes become model crops. */
   framing: Framing;
-  /** Faces whose box is smaller than this many pixels (larger side) are dropped; not applied to `none`. */
+  /**
+   * Faces whose box is smaller than this many pixels (larger side) are dropped, save in a photo too small to hold two
+   * such faces side by side (selectFaces); not applied to `none`.
+   */
   minFaceSize: number;
   /** At most this many faces: the largest. */
   maxFaces: number;
@@ -58,16 +61,26 @@ const side = (face: DetectedFace) => Math.max(face.box.width, face.box.height);
 export async function analyzeFaces(image: RgbImage, options: AnalyzeFacesOptions): Promise<FaceAnalysis> {
   const { detector, minFaceSize, maxFaces } = options;
   const started = performance.now();
-  const faces = detector === 'none' ? wholeImage(image) : selectFaces(await detector.detect(image), minFaceSize, maxFaces);
+  const faces = detector === 'none' ? wholeImage(image) : selectFaces(await detector.detect(image), image, minFaceSize, maxFaces);
   const detectedAt = performance.now();
   const recognized = await recognizeFaces(image, faces, options);
   return { faces: recognized, timings: { detect: detectedAt - started, classify: performance.now() - detectedAt } };
 }
 
-/** The `maxFaces` largest faces of at least `minFaceSize` px (the box's larger side), left to right. */
-export function selectFaces(faces: DetectedFace[], minFaceSize: number, maxFaces: number): DetectedFace[] {
+/**
+ * The `maxFaces` largest faces of at least `minFaceSize` px (the box's larger side), left to right. In a photo whose
+ * shorter side is under 2 × `minFaceSize`, a face of half that side is kept too: there it is the photo's subject (a
+ * face crop, a FER2013 48×48 face, whose detector box is often 40–47 px), not a face too far away to read.
+ */
+export function selectFaces(
+  faces: DetectedFace[],
+  photo: { width: number; height: number },
+  minFaceSize: number,
+  maxFaces: number,
+): DetectedFace[] {
+  const smallest = Math.min(minFaceSize, Math.min(photo.width, photo.height) / 2);
   return faces
-    .filter((f) => side(f) >= minFaceSize)
+    .filter((f) => side(f) >= smallest)
     .sort((a, b) => side(b) - side(a))
     .slice(0, maxFaces)
     .sort((a, b) => a.box.x - b.box.x);

@@ -59,7 +59,7 @@ export const recognizeQuerySchema = Type.Object(
     'min-face': Type.Integer({
       minimum: 1,
       default: DEFAULTS.minFaceSize,
-      description: `Smallest face looked for and kept (box side, pixels; at least ${SMALLEST_FACE.dnn} with dnn, ${SMALLEST_FACE.haar} with haar).`,
+      description: `Smallest face looked for and kept (box side, pixels; at least ${SMALLEST_FACE.dnn} with dnn, ${SMALLEST_FACE.haar} with haar; in an image under twice this size, half its shorter side).`,
     }),
     'min-confidence': Type.Optional(
       Type.Number({

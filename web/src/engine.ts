@@ -190,7 +190,7 @@ export async function createEngine(settings: EngineSettings = {}): Promise<Engin
     const scaleX = width / nearView.width;
     const scaleY = height / nearView.height;
     const found = (await detector.detect(shrunk)).map((f) => placeFace(f, { scaleX, scaleY }));
-    followed = selectFaces(found, DEFAULTS.minFaceSize, DEFAULTS.maxFaces);
+    followed = selectFaces(found, { width, height }, DEFAULTS.minFaceSize, DEFAULTS.maxFaces);
     return followed;
   }
 
