@@ -4,10 +4,10 @@
  * rotation, runs the detector and the eye-levelled crop on every scene, and scores the expression model for a grid of
  * framings (crop side = box side × scale, centre moved down by shiftY × side), next to the model on the original
  * crops. The scenes are also written as class folders, so the whole pipeline can be scored on them with
- * `mien eval --detector dnn --data <out>`. With `--close-ups` each scene is instead the face alone enlarged to fill a
- * 224×224 photo (a close-up, or a folder of face crops run through the detector).
+ * `mien eval --detector dnn --data <out>`. With `--close-ups <side>` each scene is instead the face alone scaled to fill
+ * a side × side photo (a close-up, or a folder of face crops run through the detector; 48 = FER2013's own faces).
  *
- *   npm run bench:framing -- [--data ../shared/data/fer2013] [--model fast] [--faces 1200] [--out mien-scenes] [--close-ups]
+ *   npm run bench:framing -- [--data ../shared/data/fer2013] [--model fast] [--faces 1200] [--out mien-scenes] [--close-ups 224]
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -32,13 +32,16 @@ const { values: args } = parseArgs({
     faces: { type: 'string', default: '1200' },
     out: { type: 'string', default: 'mien-scenes' },
     seed: { type: 'string', default: '7' },
-    'close-ups': { type: 'boolean', default: false },
+    'close-ups': { type: 'string' },
   },
 });
 
 /** The scene's size, and the side and rotation of the face pasted into it. */
+const closeUp = Number(args['close-ups']);
+if (args['close-ups'] !== undefined && !(closeUp >= 16))
+  throw new Error(`--close-ups takes the photos' side in pixels (16 or more), got ${args['close-ups']}`);
 const LAYOUT = args['close-ups']
-  ? { width: 224, height: 224, minSide: 224, maxSide: 224, maxAngle: 0, described: 'enlarged to fill 224×224 photos' }
+  ? { width: closeUp, height: closeUp, minSide: closeUp, maxSide: closeUp, maxAngle: 0, described: `filling ${closeUp}×${closeUp} photos` }
   : {
       width: 640,
       height: 480,
