@@ -188,6 +188,9 @@ describe('mien train --init', { skip }, () => {
     const missing = await runCli(['train', ...common, '--init', join(dir, 'nope.onnx'), '--out', run], env());
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /--init .*nope\.onnx: no such file/);
+    const folder = await runCli(['train', ...common, '--init', dir, '--out', run], env());
+    assert.equal(folder.code, 2);
+    assert.match(folder.stderr, /--init .*: a folder without best\.onnx/);
 
     await writeFile(join(dir, 'text.onnx'), 'not a model');
     const foreign = await runCli(['train', ...common, '--init', join(dir, 'text.onnx'), '--out', run], env());

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -457,8 +457,9 @@ async function initialModel(source: string): Promise<{ path: string; spec: Model
     const shipped = usage(() => resolveModelPath(source).path);
     const float = shipped.replace(/\.onnx$/, '-fp32.onnx');
     file = existsSync(float) ? float : shipped;
-  } else if (!existsSync(file)) {
-    throw new UsageError(`--init ${source}: no such file (give a run folder, a mien .onnx model, or ${SHIPPED_MODELS.join(' or ')})`);
+  } else if (!existsSync(file) || statSync(file).isDirectory()) {
+    const what = existsSync(file) ? `a folder without ${RUN_FILES.bestOnnx}` : 'no such file';
+    throw new UsageError(`--init ${source}: ${what} (give a run folder, a mien .onnx model, or ${SHIPPED_MODELS.join(' or ')})`);
   }
   const path = resolve(file);
   return { path, spec: await loadModelSpec(path) };
