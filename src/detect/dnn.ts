@@ -463,16 +463,29 @@ export class DetectionBudgetError extends MienError {
 
 /** Model-input pixels the detector spends on a width × height photo searched down to `minFaceSize` px. */
 export function detectionWork(width: number, height: number, minFaceSize: number, fullRange = true): number {
-  if (!fullRange) return viewWork([], pyramidLevels(width, height, minFaceSize, true));
-  return viewWork(detectionWindows(width, height, minFaceSize), [
-    ...pyramidLevels(width, height, minFaceSize),
-    zoomedOutView(width, height),
-  ]);
+  return viewWork(searchViews(width, height, minFaceSize, fullRange));
+}
+
+/**
+ * Every view one search runs: the full-range tiles, the short-range pyramid and the zoomed-out view (a search without
+ * the full-range model is the near-face one: the pyramid's last level alone).
+ */
+function searchViews(
+  width: number,
+  height: number,
+  minFaceSize: number,
+  fullRange: boolean,
+): { tiles: Tile[]; levels: Region[]; zoomedOut: Region[] } {
+  return {
+    tiles: fullRange ? detectionWindows(width, height, minFaceSize) : [],
+    levels: pyramidLevels(width, height, minFaceSize, !fullRange),
+    zoomedOut: fullRange ? [zoomedOutView(width, height)] : [],
+  };
 }
 
 /** Model-input pixels of these full-range tiles and pyramid parts. */
-const viewWork = (tiles: readonly Tile[], levels: readonly Region[]): number =>
-  tiles.length * FULL_RANGE.inputSize ** 2 + levels.reduce((sum, l) => sum + l.width * l.height, 0);
+const viewWork = ({ tiles, levels, zoomedOut }: ReturnType<typeof searchViews>): number =>
+  tiles.length * FULL_RANGE.inputSize ** 2 + [...levels, ...zoomedOut].reduce((sum, l) => sum + l.width * l.height, 0);
 
 /** The short-range model over each pyramid level. */
 async function detectInLevels(
@@ -519,21 +532,23 @@ export async function createFaceDetector(runtime: DetectorRuntime, options: Dete
       // the smallest face in the view's pixels
       const minFace = minFaceSize / Math.max(scaleX, scaleY);
       // the views are laid out once: their size is the budget checked, then they are what the models run on
-      const tiles = fullRange ? detectionWindows(width, height, minFace) : [];
-      const levels = pyramidLevels(width, height, minFace, !fullRange);
-      const zoomedOut = fullRange ? [zoomedOutView(width, height)] : [];
-      if (viewWork(tiles, [...levels, ...zoomedOut]) > MAX_DETECTION_WORK) refuse(image, view, minFaceSize, !!fullRange);
+      const views = searchViews(width, height, minFace, !!fullRange);
+      const { tiles, levels, zoomedOut } = views;
+      if (viewWork(views) > MAX_DETECTION_WORK) refuse(image, view, minFaceSize, !!fullRange);
       const table = summedAreaTable(view, spare);
       spare = undefined;
       const inTiles = () => (fullRange ? detectInTiles(fullRange.session, table, tiles, thresholds.fullRange) : Promise.resolve([]));
-      const inLevels = () => detectInLevels(shortRange.session, table, levels, thresholds.shortRange);
+      const inLevels = async (): Promise<[Candidate[], Candidate[]]> => [
+        await detectInLevels(shortRange.session, table, levels, thresholds.shortRange),
+        await detectInLevels(shortRange.session, table, zoomedOut, thresholds.shortRange),
+      ];
       // Both models at once when one runs in a worker thread; on one thread (onnxruntime-web) one run at a time.
-      const [tileCandidates, levelCandidates] = fullRange?.elsewhere
+      const [tileCandidates, [levelCandidates, zoomedOutCandidates]] = fullRange?.elsewhere
         ? await Promise.all([inTiles(), inLevels()])
         : [await inTiles(), await inLevels()];
       const found = weightedNms([...tileCandidates, ...levelCandidates], iouThreshold);
       // The zoomed-out view only adds the faces the others missed: where they found one, their box stands.
-      const closeUps = weightedNms(await detectInLevels(shortRange.session, table, zoomedOut, thresholds.shortRange), iouThreshold);
+      const closeUps = weightedNms(zoomedOutCandidates, iouThreshold);
       const missed = closeUps.filter((c) => found.every((f) => iou(candidateBox(c), candidateBox(f)) <= iouThreshold));
       // a table the size of a shrunk photo is not kept: the next photo is as likely to be small
       spare = view === image ? table : undefined;
