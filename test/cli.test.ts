@@ -30,7 +30,7 @@ describe('mien CLI', () => {
   test('models lists every architecture', async () => {
     const r = await runCli(['models']);
     assert.equal(r.code, 0, r.stderr);
-    for (const name of ['seed-tf', 'shallow', 'deep', 'vgg-b', 'mienet-s', 'mienet-xs', 'mienet-m'])
+    for (const name of ['seed-tf', 'shallow', 'deep', 'vgg-b', 'mienet-s', 'mienet-xs', 'mienet-sm', 'mienet-m'])
       assert.match(r.stdout, new RegExp(`^${name} `, 'm'));
   });
 

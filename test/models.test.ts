@@ -23,8 +23,17 @@ import {
 } from '../src/models/index.js';
 
 describe('zoo', () => {
-  test('has the seven architectures, each a valid 1×48×48 → 7 spec', () => {
-    assert.deepEqual([...ARCHITECTURE_NAMES].sort(), ['deep', 'mienet-m', 'mienet-s', 'mienet-xs', 'seed-tf', 'shallow', 'vgg-b']);
+  test('has the eight architectures, each a valid 1×48×48 → 7 spec', () => {
+    assert.deepEqual([...ARCHITECTURE_NAMES].sort(), [
+      'deep',
+      'mienet-m',
+      'mienet-s',
+      'mienet-sm',
+      'mienet-xs',
+      'seed-tf',
+      'shallow',
+      'vgg-b',
+    ]);
     for (const name of ARCHITECTURE_NAMES) {
       const spec = getArchitecture(name);
       assert.equal(spec.name, name);
@@ -61,14 +70,16 @@ describe('zoo', () => {
     }
   });
 
-  test('mienet-s fits the 90 M multiply-add budget, mienet-xs costs about 0.6× as much and mienet-m 4–6×', () => {
+  test('mienet-s fits the 90 M multiply-add budget, mienet-xs costs about 0.6× as much, mienet-sm about 2× and mienet-m 4–6×', () => {
     const small = summarize(getArchitecture('mienet-s')).multiplyAdds;
+    const between = summarize(getArchitecture('mienet-sm')).multiplyAdds;
     const medium = summarize(getArchitecture('mienet-m')).multiplyAdds;
     const extraSmall = summarize(getArchitecture('mienet-xs')).multiplyAdds;
     assert.ok(small <= 90e6, `mienet-s: ${small}`);
     const ratio = medium / small;
     assert.ok(ratio >= 4 && ratio <= 6, `mienet-m / mienet-s = ${ratio}`);
     assert.ok(extraSmall / small > 0.55 && extraSmall / small < 0.65, `mienet-xs / mienet-s = ${extraSmall / small}`);
+    assert.ok(between / small > 1.8 && between / small < 2.4, `mienet-sm / mienet-s = ${between / small}`);
   });
 
   test('every call builds a fresh spec, so a caller editing one cannot change the zoo', () => {
