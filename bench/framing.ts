@@ -6,8 +6,10 @@
  * crops. The scenes are also written as class folders, so the whole pipeline can be scored on them with
  * `mien eval --detector dnn --data <out>`. With `--close-ups <side>` each scene is instead the face alone scaled to fill
  * a side × side photo (a close-up, or a folder of face crops run through the detector; 48 = FER2013's own faces).
+ * `--max-angle <degrees>` sets how far the scenes rotate each face (default 12).
  *
  *   npm run bench:framing -- [--data ../shared/data/fer2013] [--model fast] [--faces 1200] [--out mien-scenes] [--close-ups 224]
+ *                            [--max-angle 12]
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -33,6 +35,7 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'mien-scenes' },
     seed: { type: 'string', default: '7' },
     'close-ups': { type: 'string' },
+    'max-angle': { type: 'string', default: '12' },
   },
 });
 
@@ -40,6 +43,9 @@ const { values: args } = parseArgs({
 const closeUp = Number(args['close-ups']);
 if (args['close-ups'] !== undefined && !(closeUp >= 16))
   throw new Error(`--close-ups takes the photos' side in pixels (16 or more), got ${args['close-ups']}`);
+// Scenes rotate each face by up to ±max-angle on top of its own roll: 12° is a photo's usual head tilt, 30° a strong one.
+const maxAngle = Number(args['max-angle']);
+if (!(maxAngle >= 0 && maxAngle <= 90)) throw new Error(`--max-angle takes degrees from 0 to 90, got ${args['max-angle']}`);
 const LAYOUT = args['close-ups']
   ? { width: closeUp, height: closeUp, minSide: closeUp, maxSide: closeUp, maxAngle: 0, described: `filling ${closeUp}×${closeUp} photos` }
   : {
@@ -47,8 +53,8 @@ const LAYOUT = args['close-ups']
       height: 480,
       minSide: 64,
       maxSide: 240,
-      maxAngle: (12 * Math.PI) / 180,
-      described: 'pasted into 640×480 scenes (side 64–240 px, ±12°)',
+      maxAngle: (maxAngle * Math.PI) / 180,
+      described: `pasted into 640×480 scenes (side 64–240 px, ±${maxAngle}°)`,
     };
 const { width: SCENE_WIDTH, height: SCENE_HEIGHT } = LAYOUT;
 const SCALES = [0.8, 0.9, 1.0, 1.1, 1.2, 1.3];
