@@ -1,9 +1,9 @@
 /**
  * Which crop of a detected face the expression model should see. FER2013 faces are tight (brows to chin); a detector's
  * box is framed its own way. This pastes labelled val faces into larger scenes at a random size, position and small
- * rotation, runs the detector and the eye-levelled crop on every scene, and scores the expression model for a grid of
- * framings (crop side = box side × scale, centre moved down by shiftY × side), next to the model on the original
- * crops. The scenes are also written as class folders, so the whole pipeline can be scored on them with
+ * rotation, runs the detector and the crop on every scene, and scores the expression model for a grid of framings
+ * (crop side = box side × scale, centre moved down by shiftY × side) and for how much of the head's roll the crop keeps
+ * (levelBeyond), next to the model on the original crops. The scenes are also written as class folders, so the whole pipeline can be scored on them with
  * `mien eval --detector dnn --data <out>`. With `--close-ups <side>` each scene is instead the face alone scaled to fill
  * a side × side photo (a close-up, or a folder of face crops run through the detector; 48 = FER2013's own faces).
  * `--max-angle <degrees>` sets how far the scenes rotate each face (default 12).
@@ -58,6 +58,7 @@ const LAYOUT = args['close-ups']
     };
 const { width: SCENE_WIDTH, height: SCENE_HEIGHT } = LAYOUT;
 const SCALES = [0.8, 0.9, 1.0, 1.1, 1.2, 1.3];
+const LEVEL_BEYOND = [0, 5, 10, 15, 20, 30, 180];
 const SHIFTS = [-0.1, -0.05, 0, 0.05, 0.1];
 
 interface Scene {
@@ -192,12 +193,21 @@ let best = { framing: DEFAULT_FRAMING, accuracy: -1 };
 for (const scale of SCALES) {
   const row: string[] = [];
   for (const shiftY of SHIFTS) {
-    const { detectedOnly } = await scoreFraming({ scale, shiftY });
+    const framing = { ...DEFAULT_FRAMING, scale, shiftY };
+    const { detectedOnly } = await scoreFraming(framing);
     row.push((100 * detectedOnly).toFixed(2));
-    if (detectedOnly > best.accuracy) best = { framing: { scale, shiftY }, accuracy: detectedOnly };
+    if (detectedOnly > best.accuracy) best = { framing, accuracy: detectedOnly };
   }
   console.log(`| ${scale.toFixed(2)} | ${row.join(' | ')} |`);
 }
+console.log(`\n(accuracy on the ${detected} detected faces, levelBeyond ${DEFAULT_FRAMING.levelBeyond}°)\n`);
+// The roll the crop keeps: 0 levels every face by its eyes, 180 none.
+console.log('| levelBeyond (°) | ' + LEVEL_BEYOND.join(' | ') + ' |');
+console.log('|---|' + LEVEL_BEYOND.map(() => '---').join('|') + '|');
+const levelled: string[] = [];
+for (const levelBeyond of LEVEL_BEYOND)
+  levelled.push((100 * (await scoreFraming({ ...DEFAULT_FRAMING, levelBeyond })).detectedOnly).toFixed(2));
+console.log(`| scale ${DEFAULT_FRAMING.scale}, shiftY ${DEFAULT_FRAMING.shiftY} | ${levelled.join(' | ')} |`);
 const current = await scoreFraming(DEFAULT_FRAMING);
 const chosen = await scoreFraming(best.framing);
 console.log(`\n(accuracy on the ${detected} detected faces; ${NUM_CLASSES} classes)`);
@@ -205,7 +215,7 @@ console.log(
   `best framing: scale ${best.framing.scale}, shiftY ${best.framing.shiftY}: ${(100 * chosen.detectedOnly).toFixed(2)} % on detected faces, ${(100 * chosen.all).toFixed(2)} % on all scenes`,
 );
 console.log(
-  `mien's default framing (scale ${DEFAULT_FRAMING.scale}, shiftY ${DEFAULT_FRAMING.shiftY}): ${(100 * current.detectedOnly).toFixed(2)} % on detected faces, ${(100 * current.all).toFixed(2)} % on all scenes (missed faces wrong)`,
+  `mien's default framing (scale ${DEFAULT_FRAMING.scale}, shiftY ${DEFAULT_FRAMING.shiftY}, levelBeyond ${DEFAULT_FRAMING.levelBeyond}): ${(100 * current.detectedOnly).toFixed(2)} % on detected faces, ${(100 * current.all).toFixed(2)} % on all scenes (missed faces wrong)`,
 );
 console.log(`crop-only: ${(100 * cropOnly.accuracy).toFixed(2)} %`);
 console.log(

@@ -30,7 +30,13 @@ export {
   type RecognizerOptions,
   type StageTimings,
 } from './recognize/recognizer.js';
-export { DEFAULT_RECOGNIZER_CONFIG, recognizerConfig, RecognizerOptionError, type RecognizerConfig } from './recognize/config.js';
+export {
+  DEFAULT_RECOGNIZER_CONFIG,
+  recognizerConfig,
+  RecognizerOptionError,
+  type RecognizerConfig,
+  type RecognizerConfigOptions,
+} from './recognize/config.js';
 export { TTA_MODES, ttaViews, type TtaMode, type TtaOption } from './recognize/tta.js';
 export { loadExpressionModel, ModelError, SHIPPED_MODELS, type ExpressionModel } from './recognize/expression-model.js';
 export { decodeImage, ImageError, PixelLimitError, type ImageInput } from './recognize/image.js';

@@ -11,7 +11,7 @@ import { cropFace, cropRegion } from '../src/recognize/crop.js';
 import { loadExpressionModel } from '../src/recognize/expression-model.js';
 import { recognizeFaces, selectFaces, type DetectedFace } from '../src/recognize/faces.js';
 import { decodeImage, ImageError } from '../src/recognize/image.js';
-import { DEFAULT_RECOGNIZER_CONFIG, recognizerConfig, RecognizerOptionError } from '../src/recognize/config.js';
+import { DEFAULT_FRAMING, DEFAULT_RECOGNIZER_CONFIG, recognizerConfig, RecognizerOptionError } from '../src/recognize/config.js';
 import { createRecognizer, type FaceDetector } from '../src/recognize/recognizer.js';
 import { runCli } from './helpers/cli.js';
 import { bandClassifierOnnx } from './helpers/expression-models.js';
@@ -116,14 +116,16 @@ describe('recognition pipeline', () => {
         `${what}: dot at ${got.map((v) => v.toFixed(2))}, expected ${want}`,
       );
     // the dot's centre is 30.5 px right of the box centre; the 96-px box maps to 48 px
-    near(centroid(cropFace(image, box, { scale: 1, shiftY: 0 })), [38.75, 23.75], 'unrotated');
+    const framing = (levelBeyond: number, scale = 1) => ({ scale, shiftY: 0, levelBeyond });
+    near(centroid(cropFace(image, box, framing(0))), [38.75, 23.75], 'unrotated');
     // eyes one above the other (+90°): the crop turns with them, so "right of centre" becomes "above centre"
-    near(
-      centroid(cropFace(image, box, { scale: 1, shiftY: 0 }, { right: { x: 100, y: 50 }, left: { x: 100, y: 150 } })),
-      [23.75, 8.25],
-      'rotated',
-    );
-    near(centroid(cropFace(image, box, { scale: 2, shiftY: 0 })), [31.125, 23.625], 'framed twice as wide');
+    const upright = { right: { x: 100, y: 50 }, left: { x: 100, y: 150 } };
+    near(centroid(cropFace(image, box, framing(0), upright)), [23.75, 8.25], 'levelled');
+    // keeping 60° of the roll turns the crop by the other 30°, either way round; keeping more than 90° turns it not at all
+    near(centroid(cropFace(image, box, framing(60), upright)), [36.83, 16.09], 'turned by the roll beyond 60°');
+    near(centroid(cropFace(image, box, framing(60), { right: upright.left, left: upright.right })), [36.58, 31.34], 'turned by −30°');
+    near(centroid(cropFace(image, box, framing(100), upright)), [38.75, 23.75], 'roll within levelBeyond kept');
+    near(centroid(cropFace(image, box, framing(0, 2))), [31.125, 23.625], 'framed twice as wide');
   });
 
   test('recognizeFaces on only the part of a frame that cropRegion names gives what the whole frame gives', async () => {
@@ -283,6 +285,7 @@ describe('recognition pipeline', () => {
       [{ minFaceSize: 8 }, /minFaceSize must be at least 16 px with the dnn detector \(the smallest face it looks for\), got 8/],
       [{ minFaceSize: 20, detector: 'haar' }, /minFaceSize must be at least 24 px with the haar detector/],
       [{ tta: 'ten-crop' }, /^tta must be true, false, mirror or zoom, got "ten-crop"$/],
+      [{ framing: { levelBeyond: -5 } }, /levelBeyond from 0 to 180 degrees, got \{"scale":0.9,"shiftY":-0.05,"levelBeyond":-5\}/],
     ] as const) {
       assert.throws(
         () => recognizerConfig(options as never),
@@ -295,6 +298,8 @@ describe('recognition pipeline', () => {
       /^UnknownDetectorError: unknown detector 'mtcnn': use dnn, haar, none$/,
     );
     assert.deepEqual(recognizerConfig({ tta: true, minFaceSize: undefined }), { ...DEFAULT_RECOGNIZER_CONFIG, tta: true });
+    // a framing given in part keeps the defaults of the fields it leaves out
+    assert.deepEqual(recognizerConfig({ framing: { scale: 1, levelBeyond: undefined } }).framing, { ...DEFAULT_FRAMING, scale: 1 });
     const help = (await runCli(['predict', '--help'])).stdout;
     assert.match(help, /--min-face <px>.*\(default:\s+48\)/s);
     assert.match(help, /--max-faces <n>/);

@@ -19,6 +19,7 @@ export {
   recognizerConfig,
   RecognizerOptionError,
   type RecognizerConfig,
+  type RecognizerConfigOptions,
 } from '../recognize/config.js';
 export { createExpressionModel, ModelError, type ExpressionModel } from '../recognize/expression-classifier.js';
 export {

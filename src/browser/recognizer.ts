@@ -4,7 +4,7 @@
  */
 import type { OnnxRuntime, InferenceSession } from '../core/onnx-runtime.js';
 import { createFaceDetector, DETECTOR_MODEL_FILES } from '../detect/dnn.js';
-import { recognizerConfig, IDENTITY_FRAMING, type RecognizerConfig } from '../recognize/config.js';
+import { recognizerConfig, IDENTITY_FRAMING, type RecognizerConfigOptions } from '../recognize/config.js';
 import { createExpressionModel, ModelError, type ExpressionModel } from '../recognize/expression-classifier.js';
 import type { FaceDetector } from '../recognize/faces.js';
 import { createPipeline, type Recognizer } from '../recognize/pipeline.js';
@@ -14,7 +14,7 @@ import { importOnnxRuntimeWeb } from './onnx-runtime-web.js';
 /** A model file: its URL (fetched) or its bytes. */
 export type ModelSource = string | URL | Uint8Array;
 
-export interface BrowserRecognizerOptions extends Partial<Omit<RecognizerConfig, 'model' | 'detector' | 'threads'>> {
+export interface BrowserRecognizerOptions extends Omit<RecognizerConfigOptions, 'model' | 'detector' | 'threads'> {
   /**
    * Where the model files are served: a folder URL holding `fast.onnx` and the detector's `face-detector.onnx` and
    * `face-detector-short.onnx` (the package's `models/` folder, copied next to the page). Default `./models/`.

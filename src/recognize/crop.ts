@@ -10,20 +10,26 @@ export interface Eyes {
 
 /**
  * How a detected face box becomes the square crop the expression model sees: the square's side is the box's larger
- * side × `scale`, its centre the box centre moved down by `shiftY` × side. FER2013 faces are tight (brows to chin),
- * so the right values depend on the detector's box and are found by measurement.
+ * side × `scale`, its centre the box centre moved down by `shiftY` × side, turned by the head's roll (the eye line's
+ * angle) less `levelBeyond` degrees. FER2013 faces are tight (brows to chin), so the right values depend on the
+ * detector's box and are found by measurement.
  */
 export interface Framing {
   scale: number;
   shiftY: number;
+  /**
+   * Roll, in degrees, the crop keeps: a face tilted up to this much is cropped as it is, one tilted further is turned
+   * back to this much. 0 levels every face, 180 none. (FER2013's own faces keep their roll, about ±12°.)
+   */
+  levelBeyond: number;
 }
 
 /** Most samples per output pixel along each axis: beyond 4 × 4 bilinear samples, more change the average little. */
 const MAX_SUPERSAMPLING = 4;
 
 /**
- * The 48×48 gray face (0–255) for a detected box: rotated so the eyes are level when eye positions are known,
- * framed as the model was trained, then area-averaged down to 48×48 like the training faces: each output pixel is the
+ * The 48×48 gray face (0–255) for a detected box: when eye positions are known, turned so the eye line's tilt is at
+ * most `framing.levelBeyond`; framed as the model was trained; then area-averaged down to 48×48 like the training faces: each output pixel is the
  * mean of k × k bilinear samples spread over its footprint, k the face's size over 48 rounded up (at most
  * MAX_SUPERSAMPLING). Pixels outside the image are black, as in the training data's padded faces.
  */
@@ -72,7 +78,7 @@ function cropGeometry(box: Box, framing: Framing, eyes?: Eyes) {
   const side = Math.max(box.width, box.height) * framing.scale;
   const cx = box.x + box.width / 2;
   const cy = box.y + box.height / 2 + framing.shiftY * side;
-  const angle = eyes ? Math.atan2(eyes.left.y - eyes.right.y, eyes.left.x - eyes.right.x) : 0;
+  const angle = eyes ? cropTurn(Math.atan2(eyes.left.y - eyes.right.y, eyes.left.x - eyes.right.x), framing.levelBeyond) : 0;
   const cos = Math.cos(angle);
   const sin = Math.sin(angle);
   const reach = (side / 2) * (Math.abs(cos) + Math.abs(sin)) + 1;
@@ -80,6 +86,12 @@ function cropGeometry(box: Box, framing: Framing, eyes?: Eyes) {
   const top = Math.floor(cy - reach) - 1;
   const region = { x: left, y: top, width: Math.ceil(cx + reach) + 2 - left, height: Math.ceil(cy + reach) + 2 - top };
   return { side, cx, cy, cos, sin, region };
+}
+
+/** How far (radians) the crop turns for eyes at `roll`: not at all within ±levelBeyond degrees, by the excess beyond. */
+function cropTurn(roll: number, levelBeyond: number): number {
+  const kept = (levelBeyond * Math.PI) / 180;
+  return Math.abs(roll) <= kept ? 0 : roll - Math.sign(roll) * kept;
 }
 
 /**

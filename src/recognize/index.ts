@@ -10,6 +10,7 @@ export {
   recognizerConfig,
   RecognizerOptionError,
   type RecognizerConfig,
+  type RecognizerConfigOptions,
 } from './config.js';
 export {
   analyzeFaces,

@@ -4,7 +4,7 @@
  * ./config.ts.
  */
 import { loadDetector, type DetectorName } from '../detect/registry.js';
-import { recognizerConfig, IDENTITY_FRAMING, type RecognizerConfig } from './config.js';
+import { recognizerConfig, IDENTITY_FRAMING, type RecognizerConfigOptions } from './config.js';
 import { loadExpressionModel, type ExpressionModel } from './expression-model.js';
 import type { FaceDetector } from './faces.js';
 import { decodeImage, type ImageInput } from './image.js';
@@ -17,7 +17,7 @@ export type { Recognition } from './pipeline.js';
 export type Recognizer = RecognizerOf<ImageInput>;
 
 /** RecognizerConfig's fields, each optional; the model and the detector may also be instances already loaded. */
-export interface RecognizerOptions extends Partial<Omit<RecognizerConfig, 'model' | 'detector'>> {
+export interface RecognizerOptions extends Omit<RecognizerConfigOptions, 'model' | 'detector'> {
   /** A shipped name (`fast`, `accurate`, `lite`), an .onnx path, or a loaded ExpressionModel. Default `fast`. */
   model?: string | ExpressionModel;
   /** A detector name (`dnn`, `haar`, `none`) or an instance. Default `dnn`. */
