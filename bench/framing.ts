@@ -6,10 +6,11 @@
  * (levelBeyond), next to the model on the original crops. The scenes are also written as class folders, so the whole pipeline can be scored on them with
  * `mien eval --detector dnn --data <out>`. With `--close-ups <side>` each scene is instead the face alone scaled to fill
  * a side × side photo (a close-up, or a folder of face crops run through the detector; 48 = FER2013's own faces).
- * `--max-angle <degrees>` sets how far the scenes rotate each face (default 12).
+ * `--max-angle <degrees>` sets how far the scenes rotate each face (default 12); `--tta mirror|zoom` classifies every
+ * crop, the data set's and the detector's alike, with those test-time views.
  *
  *   npm run bench:framing -- [--data ../shared/data/fer2013] [--model fast] [--faces 1200] [--out mien-scenes] [--close-ups 224]
- *                            [--max-angle 12]
+ *                            [--max-angle 12] [--tta mirror|zoom]
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,6 +27,7 @@ import { cropFace, type Framing } from '../src/recognize/crop.js';
 import { loadExpressionModel } from '../src/recognize/expression-model.js';
 import { DEFAULT_FRAMING } from '../src/recognize/config.js';
 import type { RgbImage } from '../src/recognize/image.js';
+import { isTtaMode, TTA_MODES, type TtaOption } from '../src/recognize/tta.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -36,8 +38,11 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: '7' },
     'close-ups': { type: 'string' },
     'max-angle': { type: 'string', default: '12' },
+    tta: { type: 'string' },
   },
 });
+if (args.tta !== undefined && !isTtaMode(args.tta)) throw new Error(`--tta takes ${TTA_MODES.join(' or ')}, got ${args.tta}`);
+const tta: TtaOption = args.tta ?? false;
 
 /** The scene's size, and the side and rotation of the face pasted into it. */
 const closeUp = Number(args['close-ups']);
@@ -132,12 +137,12 @@ const n = datasetSize(faces);
 
 const model = await loadExpressionModel(args.model);
 const detector = await loadFaceDetector();
-console.log(`${n} val faces from ${args.data} ${LAYOUT.described}; model ${model.path}`);
+console.log(`${n} val faces from ${args.data} ${LAYOUT.described}; model ${model.path}${tta ? `, ${tta} test-time views` : ''}`);
 
 // Crop-only: the model on the faces as they are in the data set.
 const original = new Float32Array(n * FACE_PIXELS);
 for (let i = 0; i < n; i++) faceToFloat(faceAt(faces, i), original, i * FACE_PIXELS);
-const cropOnly = evaluatePredictions(await model.classify(original), faces.labels);
+const cropOnly = evaluatePredictions(await model.classify(original, { tta }), faces.labels);
 
 const scenes: Scene[] = [];
 const detections: (DnnFace | undefined)[] = [];
@@ -181,7 +186,7 @@ async function scoreFraming(framing: Framing): Promise<{ all: number; detectedOn
     const eyes = { right: d.landmarks.rightEye, left: d.landmarks.leftEye };
     faceToFloat(cropFace(scenes[i]!.image, d.box, framing, eyes), input, i * FACE_PIXELS);
   });
-  const probabilities = await model.classify(input);
+  const probabilities = await model.classify(input, { tta });
   const e = evaluatePredictions(probabilities, faces.labels, found);
   return { all: e.accuracy, detectedOnly: (e.accuracy * n) / Math.max(1, detected) };
 }
