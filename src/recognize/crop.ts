@@ -29,9 +29,9 @@ const MAX_SUPERSAMPLING = 4;
 
 /**
  * The 48×48 gray face (0–255) for a detected box: when eye positions are known, turned so the eye line's tilt is at
- * most `framing.levelBeyond`; framed as the model was trained; then area-averaged down to 48×48 like the training faces: each output pixel is the
- * mean of k × k bilinear samples spread over its footprint, k the face's size over 48 rounded up (at most
- * MAX_SUPERSAMPLING). Pixels outside the image are black, as in the training data's padded faces.
+ * most `framing.levelBeyond`; framed as the model was trained; then area-averaged down to 48×48 like the training
+ * faces: each output pixel is the mean of k × k bilinear samples spread over its footprint, k the face's size over 48
+ * rounded up (at most MAX_SUPERSAMPLING). Pixels outside the image are black, as in the training data's padded faces.
  */
 export function cropFace(image: RgbImage, box: Box, framing: Framing, eyes?: Eyes): Uint8Array {
   const { side, cx, cy, cos, sin, region } = cropGeometry(box, framing, eyes);
