@@ -3,9 +3,10 @@
  * box is framed its own way. This pastes labelled val faces into larger scenes at a random size, position and small
  * rotation, runs the detector and the crop on every scene, and scores the expression model for a grid of framings
  * (crop side = box side × scale, centre moved down by shiftY × side) and for how much of the head's roll the crop keeps
- * (levelBeyond), next to the model on the original crops. The scenes are also written as class folders, so the whole pipeline can be scored on them with
- * `mien eval --detector dnn --data <out>`. With `--close-ups <side>` each scene is instead the face alone scaled to fill
- * a side × side photo (a close-up, or a folder of face crops run through the detector; 48 = FER2013's own faces).
+ * (levelBeyond), next to the model on the original crops. The scenes are also written as class folders, so the whole
+ * pipeline can be scored on them with `mien eval --detector dnn --data <out>`. With `--close-ups <side>` each scene is
+ * instead the face alone scaled to fill a side × side photo (a close-up, or a folder of face crops run through the
+ * detector; 48 = FER2013's own faces).
  * `--max-angle <degrees>` sets how far the scenes rotate each face (default 12); `--tta mirror|zoom` classifies every
  * crop, the data set's and the detector's alike, with those test-time views.
  *
