@@ -131,17 +131,28 @@ const FRAME_ROUNDS = 5;
 async function timeFramesInTurn(frames: RgbImage[], runners: FrameRunner[]): Promise<Timing[]> {
   const counts: number[][] = runners.map(() => []);
   for (const [k, { run }] of runners.entries()) for (const frame of frames) counts[k]!.push(await run(frame));
-  const fps: number[][] = runners.map(() => []);
-  const next = runners.map(() => 0);
-  for (let round = 0; round < FRAME_ROUNDS; round++) {
-    for (const [k, { run, timed }] of runners.entries()) {
+  const fps = await medianInTurn(
+    FRAME_ROUNDS,
+    runners.map(({ run, timed }) => {
       const share = Math.max(1, Math.round(timed / FRAME_ROUNDS));
-      const started = performance.now();
-      for (let i = 0; i < share; i++) await run(frames[next[k]++ % frames.length]!);
-      fps[k]!.push((share * 1000) / (performance.now() - started));
-    }
+      let next = 0;
+      return async () => {
+        const started = performance.now();
+        for (let i = 0; i < share; i++) await run(frames[next++ % frames.length]!);
+        return (share * 1000) / (performance.now() - started);
+      };
+    }),
+  );
+  return runners.map((_, k) => ({ fps: fps[k]!, faces: facesFound(counts[k]!) }));
+}
+
+/** Each step once a round, the steps taking turns for `rounds` rounds: each step's median figure. */
+async function medianInTurn(rounds: number, steps: (() => Promise<number>)[]): Promise<number[]> {
+  const figures: number[][] = steps.map(() => []);
+  for (let round = 0; round < rounds; round++) {
+    for (const [k, step] of steps.entries()) figures[k]!.push(await step());
   }
-  return runners.map((_, k) => ({ fps: fps[k]!.sort((a, b) => a - b)[FRAME_ROUNDS >> 1]!, faces: facesFound(counts[k]!) }));
+  return figures.map((f) => f.sort((a, b) => a - b)[rounds >> 1]!);
 }
 
 interface HumanBench {
@@ -230,16 +241,15 @@ const CALLS_PER_ROUND = 40;
  * 300 calls once had a model at 1.5 ms that takes 0.9), and the median leaves out the rounds a burst of load hit.
  */
 async function timeInTurn(functions: (() => Promise<unknown>)[]): Promise<number[]> {
-  const rounds: number[][] = functions.map(() => []);
   for (const f of functions) for (let i = 0; i < 20; i++) await f();
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [k, f] of functions.entries()) {
+  return medianInTurn(
+    ROUNDS,
+    functions.map((f) => async () => {
       const started = performance.now();
       for (let i = 0; i < CALLS_PER_ROUND; i++) await f();
-      rounds[k]!.push((performance.now() - started) / CALLS_PER_ROUND);
-    }
-  }
-  return rounds.map((ms) => ms.sort((a, b) => a - b)[ROUNDS >> 1]!);
+      return (performance.now() - started) / CALLS_PER_ROUND;
+    }),
+  );
 }
 
 /** Classification alone, one face per call. */
