@@ -449,7 +449,8 @@ async function planRun(flags: TrainFlags): Promise<RunPlan> {
 
 /**
  * The --init model's file (absolute) and architecture: a run folder (its best.onnx), an .onnx export, or a shipped
- * model (`fast` as its float original `models/fast-fp32.onnx`, exact where the int8 file is dequantised).
+ * model (its float original `models/<name>-fp32.onnx` where the repository keeps one, as for `lite`, exact where the
+ * int8 file is dequantised).
  */
 async function initialModel(source: string): Promise<{ path: string; spec: ModelSpec }> {
   let file = existsSync(join(source, RUN_FILES.bestOnnx)) ? join(source, RUN_FILES.bestOnnx) : source;

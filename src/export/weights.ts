@@ -98,8 +98,8 @@ const previousLayer = (path: string): string => path.replace(/\d+$/, (i) => Stri
  * ```ts
  * import { readFile } from 'node:fs/promises';
  * import { decodeModelWeights } from 'mien-fer/export';
- * const { spec, weights } = await decodeModelWeights(await readFile('models/fast-fp32.onnx'), 'fast-fp32.onnx');
- * console.log(spec.name, weights.length); // mienet-s 186
+ * const { spec, weights } = await decodeModelWeights(await readFile('models/lite-fp32.onnx'), 'lite-fp32.onnx');
+ * console.log(spec.name, weights.length); // mienet-xs 64
  * ```
  */
 export async function decodeModelWeights(bytes: Uint8Array, name: string, options?: ProbeOptions): Promise<ModelWeights> {
@@ -246,7 +246,8 @@ export interface CarriedWeights extends LayerMatch {
  * ```ts
  * import { carryWeights, loadModelWeights } from 'mien-fer/export';
  * import { getArchitecture } from 'mien-fer/models';
- * const carried = carryWeights(await loadModelWeights('models/fast-fp32.onnx'), getArchitecture('mienet-xs'));
+ * // a mienet-s: the float file of the `fast` of 8a68ef7 (git show 8a68ef7:models/fast-fp32.onnx > fast-s.onnx)
+ * const carried = carryWeights(await loadModelWeights('fast-s.onnx'), getArchitecture('mienet-xs'));
  * console.log(carried.pairs.map(([to, from]) => `${to} ← ${from}`).join(', '), '| fresh:', carried.fresh.length);
  * // layers.0 ← layers.0, layers.1 ← layers.1, layers.4 ← layers.6, layers.7 ← layers.9, layers.10 ← layers.14, layers.14 ← layers.18 | fresh: 0
  * ```

@@ -109,8 +109,8 @@ function mienet(widths: [number, number, number, number], blocks: [number, numbe
 function mienetS(): ModelSpec {
   return makeSpec(
     'mienet-s',
-    "mien's fast default: residual SE stages of 16/48/96/192 channels at 48/24/12/6 px (1/1/2/1 blocks), " +
-      'global average pool, dropout 0.3, dense 7; under 90 M multiply-adds.',
+    'The small mienet (lite is cut from it): residual SE stages of 16/48/96/192 channels at 48/24/12/6 px (1/1/2/1 ' +
+      'blocks), global average pool, dropout 0.3, dense 7; under 90 M multiply-adds.',
     // 16 channels keep the 48×48 stage at ~12% of the cost; the width triples into stage 2 and then doubles, which
     // keeps each later 3×3 conv at the same ~12 M multiply-adds. The spare block goes to 12×12, the smallest
     // resolution at which a face's parts (eyes, brows, mouth) are still several pixels apart.
@@ -125,7 +125,8 @@ function mienetXs(): ModelSpec {
       '24/12/6 px (1/1/1 blocks) after a 16-channel stem, global average pool, dropout 0.3, dense 7; about 0.6× the ' +
       'compute of mienet-s, for the browser.',
     // The blocks left out are the two of mienet-s with the same channels in and out, so every block kept has the same
-    // tensors as one of mienet-s and `mien train --arch mienet-xs --init fast` starts from fast's trained weights.
+    // tensors as one of mienet-s and `mien train --arch mienet-xs --init <a mienet-s run>` starts from its trained
+    // weights (lite started from the mienet-s that was fast before mienet-sm took its place).
     mienet([16, 48, 96, 192], [0, 1, 1, 1], 0.3),
   );
 }
@@ -133,8 +134,8 @@ function mienetXs(): ModelSpec {
 function mienetSm(): ModelSpec {
   return makeSpec(
     'mienet-sm',
-    'Between mienet-s and mienet-m: residual SE stages of 16/64/128/256 channels at 48/24/12/6 px (1/1/2/2 blocks), ' +
-      'global average pool, dropout 0.35, dense 7; about 2.1× the compute of mienet-s.',
+    "mien's fast default, between mienet-s and mienet-m: residual SE stages of 16/64/128/256 channels at 48/24/12/6 " +
+      'px (1/1/2/2 blocks), global average pool, dropout 0.35, dense 7; about 2.1× the compute of mienet-s.',
     // The widths grow only where the face is 24 px or smaller: the 48×48 stage is the costliest per multiply-add
     // (memory traffic), so it keeps mienet-s's 16 channels, and the extra 6×6 block is mienet-m's cheapest depth.
     mienet([16, 64, 128, 256], [1, 1, 2, 2], 0.35),
