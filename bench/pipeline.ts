@@ -11,8 +11,9 @@
  * on the whole frame). Each configuration first sees every frame once (unmeasured; the faces it finds are reported),
  * then `--timed` frames (`--human-timed` for Human, which is far slower) cycling through the set are timed, the
  * configurations taking turns (timeFramesInTurn). Classification alone is timed at batch 1 (one face per call), mien's
- * model in onnxruntime-node beside Human's emotion model (64×64 gray in, the same 7 classes) on the same backend
- * Human's pipeline runs on, the models taking turns too (timeInTurn).
+ * model in onnxruntime-node (also on one thread, and with threads that sleep between operators) beside Human's emotion
+ * model (64×64 gray in, the same 7 classes) on the same backend Human's pipeline runs on, the models taking turns too
+ * (timeInTurn).
  *
  * Human runs in Node on TensorFlow.js's wasm backend (@tensorflow/tfjs-backend-wasm, SIMD, its fastest without
  * tfjs-node's native TensorFlow), through its own `human.node-wasm.js` build. Its models are served to it from
@@ -25,8 +26,11 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
+import * as ort from 'onnxruntime-node';
 import { FACE_PIXELS } from '../src/core/labels.js';
+import { nodeSessionOptions } from '../src/core/onnx-runtime.js';
 import { loadFaceDetector } from '../src/detect/dnn-node.js';
+import { createExpressionModel } from '../src/recognize/expression-classifier.js';
 import { loadExpressionModel } from '../src/recognize/expression-model.js';
 import type { RgbImage } from '../src/recognize/image.js';
 import { createRecognizer, type Recognizer } from '../src/recognize/recognizer.js';
@@ -259,11 +263,23 @@ const classifyOnce = (classifier: typeof model) => {
 };
 const oneThreadModel = threads === 1 ? undefined : await loadExpressionModel(values.model, { threads: 1 });
 const compareModel = values['compare-model'] ? await loadExpressionModel(values['compare-model'], { threads }) : undefined;
+/** The same model with threads that sleep between operators instead of spinning through a run (nodeSessionOptions). */
+const sleepingModel = await (async () => {
+  if (threads === 1) return undefined;
+  const options = nodeSessionOptions(threads);
+  const sessionOptions = { ...options, extra: { session: { intra_op: { allow_spinning: '0' } } } };
+  return createExpressionModel({ ort, bytes: await readFile(model.path), name: model.name, path: model.path, sessionOptions });
+})();
 const human = await loadHuman();
-const classifiers = [model, oneThreadModel, compareModel].filter((m) => m !== undefined);
+const classifiers = [model, oneThreadModel, sleepingModel, compareModel].filter((m) => m !== undefined);
 const [humanClassify, ...classifierMs] = await timeInTurn([human.classifyOnce, ...classifiers.map(classifyOnce)]);
 const msOf = (m: typeof model | undefined) => (m ? classifierMs[classifiers.indexOf(m)] : undefined);
-const [classify, classifyOneThread, compare] = [msOf(model)!, msOf(oneThreadModel), msOf(compareModel)];
+const [classify, classifyOneThread, classifySleeping, compare] = [
+  msOf(model)!,
+  msOf(oneThreadModel),
+  msOf(sleepingModel),
+  msOf(compareModel),
+];
 
 const recognizers: [string, Recognizer][] = [
   ['mien, default detector', await createRecognizer({ model, detector: await loadFaceDetector({ threads }) })],
@@ -277,7 +293,10 @@ const rows: { name: string; frames: RgbImage[] }[] = [
   { name: '640×480, 5 faces', frames: [group] },
 ];
 console.log(`model ${model.path}, ${threads} onnxruntime threads; Human on tfjs-backend-wasm (${human.backend})`);
-const oneThread = classifyOneThread === undefined ? '' : ` (1 thread: ${classifyOneThread.toFixed(2)} ms/face)`;
+const oneThread =
+  classifyOneThread === undefined || classifySleeping === undefined
+    ? ''
+    : ` (1 thread: ${classifyOneThread.toFixed(2)} ms/face; threads sleeping between operators: ${classifySleeping.toFixed(2)} ms/face)`;
 console.log(
   `classification, batch 1, median of ${ROUNDS} rounds of ${CALLS_PER_ROUND} calls taken in turn: mien ${classify.toFixed(2)} ms/face${oneThread}; Human's emotion model ` +
     `${humanClassify.toFixed(2)} ms/face; Human / mien ${ratio(humanClassify / classify)}` +
