@@ -67,7 +67,7 @@ describe('mien eval and predict-csv', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /on the test split of .*fer\.csv: 70 faces/);
     const json = JSON.parse(r.stdout);
-    assert.deepEqual(Object.keys(json), ['n', 'accuracy', 'macroF1', 'ece', 'labels', 'perClass', 'confusion']);
+    assert.deepEqual(Object.keys(json), ['n', 'accuracy', 'macroF1', 'ece', 'labels', 'perClass', 'confusion', 'calibration']);
     assert.equal(json.n, TEST_FACES);
     assert.equal(json.accuracy, 0.9);
     assert.deepEqual(json.labels, [...EXPRESSIONS]);
@@ -82,6 +82,15 @@ describe('mien eval and predict-csv', () => {
     const expected = EXPRESSIONS.map((_, t) => EXPRESSIONS.map((_, p) => (t === p ? 9 : t === (p + 1) % NUM_CLASSES ? 1 : 0)));
     assert.deepEqual(json.confusion, expected);
     assert.ok(json.ece >= 0 && json.ece < 0.2, `ece ${json.ece}`);
+    // the ECE is the face-weighted gap of the reliability bins printed beside it
+    assert.equal(json.calibration.length, 15);
+    const bins = json.calibration as { lower: number; upper: number; count: number; accuracy: number; confidence: number }[];
+    assert.equal(
+      bins.reduce((sum, b) => sum + b.count, 0),
+      TEST_FACES,
+    );
+    const gap = bins.reduce((sum, b) => sum + (b.count / TEST_FACES) * Math.abs(b.accuracy - b.confidence), 0);
+    assert.ok(Math.abs(gap - json.ece) < 1e-9, `${gap} against ${json.ece}`);
   });
 
   test('prints the scores as text, with --tta, and writes the HTML report', async () => {

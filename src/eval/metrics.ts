@@ -57,6 +57,8 @@ export interface EvaluationJson {
   labels: Expression[];
   perClass: Record<Expression, ClassMetrics>;
   confusion: number[][];
+  /** The reliability diagram: CALIBRATION_BINS equal-width bins of the top probability, the ECE's terms. */
+  calibration: CalibrationBin[];
   noFace?: Record<Expression, number>;
 }
 
@@ -191,6 +193,7 @@ export function evaluationJson(e: Evaluation): EvaluationJson {
     labels: [...EXPRESSIONS],
     perClass: Object.fromEntries(EXPRESSIONS.map((name, k) => [name, e.perClass[k]!])) as Record<Expression, ClassMetrics>,
     confusion: e.confusion,
+    calibration: e.calibration,
     ...(e.noFace ? { noFace: Object.fromEntries(EXPRESSIONS.map((name, k) => [name, e.noFace![k]!])) as Record<Expression, number> } : {}),
   };
 }
