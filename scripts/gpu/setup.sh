@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine, carrying .gpu1 (scripts/gpu/pack.sh): unpacks node, the bundled mien and the val split into
 # .gpurt, builds the training addon against the machine's PyTorch (its wheel carries libtorch) with CUDA and without
-# the distributed engine, then prints `mien info` and one epoch's speed of mienet-m and deep on the val faces.
+# the distributed engine, then prints `mien info` and one epoch's speed of mienet-m on the val faces.
 set -euo pipefail
 [ -d .gpu1 ] || { echo "carry .gpu1 (bash scripts/gpu/pack.sh)" >&2; exit 2; }
 rm -rf .gpurt && mkdir -p .gpurt/bin .gpurt/data
@@ -38,8 +38,5 @@ done
 cd ../..
 mien() { node .gpurt/mien/dist/mien.mjs "$@"; }
 mien info
-for arch in mienet-m deep; do
-  mien train --data .gpurt/data/val --arch "$arch" --epochs 1 --val-fraction 0.1 --device "$device" --out ".gpurt/probe-$arch" 2>&1 | grep -E 'epoch|rror' &
-done
-wait
+mien train --data .gpurt/data/val --arch mienet-m --epochs 1 --val-fraction 0.1 --device "$device" --out .gpurt/probe 2>&1 | grep -E 'epoch|rror'
 nvidia-smi --query-gpu=name,memory.used,utilization.gpu --format=csv 2>/dev/null || true

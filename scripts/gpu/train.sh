@@ -1,15 +1,12 @@
 #!/usr/bin/env bash
-# On the GPU machine, right after scripts/gpu/setup.sh, carrying .gpu2: trains side by side on the one GPU
-#   accurate-gpu  mienet-m with accurate's recipe (models/accurate.md), EPOCHS_M epochs
-#   deep-ema      the seeds' deep (Adam 5e-4, plateau, best checkpoint) with --ema 0.999, EPOCHS_DEEP epochs
-# and stops both after BUDGET seconds. Every 30 s, and at the end, each run's best.onnx goes to $OUT in 15 MB parts
-# (`cat accurate-gpu.onnx.part* > best.onnx` puts it together) with logs.tgz (logs, history.json, config.json), so
-# a call stopped at its limit still brings back the best model so far.
-#   bash scripts/gpu/train.sh BUDGET EPOCHS_M EPOCHS_DEEP
+# On the GPU machine, right after scripts/gpu/setup.sh, carrying .gpu2: trains accurate-gpu, mienet-m with
+# accurate's recipe (models/accurate.md), for EPOCHS_M epochs and stops it after BUDGET seconds. Every 30 s, and at the
+# end, its best.onnx goes to $OUT in 15 MB parts (`cat accurate-gpu.onnx.part* > best.onnx` puts it together) with
+# logs.tgz (log, history.json, config.json), so a call stopped at its limit still brings back the best model so far.
+#   bash scripts/gpu/train.sh BUDGET EPOCHS_M
 set -uo pipefail
 budget=${1:?BUDGET seconds}
 epochs_m=${2:?EPOCHS_M}
-epochs_deep=${3:?EPOCHS_DEEP}
 [ -f .gpurt/mien/build/Release/mien_torch.node ] || { echo "no .gpurt: the machine went back after setup.sh; run it again" >&2; exit 3; }
 [ -d .gpu2 ] || { echo "carry .gpu2 (bash scripts/gpu/pack.sh)" >&2; exit 2; }
 tar -C .gpurt/data -xJf .gpu2/train.tar.xz
@@ -22,15 +19,11 @@ device=${MIEN_DEVICE:-cuda} # cpu: to try the script without a GPU
 "${mien[@]}" train --data .gpurt/data --arch mienet-m --lr 1e-3 --label-smoothing 0.1 --augment camera --ema 0.999 \
   --schedule cosine --warmup-epochs 1 --epochs "$epochs_m" --early-stop 0 --device "$device" --out "$runs/accurate-gpu" \
   >"$runs/accurate-gpu.log" 2>&1 &
-"${mien[@]}" train --data .gpurt/data --arch deep --epochs "$epochs_deep" --ema 0.999 --device "$device" --out "$runs/deep-ema" \
-  >"$runs/deep-ema.log" 2>&1 &
 
 publish() {
-  for run in accurate-gpu deep-ema; do
-    best=$runs/$run/best.onnx
-    [ -f "$best" ] && [ "$best" -nt "$OUT/$run.onnx.part00" -o ! -f "$OUT/$run.onnx.part00" ] &&
-      rm -f "$OUT/$run.onnx.part"* && split -b 15M -d "$best" "$OUT/$run.onnx.part"
-  done
+  best=$runs/accurate-gpu/best.onnx
+  [ -f "$best" ] && [ "$best" -nt "$OUT/accurate-gpu.onnx.part00" -o ! -f "$OUT/accurate-gpu.onnx.part00" ] &&
+    rm -f "$OUT/accurate-gpu.onnx.part"* && split -b 15M -d "$best" "$OUT/accurate-gpu.onnx.part"
   (cd "$runs" && tar -czf "$OUT/logs.tgz" ./*.log ./*/history.json ./*/config.json 2>/dev/null)
 }
 started=$SECONDS
