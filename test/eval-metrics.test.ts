@@ -131,8 +131,9 @@ describe('evaluatePredictions', () => {
 
   test('the JSON form has exactly the documented keys, classes by name', () => {
     const json = evaluationJson(evaluatePredictions(probabilitiesFor(PREDICTED, new Array(10).fill(0.5)), LABELS));
-    assert.deepEqual(Object.keys(json), ['n', 'accuracy', 'macroF1', 'ece', 'labels', 'perClass', 'confusion']);
+    assert.deepEqual(Object.keys(json), ['n', 'accuracy', 'macroF1', 'ece', 'labels', 'perClass', 'confusion', 'calibration']);
     assert.deepEqual(json.labels, [...EXPRESSIONS]);
+    assert.deepEqual(Object.keys(json.calibration[0]!), ['lower', 'upper', 'count', 'accuracy', 'confidence']);
     assert.deepEqual(Object.keys(json.perClass), [...EXPRESSIONS]);
     assert.deepEqual(Object.keys(json.perClass.happy), ['precision', 'recall', 'f1', 'support']);
     assert.equal(json.perClass.happy.support, 4);
