@@ -266,8 +266,7 @@ const compareModel = values['compare-model'] ? await loadExpressionModel(values[
 /** The same model with threads that sleep between operators instead of spinning through a run (nodeSessionOptions). */
 const sleepingModel = await (async () => {
   if (threads === 1) return undefined;
-  const options = nodeSessionOptions(threads);
-  const sessionOptions = { ...options, extra: { session: { intra_op: { allow_spinning: '0' } } } };
+  const sessionOptions = { ...nodeSessionOptions(threads), extra: { session: { intra_op: { allow_spinning: '0' } } } };
   return createExpressionModel({ ort, bytes: await readFile(model.path), name: model.name, path: model.path, sessionOptions });
 })();
 const human = await loadHuman();
@@ -294,9 +293,9 @@ const rows: { name: string; frames: RgbImage[] }[] = [
 ];
 console.log(`model ${model.path}, ${threads} onnxruntime threads; Human on tfjs-backend-wasm (${human.backend})`);
 const oneThread =
-  classifyOneThread === undefined || classifySleeping === undefined
+  classifyOneThread === undefined
     ? ''
-    : ` (1 thread: ${classifyOneThread.toFixed(2)} ms/face; threads sleeping between operators: ${classifySleeping.toFixed(2)} ms/face)`;
+    : ` (1 thread: ${classifyOneThread.toFixed(2)} ms/face; threads sleeping between operators: ${classifySleeping!.toFixed(2)} ms/face)`;
 console.log(
   `classification, batch 1, median of ${ROUNDS} rounds of ${CALLS_PER_ROUND} calls taken in turn: mien ${classify.toFixed(2)} ms/face${oneThread}; Human's emotion model ` +
     `${humanClassify.toFixed(2)} ms/face; Human / mien ${ratio(humanClassify / classify)}` +

@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { EXPRESSIONS, FACE_PIXELS, NUM_CLASSES } from '../src/core/labels.js';
-import { REPORT_SECTIONS } from '../src/eval/index.js';
+import { REPORT_SECTIONS, type CalibrationBin } from '../src/eval/index.js';
 import { shippedModelPath } from '../src/recognize/expression-model.js';
 import type { EpochRecord } from '../src/train/config.js';
 import { runCli } from './helpers/cli.js';
@@ -84,7 +84,7 @@ describe('mien eval and predict-csv', () => {
     assert.ok(json.ece >= 0 && json.ece < 0.2, `ece ${json.ece}`);
     // the ECE is the face-weighted gap of the reliability bins printed beside it
     assert.equal(json.calibration.length, 15);
-    const bins = json.calibration as { lower: number; upper: number; count: number; accuracy: number; confidence: number }[];
+    const bins = json.calibration as CalibrationBin[];
     assert.equal(
       bins.reduce((sum, b) => sum + b.count, 0),
       TEST_FACES,

@@ -15,8 +15,8 @@ export type { InferenceSession };
 /**
  * onnxruntime-node session options: `threads` intra-op threads, one graph at a time (the parallelism is inside each
  * operator), threads that spin while a run lasts and sleep once it ends. Sleeping through a run, each operator has to
- * wake its threads again, which at batch 1 is a good part of a small model's time (`npm run bench:pipeline`, three
- * runs: `fast` 0.96–1.28 ms a face, 1.14–1.27 with sleeping threads); spinning between runs too would keep every core
+ * wake its threads again, which at batch 1 is a good part of a small model's time (`npm run bench:pipeline`, five
+ * runs: `fast` 0.89–1.28 ms a face, 1.00–1.27 with sleeping threads); spinning between runs too would keep every core
  * busy, taking it from the JavaScript that runs between calls (the detector's resampling, the face crops) and from
  * other processes. On cores a training run keeps busy, spinning is the slower (2.6 against 2.1 ms a face, 2 ms apart).
  */
