@@ -44,7 +44,7 @@ describe('mien CLI', () => {
       [['train', '--data', join(dir, 'x.csv'), '--arch', 'deep', '--class-weights', '1,2'], /"balanced", "sqrt" or 7 comma-separated/],
       [['train', '--data', join(dir, 'x.csv'), '--arch', 'deep', '--class-weights', '1,1,1,1,1,1,-1'], /"-1" must be above 0/],
       [['train', '--resume', join(dir, 'nothing-here')], /no last\.ckpt to resume from/],
-      [['export', dir, '--out', join(dir, 'm.onnx')], /not a run folder/],
+      [['export', dir, '--out', join(dir, 'm.onnx')], /neither a run folder \(no best\.ckpt\) nor a checkpoint file/],
     ];
     for (const [args, message] of cases) {
       const r = await runCli(args, env());

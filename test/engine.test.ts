@@ -1,34 +1,35 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { before, describe, test } from 'node:test';
 import { FACE_PIXELS, FACE_SIZE, NUM_CLASSES } from '../src/core/labels.js';
 import { Rng } from '../src/data/random.js';
 import { makeSpec, type ModelSpec, tensorLayout, tensorSize } from '../src/models/spec.js';
-import { createNetwork, engineInfo, type Network, type Precision, setThreads } from '../src/train/engine.js';
+import { createNetwork, engineInfo, EngineUnavailableError, type Network, type Precision, setThreads } from '../src/train/engine.js';
 
 const engine = engineInfo();
 const skip = engine.available ? false : `native addon not built: ${engine.reason}`;
 
 /** Every layer type but flatten: two kinds of residual block, squeeze-excitation, dropout, 1-D batch norm. */
-const everyLayerSpec = (): ModelSpec =>
+const everyLayerSpec = (width = 4): ModelSpec =>
   makeSpec('every-layer', 'test net', [
-    { type: 'conv', out: 4, kernel: 3, padding: 'same' },
+    { type: 'conv', out: width, kernel: 3, padding: 'same' },
     { type: 'batchnorm' },
     { type: 'relu' },
     { type: 'maxpool', kernel: 2 },
     {
       type: 'residual',
-      body: [{ type: 'conv', out: 4, kernel: 3, padding: 'same', bias: false }, { type: 'batchnorm' }],
+      body: [{ type: 'conv', out: width, kernel: 3, padding: 'same', bias: false }, { type: 'batchnorm' }],
     },
     { type: 'relu' },
     {
       type: 'residual',
       body: [
-        { type: 'conv', out: 8, kernel: 3, stride: 2, padding: 1, bias: false },
+        { type: 'conv', out: 2 * width, kernel: 3, stride: 2, padding: 1, bias: false },
         { type: 'batchnorm' },
         { type: 'relu' },
         { type: 'se', reduction: 4 },
       ],
-      shortcut: [{ type: 'conv', out: 8, kernel: 1, stride: 2, bias: false }, { type: 'batchnorm' }],
+      shortcut: [{ type: 'conv', out: 2 * width, kernel: 1, stride: 2, bias: false }, { type: 'batchnorm' }],
     },
     { type: 'dropout', p: 0.2 },
     { type: 'globalavgpool' },
@@ -172,7 +173,8 @@ describe('native engine', { skip }, () => {
     const { images, labels } = quadrantBatch(16, 5);
     const run = (precision: Partial<Precision>) =>
       withNetwork(
-        everyLayerSpec(),
+        // 8 channels wide: float32 channels-last refuses 2–7 without AVX-512 (the next test)
+        everyLayerSpec(8),
         2,
         async (net) => {
           const before = await net.forward(images);
@@ -199,6 +201,20 @@ describe('native engine', { skip }, () => {
       'weights stay float32',
     );
     for (const { losses } of [nhwc, bf16]) assert.ok(losses.at(-1)! < 0.5 * losses[0]!, `loss went ${losses[0]} → ${losses.at(-1)}`);
+  });
+
+  test('float32 channels-last is refused, in one line, where libtorch would corrupt its heap', async () => {
+    const avx512 = /\bavx512f\b/.test(await readFile('/proc/cpuinfo', 'utf8').catch(() => ''));
+    const make = (precision: Partial<Precision>) => () => createNetwork(everyLayerSpec(4), { precision }).dispose();
+    if (avx512) make({ channelsLast: true })();
+    else
+      assert.throws(
+        make({ channelsLast: true }),
+        (err: Error) =>
+          err instanceof EngineUnavailableError && /layers\.\d+\.body\.0\.weight reads 4\): .*or with bf16$/.test(err.message),
+      );
+    make({ channelsLast: true, bf16: true })();
+    make({})();
   });
 
   test('soft targets: one-hot equals hard labels, smoothed equals labelSmoothing', async () => {

@@ -39,6 +39,12 @@ const spec: ModelSpec = makeSpec('quantize-test', 'small residual SE network', [
   { type: 'dense', out: NUM_CLASSES },
 ]);
 
+/** The raw bytes of initializer `name`. */
+function bytesOfTensor(graph: onnx.IGraphProto, name: string): ArrayBuffer {
+  const raw = graph.initializer!.find((t) => t.name === name)!.rawData!;
+  return raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer;
+}
+
 /** Weights drawn at random, batch-norm statistics included (variances positive), in tensorLayout order. */
 function randomWeights(seed: number): Float32Array[] {
   const rng = new Rng(seed);
@@ -83,13 +89,16 @@ describe('int8 quantisation (ONNX QDQ)', () => {
       const weight = graph.node!.find((n) => n.output![0] === conv.input![1])!;
       assert.equal(weight.opType, 'DequantizeLinear');
       assert.equal(types.get(weight.input![0]!), onnx.TensorProto.DataType.INT8);
+      // 7-bit weights: no uint8 × int8 pair sum can saturate int16 on CPUs without VNNI
+      const values = new Int8Array(bytesOfTensor(graph, weight.input![0]!));
+      assert.ok(values.every((v) => Math.abs(v) <= 63) && values.some((v) => Math.abs(v) === 63), `${weight.input![0]} spans ±63`);
       const bias = graph.node!.find((n) => n.output![0] === conv.input![2])!;
       assert.equal(types.get(bias.input![0]!), onnx.TensorProto.DataType.INT32);
     }
     const metadata = decodeOnnxMetadata(int8, 'int8');
     assert.equal(metadata['mien.temperature'], '1.5');
     assert.equal(metadata['mien.architecture'], 'quantize-test');
-    assert.match(metadata[QUANTIZATION_KEY]!, /int8.*per output channel.*64 calibration faces/);
+    assert.match(metadata[QUANTIZATION_KEY]!, /int8 in ±63.*per output channel.*uint8 in 0–255.*64 calibration faces/);
     assert.ok(int8.byteLength < float.byteLength, `${int8.byteLength} bytes against ${float.byteLength}`);
   });
 
@@ -110,6 +119,28 @@ describe('int8 quantisation (ONNX QDQ)', () => {
     assert.equal(model.temperature, 1.5);
     assert.equal((await model.classify(faces.subarray(0, FACE_PIXELS))).length, NUM_CLASSES);
     await model.dispose();
+  });
+
+  test('7-bit activations instead: uint8 in 0–127, int8 weights in ±127, the float model’s answers still', async () => {
+    const narrow = await quantizeOnnx(float, { calibration, runtime: ort, sevenBit: 'activations' });
+    const graph = onnx.ModelProto.decode(narrow).graph!;
+    const quantizers = graph.node!.filter((n) => n.opType === 'QuantizeLinear');
+    const scales = new Map(graph.initializer!.map((t) => [t.name!, t]));
+    for (const q of quantizers) {
+      const zero = new Uint8Array(bytesOfTensor(graph, q.input![2]!))[0]!;
+      assert.ok(zero <= 127, `${q.name} zero point ${zero}`);
+      assert.ok(scales.has(q.input![1]!));
+    }
+    const weights = graph.node!.filter((n) => n.opType === 'DequantizeLinear' && n.name!.endsWith('.weight.dq'));
+    assert.ok(
+      weights.length === 4 && weights.every((w) => new Int8Array(bytesOfTensor(graph, w.input![0]!)).some((v) => Math.abs(v) === 127)),
+    );
+    assert.match(decodeOnnxMetadata(narrow, 'narrow')[QUANTIZATION_KEY]!, /int8 in ±127.*uint8 in 0–127/);
+    const [p, q] = [await probabilities(float, faces), await probabilities(narrow, faces)];
+    assert.ok(
+      p.every((v, i) => Math.abs(v - q[i]!) < 0.08),
+      `probabilities differ by up to ${Math.max(...p.map((v, i) => Math.abs(v - q[i]!)))}`,
+    );
   });
 
   test('refuses calibration data that is not whole faces', async () => {
@@ -135,8 +166,23 @@ describe('mien quantize', () => {
     );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /activation ranges from 32 faces of the train split/);
-    assert.match(r.stdout, /wrote .*int8\.onnx \(0\.\d\d MB; .* is 0\.\d\d MB\)/);
+    assert.match(r.stdout, /wrote .*int8\.onnx \(0\.\d\d MB; the float model is 0\.\d\d MB\)/);
     assert.match(decodeOnnxMetadata(await readFile(out), out)[QUANTIZATION_KEY]!, /32 calibration faces/);
+  });
+
+  test('an int8 model is quantised again from the float model read back from it, with the other 7-bit operand', async () => {
+    const int8 = join(dir, 'out', 'int8.onnx');
+    const again = join(dir, 'out', 'again.onnx');
+    const r = await runCli(
+      ['quantize', '--model', int8, '--data', join(dir, 'fer.csv'), '--faces', '32', '--seven-bit', 'activations', '--out', again],
+      env(),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /int8\.onnx is int8: quantising the float model read back from it/);
+    assert.match(decodeOnnxMetadata(await readFile(again), again)[QUANTIZATION_KEY]!, /int8 in ±127.*uint8 in 0–127/);
+    const bad = await runCli(['quantize', '--model', int8, '--data', join(dir, 'fer.csv'), '--seven-bit', 'both', '--out', again], env());
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /argument 'both' is invalid\. Allowed choices are weights, activations/);
   });
 
   test('a missing model or split is one line, not a stack trace', async () => {

@@ -6,7 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import { NO_AUGMENT } from '../src/data/index.js';
 import type { Batch, Callback } from '../src/train/callback.js';
 import { Distillation, EarlyStopping, LrSchedule, Mixing, ReduceLrOnPlateau, TeacherError } from '../src/train/callbacks/index.js';
-import { exportRun } from '../src/export/index.js';
+import { validatedWeights } from '../src/train/callbacks/ema.js';
+import { decodeModelWeights, exportRun, readOnnxMetadata } from '../src/export/index.js';
 import { FACE_PIXELS } from '../src/core/labels.js';
 import { Rng } from '../src/data/random.js';
 import { loadCheckpoint, type Checkpoint } from '../src/train/checkpoint.js';
@@ -183,6 +184,16 @@ describe('training loop', { skip }, () => {
     assert.notDeepEqual(best.weights, last.weights, 'the average differs from the trained weights');
     const averaged = (last.state.callbacks['ema'] as { weights: string[] }).weights;
     if (best.state.epoch === 3) assert.equal(Buffer.from(best.weights[0]!.buffer).toString('base64'), averaged[0]);
+    // Exporting last.ckpt writes the epoch-3 average, the weights validation measured then, not the trained ones.
+    assert.deepEqual(validatedWeights(best), best.weights);
+    const lastAverage = validatedWeights(last);
+    assert.equal(Buffer.from(lastAverage[0]!.buffer).toString('base64'), averaged[0]);
+    const lastOnnx = join(dir, 'ema-last.onnx');
+    await exportRun(join(dir, 'ema', RUN_FILES.last), lastOnnx);
+    assert.equal((await readOnnxMetadata(lastOnnx))['mien.epoch'], '3');
+    assert.deepEqual((await decodeModelWeights(await readFile(lastOnnx), 'ema-last.onnx')).weights, lastAverage);
+    await exportRun(join(dir, 'ema'), join(dir, 'ema-best.onnx'));
+    assert.equal((await readOnnxMetadata(join(dir, 'ema-best.onnx')))['mien.epoch'], String(best.state.epoch));
     await run('ema-resumed', 1);
     const after1 = await loadCheckpoint(join(dir, 'ema-resumed', RUN_FILES.last));
     after1.state.finished = false; // extended to 3 epochs, as `mien train --resume --epochs 3` does

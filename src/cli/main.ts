@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { packageRoot } from '../core/package-root.js';
@@ -7,6 +7,7 @@ import { pictureFormat } from '../core/picture.js';
 import { formatSummary, listArchitectures, renderArchitecture, summarize } from '../models/index.js';
 import { engineInfo } from '../train/engine.js';
 import { exportRun } from '../export/index.js';
+import { bestCheckpointOf } from '../train/run-folder.js';
 import { RUN_FILES } from '../train/trainer.js';
 import { calibrateCommand } from './calibrate.js';
 import { dataCommand } from './data.js';
@@ -47,13 +48,13 @@ for (const command of [
 
 program
   .command('export')
-  .description('write the ONNX model of a run (its best checkpoint)')
-  .argument('<run>', 'run folder (or a .ckpt file inside one)')
+  .description('write the ONNX model of a run (its best checkpoint) or of one checkpoint file')
+  .argument('<run>', 'run folder, or a .ckpt file (e.g. runs/x/last.ckpt for the last epoch)')
   .requiredOption('--out <file.onnx>', 'where to write the model')
   .action(async (run: string, flags: { out: string }) => {
-    const runDir = existsSync(run) && statSync(run).isFile() ? join(run, '..') : run;
-    if (!existsSync(join(runDir, RUN_FILES.best))) throw new UsageError(`${run} is not a run folder (no ${RUN_FILES.best})`);
-    await exportRun(runDir, flags.out);
+    if (!existsSync(bestCheckpointOf(run)))
+      throw new UsageError(`${run} is neither a run folder (no ${RUN_FILES.best}) nor a checkpoint file`);
+    await exportRun(run, flags.out);
     console.log(`wrote ${flags.out}`);
   });
 

@@ -1,10 +1,11 @@
 export { buildOnnx, writeOnnx, readOnnxMetadata, INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME, type OnnxMetadata } from './onnx.js';
 export { exportRun, OnnxExport } from './run.js';
 export { setOnnxMetadata, writeOnnxMetadata, type OnnxMetadataChanges } from './metadata.js';
-export { quantizeOnnx, QUANTIZATION_KEY, type QuantizeOptions } from './quantize.js';
+export { quantizeOnnx, QUANTIZATION_KEY, SEVEN_BIT_OPERANDS, type QuantizeOptions, type SevenBitOperand } from './quantize.js';
 export {
   carryWeights,
   decodeModelWeights,
+  floatModelOf,
   loadModelSpec,
   loadModelWeights,
   ModelWeightsError,

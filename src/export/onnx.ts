@@ -178,7 +178,7 @@ function checkWeights(spec: ModelSpec, weights: Float32Array[]): Map<string, Sha
 }
 
 /** The metadata_props every mien model carries: what the outputs mean and how to feed the input. */
-function mienMetadata(spec: ModelSpec): Record<string, string> {
+export function mienMetadata(spec: ModelSpec): Record<string, string> {
   const [channels, height, width] = spec.input;
   return {
     'mien.classes': JSON.stringify(EXPRESSIONS),

@@ -1,10 +1,13 @@
 import { join } from 'node:path';
 import type { Callback, TrainContext } from '../train/callback.js';
-import { loadCheckpoint } from '../train/checkpoint.js';
+import { validatedWeights } from '../train/callbacks/ema.js';
 import { RUN_FILES } from '../train/callbacks/run-files.js';
+import { loadCheckpoint } from '../train/checkpoint.js';
+import { bestCheckpointOf } from '../train/run-folder.js';
 
 /**
- * Writes the ONNX of a run's best checkpoint, with the run's provenance in its metadata.
+ * Writes the ONNX of a run's best checkpoint — or of the checkpoint file given, e.g. `runs/x/last.ckpt` — with the
+ * run's provenance in its metadata. The weights are the ones validated at that epoch (the average, with --ema).
  *
  * @example
  * ```ts
@@ -13,19 +16,20 @@ import { RUN_FILES } from '../train/callbacks/run-files.js';
  * const model = await loadExpressionModel('mienet-s.onnx'); // ready for createRecognizer({ model: 'mienet-s.onnx' })
  * ```
  */
-export async function exportRun(runDir: string, outPath: string): Promise<void> {
-  const best = await loadCheckpoint(join(runDir, RUN_FILES.best));
-  const record = best.state.history.find((r) => r.epoch === best.state.bestEpoch);
+export async function exportRun(run: string, outPath: string): Promise<void> {
+  const checkpoint = await loadCheckpoint(bestCheckpointOf(run));
+  const { config, state } = checkpoint;
+  const record = state.history.find((r) => r.epoch === state.epoch);
   // Loaded here, not with the package: onnx-proto takes ~140 ms to load, and most imports of mien never export.
   const { writeOnnx } = await import('./onnx.js');
-  await writeOnnx(outPath, best.spec, best.weights, {
-    'mien.training_data': best.config.data + (best.config.val ? ` (val: ${best.config.val})` : ''),
-    'mien.training_date': best.savedAt,
-    'mien.training_recipe': JSON.stringify({ ...best.config, data: undefined, val: undefined }),
-    'mien.epoch': String(best.state.bestEpoch),
+  await writeOnnx(outPath, checkpoint.spec, validatedWeights(checkpoint), {
+    'mien.training_data': config.data + (config.val ? ` (val: ${config.val})` : ''),
+    'mien.training_date': checkpoint.savedAt,
+    'mien.training_recipe': JSON.stringify({ ...config, data: undefined, val: undefined }),
+    'mien.epoch': String(state.epoch),
     ...(record ? { 'mien.val_accuracy': record.valAccuracy.toFixed(4) } : {}),
     // The curves travel with the model, so an evaluation report can show how it was trained.
-    'mien.history': JSON.stringify(best.state.history),
+    'mien.history': JSON.stringify(state.history),
   });
 }
 

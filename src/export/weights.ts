@@ -26,6 +26,7 @@ import {
   type NormalizedLayer,
   type TensorInfo,
 } from '../models/spec.js';
+import { buildOnnx, mienMetadata } from './onnx.js';
 import { floatsOf, probeTensors, type ProbeOptions } from './onnx-graph.js';
 import { QUANTIZATION_KEY } from './quantize.js';
 
@@ -218,6 +219,18 @@ async function readModel(path: string): Promise<Buffer> {
   } catch (err) {
     throw new ModelWeightsError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
+}
+
+/**
+ * The float model an int8 mien model was quantised from, as near as it can be told: decodeModelWeights's weights in
+ * buildOnnx's graph, with the int8 model's metadata but `mien.quantization`. So a shipped int8 model, whose float
+ * original the package does not carry, can be quantised again (`mien quantize --model fast --seven-bit activations`).
+ */
+export async function floatModelOf(bytes: Uint8Array, name: string, options: ProbeOptions): Promise<Uint8Array> {
+  const { spec, weights } = await decodeModelWeights(bytes, name, options);
+  const written = mienMetadata(spec);
+  const kept = Object.entries(metadataOf(bytes, name)).filter(([key]) => !(key in written) && key !== QUANTIZATION_KEY);
+  return buildOnnx(spec, weights, Object.fromEntries(kept));
 }
 
 /** decodeModelWeights of the file at `path`. */

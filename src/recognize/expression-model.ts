@@ -56,7 +56,7 @@ export function resolveModelPath(nameOrPath: string = DEFAULT_MODEL, root?: stri
  * ```ts
  * import { loadExpressionModel } from 'mien-fer';
  * const model = await loadExpressionModel(); // the shipped `fast`
- * console.log(model.name, model.metadata['mien.architecture'], model.temperature?.toFixed(4)); // fast mienet-sm 1.1640
+ * console.log(model.name, model.metadata['mien.architecture'], model.temperature?.toFixed(4)); // fast mienet-sm 1.1650
  * ```
  */
 export async function loadExpressionModel(nameOrPath?: string, options: LoadModelOptions = {}): Promise<ExpressionModel> {

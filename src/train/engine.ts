@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { MienError } from '../core/errors.js';
 import { packageRoot } from '../core/package-root.js';
-import { type ModelSpec, type NormalizedSpec, normalizeSpec } from '../models/spec.js';
+import { type ModelSpec, type NormalizedSpec, normalizeSpec, tensorLayout } from '../models/spec.js';
 
 export type Device = 'cpu' | 'cuda';
 
@@ -150,13 +150,31 @@ export interface CreateNetworkOptions {
   precision?: Partial<Precision>;
 }
 
-/** Whether this CPU has bfloat16 instructions (AVX-512 BF16 or AMX), read from Linux's /proc/cpuinfo; false elsewhere. */
-export function cpuHasBf16(): boolean {
+/** Whether this CPU has any of these instruction-set flags, read from Linux's /proc/cpuinfo; false elsewhere. */
+function cpuHasAny(flags: readonly string[]): boolean {
   try {
-    return /\b(avx512_bf16|amx_bf16)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+    return new RegExp(`\\b(${flags.join('|')})\\b`).test(readFileSync('/proc/cpuinfo', 'utf8'));
   } catch {
     return false;
   }
+}
+
+/** Whether this CPU has bfloat16 instructions (AVX-512 BF16 or AMX). */
+export const cpuHasBf16 = (): boolean => cpuHasAny(['avx512_bf16', 'amx_bf16']);
+
+/**
+ * Why this network cannot train channels-last in float32 here, if it cannot: on a CPU without AVX-512 (measured on an
+ * AVX2 EPYC), libtorch 1.13's float32 channels-last convolution backward writes past its buffers when a convolution
+ * reads 2 to 7 channels, and the process dies of heap corruption. mien's architectures read 1 or ≥ 16 channels.
+ */
+function channelsLastRefusal(spec: ModelSpec, precision: Precision): string | undefined {
+  if (!precision.channelsLast || precision.bf16 || cpuHasAny(['avx512f'])) return undefined;
+  const narrow = tensorLayout(spec).find((t) => t.shape.length === 4 && t.shape[1]! >= 2 && t.shape[1]! < 8);
+  return (
+    narrow &&
+    `float32 channels-last on a CPU without AVX-512 corrupts libtorch's heap when a convolution reads 2–7 channels ` +
+      `(${narrow.name} reads ${narrow.shape[1]}): train it in the default layout, or with bf16`
+  );
 }
 
 /** How the network computes; `npm run bench:train` measures each against float32 NCHW. */
@@ -368,6 +386,8 @@ export function createNetwork(spec: ModelSpec, options: CreateNetworkOptions = {
     throw new RangeError(`seed must be a non-negative integer, got ${options.seed}`);
   }
   const precision: Precision = { bf16: false, channelsLast: false, ...options.precision };
+  const refusal = device === 'cpu' ? channelsLastRefusal(spec, precision) : undefined;
+  if (refusal) throw new EngineUnavailableError(refusal);
   const nativeDevice = device === 'cuda' && options.deviceIndex ? `cuda:${options.deviceIndex}` : device;
   return new TorchNetwork(spec, device, new addon.Network(normalizeSpec(spec), nativeDevice, options.seed, precision));
 }

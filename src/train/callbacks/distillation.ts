@@ -7,6 +7,7 @@ import { softmaxRows } from '../../core/tensor.js';
 import type { Batch, Callback } from '../callback.js';
 import { loadCheckpoint } from '../checkpoint.js';
 import { createNetwork, type Device } from '../engine.js';
+import { validatedWeights } from './ema.js';
 import { bestCheckpointOf } from '../run-folder.js';
 
 /** A teacher that cannot be used: an .onnx file that onnxruntime cannot load or that has no `logits` output. */
@@ -25,7 +26,7 @@ async function checkpointTeacher(source: string, device: Device): Promise<Teache
   const ckpt = await loadCheckpoint(bestCheckpointOf(source));
   const network = createNetwork(ckpt.spec, { device });
   try {
-    network.setWeights(ckpt.weights);
+    network.setWeights(validatedWeights(ckpt));
   } catch (err) {
     network.dispose();
     throw err;

@@ -1,4 +1,5 @@
 import type { Callback, TrainContext } from '../callback.js';
+import type { Checkpoint } from '../checkpoint.js';
 
 export interface EmaState {
   updates: number;
@@ -20,7 +21,8 @@ function fromBase64(text: string): Float32Array {
  * is not dominated by the random initial weights early on (as in timm's ModelEma).
  */
 export class WeightAverage implements Callback {
-  readonly name = 'ema';
+  static readonly callbackName = 'ema';
+  readonly name = WeightAverage.callbackName;
   private average: Float32Array[] | undefined;
   private updates = 0;
   private trained: Float32Array[] | undefined;
@@ -65,4 +67,13 @@ export class WeightAverage implements Callback {
     this.updates = s.updates;
     this.average = s.weights.map(fromBase64);
   }
+}
+
+/**
+ * The weights validated at a checkpoint's epoch: with --ema the average (best.ckpt holds it as its weights; last.ckpt
+ * holds the trained weights for resuming and the average in this callback's state), else the trained ones.
+ */
+export function validatedWeights(checkpoint: Checkpoint): Float32Array[] {
+  const state = checkpoint.state.callbacks[WeightAverage.callbackName] as EmaState | undefined;
+  return state ? state.weights.map(fromBase64) : checkpoint.weights;
 }
