@@ -110,6 +110,18 @@ describe('mien eval and predict-csv', () => {
     assert.match(html, /90\.00%/);
   });
 
+  test('--tta mirror averages two views; --tta with anything but a mode is exit 2 naming the modes', async () => {
+    const r = await runCli(['eval', '--data', path('fer.csv'), '--model', path('band.onnx'), '--tta', 'mirror', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /with mirror TTA \(2 views\)/);
+    assert.equal(JSON.parse(r.stdout).accuracy, 0.9);
+    // a file name right after a bare --tta is read as its mode: the message says how to write it
+    const bad = await runCli(['eval', '--tta', path('fer.csv'), '--model', path('band.onnx'), '--data', path('fer.csv')]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--tta takes mirror or zoom; .*write --tta=zoom/);
+    assert.doesNotMatch(bad.stderr, /evaluating|\n\s+at /);
+  });
+
   test('--confusion draws the confusion matrix; a picture type mien cannot write is exit 2 before evaluating', async () => {
     const picture = path('confusion.svg');
     const r = await runCli(['eval', '--data', path('fer.csv'), '--model', path('band.onnx'), '--confusion', picture]);

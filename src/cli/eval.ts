@@ -21,11 +21,12 @@ import {
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { loadExpressionModel, type ExpressionModel } from '../recognize/expression-model.js';
 import { createRecognizer } from '../recognize/recognizer.js';
+import type { TtaOption } from '../recognize/tta.js';
 import { usage, UsageError } from './errors.js';
 import { loadForPrediction } from './load.js';
 import { checkOutputFolder, outputFolder, STDIO } from './output.js';
 import { progressPrinter } from './progress.js';
-import { addRecognizerOptions, MODEL_HELP, recognizerOptions, TTA_HELP, type RecognizerFlags } from './recognizer-options.js';
+import { addRecognizerOptions, MODEL_HELP, recognizerOptions, ttaNote, ttaOption, type RecognizerFlags } from './recognizer-options.js';
 
 interface EvalFlags extends RecognizerFlags {
   data: string;
@@ -68,7 +69,7 @@ export const evalCommand = addRecognizerOptions(
     );
   }
   process.stderr.write(
-    `evaluating ${model.path} on the ${split.name} split of ${flags.data}: ${split.data.labels.length} faces${flags.tta ? ', with zoom TTA (10 views)' : ''}\n`,
+    `evaluating ${model.path} on the ${split.name} split of ${flags.data}: ${split.data.labels.length} faces${ttaNote(flags.tta)}\n`,
   );
   const evaluation = await evaluateModel(model, split.data, { tta: flags.tta, onProgress: progressPrinter('classifying') });
   process.stdout.write(flags.json ? `${JSON.stringify(evaluationJson(evaluation))}\n` : formatEvaluation(evaluation));
@@ -80,7 +81,7 @@ export const evalCommand = addRecognizerOptions(
       model,
       source: flags.data,
       split: split.name,
-      tta: !!flags.tta,
+      tta: flags.tta ?? false,
     });
     process.stderr.write(`wrote ${file}\n`);
   }
@@ -105,7 +106,7 @@ async function evalPhotos(model: ExpressionModel, flags: EvalFlags): Promise<voi
   if (split.data.length === 0) throw noFacesError(flags.data, split.name, scan.problems);
   const recognizer = await createRecognizer({ ...recognizerOptions(flags), model });
   process.stderr.write(
-    `evaluating ${model.path} with the ${flags.detector} detector on the ${split.name} split of ${flags.data}: ${split.data.length} photos${flags.tta ? ', with zoom TTA (10 views)' : ''}\n`,
+    `evaluating ${model.path} with the ${flags.detector} detector on the ${split.name} split of ${flags.data}: ${split.data.length} photos${ttaNote(flags.tta)}\n`,
   );
   const result = await evaluatePipeline(recognizer, split.data, { onProgress: progressPrinter('recognizing') });
   // The pipeline reads each photo only now; a strict run stops at the first it could not read, as a load would.
@@ -144,7 +145,7 @@ interface PredictCsvFlags {
   data: string;
   model?: string;
   out: string;
-  tta?: boolean;
+  tta?: TtaOption;
 }
 
 export const predictCsvCommand = new Command('predict-csv')
@@ -152,7 +153,7 @@ export const predictCsvCommand = new Command('predict-csv')
   .requiredOption('--data <csv|dir>', 'faces: Kaggle test.csv (pixels, optional id), any FER2013 CSV, or class folders')
   .option('--model <name|file.onnx>', MODEL_HELP)
   .requiredOption('--out <predictions.csv>', 'where to write the predictions; - = stdout (the summary then goes to stderr)')
-  .option('--tta', TTA_HELP)
+  .addOption(ttaOption())
   .action(async (flags: PredictCsvFlags) => {
     const model = await loadExpressionModel(flags.model);
     const faces = allFaces((await loadForPrediction(flags.data)).splits);

@@ -8,6 +8,7 @@ import { SMALLEST_FACE } from '../detect/smallest-face.js';
 import { DEFAULT_RECOGNIZER_CONFIG as DEFAULTS, recognizerConfig } from '../recognize/config.js';
 import { SHIPPED_MODELS } from '../recognize/expression-model.js';
 import type { RecognizerOptions } from '../recognize/recognizer.js';
+import { isTtaMode, TTA_MODES, ttaMode, ttaViewCount, type TtaMode, type TtaOption } from '../recognize/tta.js';
 import { float, positiveInt } from './parse.js';
 
 export interface RecognizerFlags {
@@ -16,12 +17,32 @@ export interface RecognizerFlags {
   minFace: number;
   minConfidence?: number;
   maxFaces?: number;
-  tta?: boolean;
+  tta?: TtaOption;
 }
 
-/** `--tta`, for every command that classifies faces. */
-export const TTA_HELP =
-  'test-time augmentation: average ten views of each face (five zooms and their mirror images); classification 10× slower';
+/**
+ * `--tta [mode]`, for every command that classifies faces: bare, the zooms (the most accurate on face crops); `mirror`
+ * pays where the faces come through the detector (README, "Test-time augmentation").
+ */
+export function ttaOption(): Option {
+  return new Option(
+    '--tta [mode]',
+    'test-time augmentation: zoom (the default) averages ten views of each face (five zooms and their mirror images), classification 10× slower; mirror averages the face and its mirror image, 2× slower',
+  ).argParser(ttaModeArgument);
+}
+
+function ttaModeArgument(value: string): TtaMode {
+  if (isTtaMode(value)) return value;
+  throw new InvalidArgumentError(
+    `--tta takes ${TTA_MODES.join(' or ')}; to give a file right after a bare --tta, write --tta=zoom or put the file first.`,
+  );
+}
+
+/** How an evaluation's header says which views were averaged. */
+export function ttaNote(option: TtaOption | undefined): string {
+  const mode = ttaMode(option);
+  return mode ? `, with ${mode} TTA (${ttaViewCount(mode)} views)` : '';
+}
 
 export const MODEL_HELP = `expression model: ${SHIPPED_MODELS.join(' or ')} (shipped with mien; default ${DEFAULTS.model}) or an .onnx file`;
 
@@ -48,7 +69,7 @@ export function addRecognizerOptions(command: Command, { detector = DEFAULTS.det
     )
     .option('--min-confidence <p>', "drop faces the detector is less sure of (0–1; default: the detector's measured threshold)", confidence)
     .option('--max-faces <n>', 'at most this many faces per image, the largest (default: all)', positiveInt)
-    .option('--tta', TTA_HELP);
+    .addOption(ttaOption());
 }
 
 /**
