@@ -4,7 +4,9 @@
  * markdown table row per detector. So that a setting chosen on these photos can be seen to hold beyond them, the recall
  * (faces ≥ 48 px) and precision are also given for each half of the set (even and odd photos in the annotation's order).
  *
- *   npm run bench:detect -- [../shared/data/faces-detect-dev] [--dnn-only]
+ * `--min-face 48,32,24` adds a row of the default detector for each smallest face size (48, mien's default, always runs).
+ *
+ *   npm run bench:detect -- [../shared/data/faces-detect-dev] [--dnn-only] [--min-face 32,24]
  *
  * The folder holds images/ and boxes.json ({ images: [{ file, boxes: [[x, y, w, h], …] }] }). A detection is a true
  * positive when it overlaps a not-yet-matched annotated face (any size) by IoU ≥ 0.5, best scores matched first.
@@ -30,7 +32,15 @@ interface Detector {
   detect(image: RgbImage): Promise<{ box: Box; score: number }[]>;
 }
 
-const { values, positionals } = parseArgs({ options: { 'dnn-only': { type: 'boolean', default: false } }, allowPositionals: true });
+const { values, positionals } = parseArgs({
+  options: { 'dnn-only': { type: 'boolean', default: false }, 'min-face': { type: 'string', default: '' } },
+  allowPositionals: true,
+});
+const minFaceSizes = values['min-face']
+  .split(',')
+  .filter(Boolean)
+  .map(Number)
+  .filter((size) => size !== MIN_FACE);
 const folder = positionals[0] ?? '../shared/data/faces-detect-dev';
 const { images } = JSON.parse(await readFile(join(folder, 'boxes.json'), 'utf8')) as { images: Annotated[] };
 const photos = await Promise.all(
@@ -43,6 +53,9 @@ const photos = await Promise.all(
 const named = (name: string, detector: Pick<Detector, 'detect'>): Detector => ({ name, detect: (image) => detector.detect(image) });
 const detectors: Detector[] = [
   named(`dnn (default, minFaceSize ${MIN_FACE})`, await loadFaceDetector({ minFaceSize: MIN_FACE })),
+  ...(await Promise.all(
+    minFaceSizes.map(async (size) => named(`dnn, minFaceSize ${size}`, await loadFaceDetector({ minFaceSize: size }))),
+  )),
   named('dnn, whole photo only (no tiles, no pyramid)', await loadFaceDetector({ minFaceSize: 1e9 })),
   named('dnn, near-face search (short-range model, whole photo)', await loadFaceDetector({ fullRange: false })),
 ];
