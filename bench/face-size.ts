@@ -1,15 +1,16 @@
 /**
  * How well the expression model reads faces smaller than FER2013's 48 px, as a group photo's faces are: each val face
- * is shrunk to `side` px (bilinear) and scaled back up to 48 (bilinear), as the crop of a face that small is, then
- * classified. With `--min-face` below 48, these are the faces the detector adds (README, "Face detection, measured").
+ * is shrunk to `side` px and scaled back up to 48 (both by mien's area-averaging resize, the one its data loader uses),
+ * as the crop of a face that small is, then classified. With `--min-face` below 48, these are the faces the detector adds (README, "Face detection, measured").
  *
  *   npm run bench:face-size -- [--data ../shared/data/fer2013] [--model fast] [--sides 48,40,32,24,16]
  */
 import { parseArgs } from 'node:util';
-import sharp from 'sharp';
 import { FACE_PIXELS, FACE_SIZE } from '../src/core/labels.js';
+import { faceToFloat } from '../src/data/augment.js';
 import { faceAt } from '../src/data/dataset.js';
 import { loadFaces } from '../src/data/index.js';
+import { resizeArea } from '../src/data/resize.js';
 import { evaluatePredictions } from '../src/eval/metrics.js';
 import { loadExpressionModel } from '../src/recognize/expression-model.js';
 
@@ -21,15 +22,6 @@ const { values: args } = parseArgs({
   },
 });
 
-/** A gray side × side image scaled to width × height, gray (sharp would make it sRGB). */
-async function resizeGray(pixels: Uint8Array, side: number, to: number): Promise<Buffer> {
-  return sharp(pixels, { raw: { width: side, height: side, channels: 1 } })
-    .resize(to, to, { kernel: 'linear' })
-    .toColourspace('b-w')
-    .raw()
-    .toBuffer();
-}
-
 const model = await loadExpressionModel(args.model);
 const val = (await loadFaces(args.data)).splits.val;
 if (!val) throw new Error(`${args.data} has no val split`);
@@ -38,8 +30,9 @@ console.log(`${args.model} on ${n} val faces shown at a lower resolution\n\n| fa
 for (const side of args.sides.split(',').map(Number)) {
   const shown = new Float32Array(n * FACE_PIXELS);
   for (let i = 0; i < n; i++) {
-    const back = await resizeGray(await resizeGray(faceAt(val, i), FACE_SIZE, side), side, FACE_SIZE);
-    for (let j = 0; j < FACE_PIXELS; j++) shown[i * FACE_PIXELS + j] = back[j]! / 255;
+    const small = resizeArea(faceAt(val, i), FACE_SIZE, FACE_SIZE, side, side);
+    const back = resizeArea(small, side, side, FACE_SIZE, FACE_SIZE);
+    faceToFloat(back, shown, i * FACE_PIXELS);
   }
   const e = evaluatePredictions(await model.classify(shown), val.labels);
   console.log(`| ${side} px | ${(100 * e.accuracy).toFixed(2)} % | ${e.macroF1.toFixed(4)} |`);

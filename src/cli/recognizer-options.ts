@@ -21,8 +21,8 @@ export interface RecognizerFlags {
 }
 
 /**
- * `--tta [mode]`, for every command that classifies faces: bare, the zooms (the most accurate on face crops); `mirror`
- * pays where the faces come through the detector (README, "Test-time augmentation").
+ * `--tta [mode]`, for every command that classifies faces: bare, the zooms (the most accurate on face crops); `mirror`,
+ * the two views that gain a little where the faces come through the detector, where the zooms do not (README, `mien eval`).
  */
 export function ttaOption(): Option {
   return new Option(
