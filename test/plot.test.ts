@@ -64,6 +64,16 @@ describe('training curves', () => {
     });
   }
 
+  test('with weight averaging, the trained weights are a dotted line beside the average', async () => {
+    const out = join(tempDir(), 'curves-ema');
+    const averaged = history(5).map((r) => ({ ...r, trainedValAccuracy: r.valAccuracy - 0.01, trainedValLoss: r.valLoss + 0.02 }));
+    const svg = await readFile((await renderTrainingCurves(averaged, out)).svg, 'utf8');
+    assert.ok(svg.includes('dotted: the trained weights, not averaged'));
+    assert.equal((svg.match(/stroke-dasharray="2,2"/g) ?? []).length, 1, 'one dotted line');
+    const plain = await readFile((await renderTrainingCurves(history(5), join(out, 'plain'))).svg, 'utf8');
+    assert.ok(!plain.includes('dotted') && !plain.includes('stroke-dasharray="2,2"'));
+  });
+
   test('an empty history cannot be drawn', async () => {
     await assert.rejects(renderTrainingCurves([], tempDir()), /at least one epoch/);
   });

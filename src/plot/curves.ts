@@ -105,6 +105,8 @@ export function trainingCurvesChart(history: readonly EpochRecord[]): ChartSpec 
   const lrTicks = rates.length <= MAX_LR_TICKS ? rates : decades.length >= 2 ? decades : [rates[0]!, rates[rates.length - 1]!];
   const lrAxis = { values: lrTicks, format: '.2~e' };
   const panel = (title: string, subtitle: string) => ({ title: { text: title, subtitle }, ...PANEL });
+  // A run with weight averaging validates the average; its trained weights' figures show what averaging bought.
+  const averaged = history.some((r) => r.trainedValAccuracy !== undefined);
 
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
@@ -144,9 +146,14 @@ export function trainingCurvesChart(history: readonly EpochRecord[]): ChartSpec 
         layer: [bestRule, line('trainAccuracy', TRAIN_COLOUR, accuracyY)],
       },
       {
-        ...panel(CURVE_PANEL_TITLES.valAccuracy, `best: ${percent(best.valAccuracy)} at epoch ${best.epoch} (dashed line)`),
+        ...panel(
+          CURVE_PANEL_TITLES.valAccuracy,
+          `best: ${percent(best.valAccuracy)} at epoch ${best.epoch} (dashed line)` +
+            (averaged ? '; dotted: the trained weights, not averaged' : ''),
+        ),
         layer: [
           bestRule,
+          ...(averaged ? [line('trainedValAccuracy', VAL_COLOUR, accuracyY, { strokeDash: [2, 2], opacity: 0.6 })] : []),
           line('valAccuracy', VAL_COLOUR, accuracyY),
           {
             data: { values: [best] },

@@ -78,6 +78,12 @@ export interface EpochRecord {
   trainAccuracy: number;
   valLoss: number;
   valAccuracy: number;
+  /**
+   * With weight averaging (--ema), which validates the average: the trained weights' own figures. Averaging draws no
+   * random numbers, so these are what the same run without it would have validated — its gain, measured in one run.
+   */
+  trainedValLoss?: number;
+  trainedValAccuracy?: number;
   seconds: number;
   imagesPerSecond: number;
 }

@@ -236,6 +236,19 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       },
     };
 
+    // Validated with rank 0's batch-norm statistics (the ones it saves), each rank a slice of the validation set.
+    const validate = async () => {
+      if (group) await network.syncBuffers();
+      const valSize = datasetSize(val);
+      const sums = await validationSums(
+        network,
+        val,
+        Math.floor((rank * valSize) / worldSize),
+        Math.floor(((rank + 1) * valSize) / worldSize),
+      );
+      const [loss, correct, seen] = group ? await group.allReduceSum(sums) : sums;
+      return { loss: loss! / seen!, accuracy: correct! / seen! };
+    };
     await fire(callbacks, 'onTrainStart', ctx);
     const order = new Int32Array(n);
     while (!state.finished && state.epoch < config.epochs) {
@@ -283,18 +296,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         ? await group.allReduceSum(Float64Array.of(lossSum, correct, seen))
         : [lossSum, correct, seen];
 
+      // A callback that hooks validation swaps other weights in (the average): the trained ones are validated first.
+      const trained = callbacks.some((cb) => cb.onValidationStart) ? await validate() : undefined;
       await fire(callbacks, 'onValidationStart', ctx);
-      // Validated with rank 0's batch-norm statistics (the ones it saves), each rank a slice of the validation set.
-      if (group) await network.syncBuffers();
-      const valSize = datasetSize(val);
-      const valSums = await validationSums(
-        network,
-        val,
-        Math.floor((rank * valSize) / worldSize),
-        Math.floor(((rank + 1) * valSize) / worldSize),
-      );
-      const [valLoss, valCorrect, valSeen] = group ? await group.allReduceSum(valSums) : valSums;
-      const v = { loss: valLoss! / valSeen!, accuracy: valCorrect! / valSeen! };
+      const v = await validate();
       // The last step can break the weights with a finite loss of its own; validation is the first to see it.
       if (!Number.isFinite(v.loss)) throw diverged(`epoch ${epoch}, validation after its last batch`, v.loss);
       const validatedWeights = network.getWeights();
@@ -307,6 +312,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         trainAccuracy: groupCorrect! / groupSeen!,
         valLoss: v.loss,
         valAccuracy: v.accuracy,
+        ...(trained && { trainedValLoss: trained.loss, trainedValAccuracy: trained.accuracy }),
         seconds: (performance.now() - started) / 1000,
         imagesPerSecond: groupSeen! / trainSeconds,
       };
