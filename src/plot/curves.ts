@@ -94,7 +94,8 @@ export function trainingCurvesChart(history: readonly EpochRecord[]): ChartSpec 
     mark: { type: 'line', color: colour, point: point && { ...point, color: colour }, ...mark },
     encoding: { x: epochAxis, y: { field, type: 'quantitative', ...y } },
   });
-  const accuracyY = { title: 'accuracy', axis: { format: '.0%' }, scale: { zero: false } };
+  // A late or short run spans a few points of accuracy: whole percents would label several ticks alike (70%, 70%).
+  const accuracyY = { title: 'accuracy', axis: { format: '.1~%' }, scale: { zero: false } };
   // A plateau schedule makes a handful of distinct rates: label exactly those, rather than every 1-2-5 of a decade.
   const rates = [...new Set(history.map((r) => r.lr))].sort((a, b) => a - b);
   const lrDomain = [rates[0]! / 1.25, rates[rates.length - 1]! * 1.25] as const;
