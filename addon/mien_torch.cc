@@ -724,11 +724,12 @@ class Network : public Napi::ObjectWrap<Network> {
   }
 
   // trainStep(images, labels, softTargets | undefined, labelSmoothing, softWeight, temperature, classWeights | undefined)
-  // → Promise<{ loss, correct }>. The loss is (1 − w) · CE(logits, labels) + w · T² · CE(logits / T, softTargets), label
-  // smoothing on both terms; without soft targets it is CE(logits, labels). Class weights weigh each face by its label's
-  // weight in both terms (Σ w_y · CE / Σ w_y). Torch's own `weight` would scale each target class instead (the soft
-  // targets, and the smoothing's uniform share), which on a flat tempered teacher distribution tilts every face toward
-  // the heavy classes. The step runs on a libuv worker thread.
+  // → Promise<{ loss, labelLoss, correct }>. The loss is (1 − w) · CE(logits, labels) + w · T² · CE(logits / T,
+  // softTargets), label smoothing on both terms; without soft targets it is CE(logits, labels); labelLoss is that label
+  // term alone, on validation's scale. Class weights weigh each face by its label's weight in both terms (Σ w_y · CE /
+  // Σ w_y). Torch's own `weight` would scale each target class instead (the soft targets, and the smoothing's uniform
+  // share), which on a flat tempered teacher distribution tilts every face toward the heavy classes. The step runs on a
+  // libuv worker thread.
   Napi::Value TrainStep(const Napi::CallbackInfo& info) {
     Napi::Float32Array images = float32Arg(info, 0, "images");
     Napi::Int32Array labels = typedArrayArg<Napi::Int32Array, napi_int32_array>(info, 1, "labels");
@@ -777,10 +778,11 @@ class Network : public Napi::ObjectWrap<Network> {
       const auto mean = [&faceWeights](const torch::Tensor& losses) {
         return faceWeights.defined() ? (losses * faceWeights).sum() / faceWeights.sum() : losses.mean();
       };
-      torch::Tensor loss = mean(F::cross_entropy(logits, hardLabels, perFace));
+      const torch::Tensor labelLoss = mean(F::cross_entropy(logits, hardLabels, perFace));
+      torch::Tensor loss = labelLoss;
       if (soft.defined()) {
         loss = softWeight * temperature * temperature * mean(F::cross_entropy(logits / temperature, soft, perFace)) +
-               (1 - softWeight) * loss;
+               (1 - softWeight) * labelLoss;
       }
       for (torch::Tensor& p : parameters_) p.mutable_grad().reset();  // set_to_none: backward allocates fresh grads
 #if MIEN_WITH_C10D
@@ -792,10 +794,12 @@ class Network : public Napi::ObjectWrap<Network> {
 #endif
       opt.step();
       const double lossValue = loss.item<double>();
+      const double labelLossValue = labelLoss.item<double>();
       const int64_t correct = logits.argmax(1).eq(hardLabels).sum().item<int64_t>();
-      return [lossValue, correct](Napi::Env env) -> Napi::Value {
+      return [lossValue, labelLossValue, correct](Napi::Env env) -> Napi::Value {
         Napi::Object result = Napi::Object::New(env);
         result.Set("loss", lossValue);
+        result.Set("labelLoss", labelLossValue);
         result.Set("correct", correct);
         return result;
       };

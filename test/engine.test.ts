@@ -254,6 +254,12 @@ describe('native engine', { skip }, () => {
     const expected = 0.3 * ce(1, oneHot(labels)) + 0.7 * 16 * ce(4, soft);
     const got = await loss({ softTargets: soft, softWeight: 0.7, temperature: 4 });
     assert.ok(Math.abs(got - expected) < 1e-4 * expected, `loss ${got}, expected ${expected}`);
+    // The label term alone comes back beside it; without soft targets it is the loss itself.
+    const step = (options: Parameters<Network['trainStep']>[2]) => withNetwork(plain, 4, (net) => net.trainStep(images, labels, options));
+    const distilled = await step({ softTargets: soft, softWeight: 0.7, temperature: 4 });
+    assert.ok(Math.abs(distilled.labelLoss - ce(1, oneHot(labels))) < 1e-5, `labelLoss ${distilled.labelLoss}`);
+    const alone = await step({});
+    assert.equal(alone.labelLoss, alone.loss);
   });
 
   test('class weights: Σ w_y · CE / Σ w_y, with labels and with soft targets alike', async () => {

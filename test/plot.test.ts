@@ -74,6 +74,16 @@ describe('training curves', () => {
     assert.ok(!plain.includes('dotted') && !plain.includes('stroke-dasharray="2,2"'));
   });
 
+  test("with distillation, the cost panel draws the labels' term, on validation's scale", async () => {
+    const out = join(tempDir(), 'curves-kd');
+    const distilled = history(5).map((r) => ({ ...r, trainLoss: 20 + r.trainLoss, trainLabelLoss: r.trainLoss }));
+    const svg = await readFile((await renderTrainingCurves(distilled, out)).svg, 'utf8');
+    const last = distilled[4]!;
+    assert.ok(svg.includes(`train ${last.trainLabelLoss.toFixed(3)} (the labels' term; with the teacher's ${last.trainLoss.toFixed(3)})`));
+    // The loss axis spans the two curves drawn, not the teacher term's 20 and more.
+    assert.ok(!/>20<\/text>/.test(svg.slice(0, svg.indexOf('Training accuracy'))), 'no tick at 20 in the cost panel');
+  });
+
   test('an empty history cannot be drawn', async () => {
     await assert.rejects(renderTrainingCurves([], tempDir()), /at least one epoch/);
   });

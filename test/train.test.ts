@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { NO_AUGMENT } from '../src/data/index.js';
 import type { Batch, Callback } from '../src/train/callback.js';
 import { Distillation, EarlyStopping, LrSchedule, Mixing, ReduceLrOnPlateau, TeacherError } from '../src/train/callbacks/index.js';
+import { formatEpochLine } from '../src/train/progress.js';
 import { validatedWeights } from '../src/train/callbacks/ema.js';
 import { decodeModelWeights, exportRun, readOnnxMetadata } from '../src/export/index.js';
 import { FACE_PIXELS } from '../src/core/labels.js';
@@ -219,6 +220,8 @@ describe('training loop', { skip }, () => {
     const plain = await oneEpoch('mix-plain');
     const mixed = await oneEpoch('mix-mixup', { mixing: { mode: 'mixup', alpha: 0.4 } });
     assert.notEqual(mixed.history[0]!.trainLoss, plain.history[0]!.trainLoss);
+    // Mixed targets replace the labels (no separate label term): the loss is already on validation's scale.
+    assert.equal(mixed.history[0]!.trainLabelLoss, undefined);
     assert.deepEqual((await loadCheckpoint(join(dir, 'mix-mixup', RUN_FILES.last))).config.mixing, { mode: 'mixup', alpha: 0.4 });
   });
 
@@ -242,6 +245,11 @@ describe('training loop', { skip }, () => {
     const plain = await oneEpoch('student-plain');
     const distilled = await oneEpoch('student-kd', { distillation: { teachers: [teacherDir], temperature: 4, weight: 0.7 } });
     assert.notEqual(distilled.history[0]!.trainLoss, plain.history[0]!.trainLoss);
+    // Its loss is mostly the T²-scaled teacher term; the labels' term is recorded apart, on validation's scale.
+    const [record] = distilled.history;
+    assert.ok(record!.trainLabelLoss! > 0 && record!.trainLabelLoss! < record!.trainLoss / 2, JSON.stringify(record));
+    assert.match(formatEpochLine(record!, 1, false), new RegExp(`\\(labels ${record!.trainLabelLoss!.toFixed(4)}\\)`));
+    assert.equal(plain.history[0]!.trainLabelLoss, undefined);
     await assert.rejects(
       oneEpoch('student-bad', { distillation: { teachers: [join(dir, 'nowhere')], temperature: 4, weight: 0.7 } }),
       /cannot read checkpoint/,

@@ -108,6 +108,8 @@ export function trainingCurvesChart(history: readonly EpochRecord[]): ChartSpec 
   const panel = (title: string, subtitle: string) => ({ title: { text: title, subtitle }, ...PANEL });
   // A run with weight averaging validates the average; its trained weights' figures show what averaging bought.
   const averaged = history.some((r) => r.trainedValAccuracy !== undefined);
+  // Distillation's loss adds a T²-scaled term: its label term is the training cost on validation's scale.
+  const trainCost = history.every((r) => r.trainLabelLoss !== undefined) ? 'trainLabelLoss' : 'trainLoss';
 
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
@@ -117,11 +119,17 @@ export function trainingCurvesChart(history: readonly EpochRecord[]): ChartSpec 
     resolve: { scale: { color: 'independent' } },
     concat: [
       {
-        ...panel(CURVE_PANEL_TITLES.cost, `last epoch: train ${last.trainLoss.toFixed(3)}, validation ${last.valLoss.toFixed(3)}`),
+        ...panel(
+          CURVE_PANEL_TITLES.cost,
+          trainCost === 'trainLabelLoss'
+            ? `last epoch: train ${last.trainLabelLoss!.toFixed(3)} (the labels' term; with the teacher's ` +
+                `${last.trainLoss.toFixed(3)}), validation ${last.valLoss.toFixed(3)}`
+            : `last epoch: train ${last.trainLoss.toFixed(3)}, validation ${last.valLoss.toFixed(3)}`,
+        ),
         layer: [
           bestRule,
           {
-            transform: [{ fold: ['trainLoss', 'valLoss'], as: ['series', 'loss'] }],
+            transform: [{ fold: [trainCost, 'valLoss'], as: ['series', 'loss'] }],
             mark: { type: 'line', point },
             encoding: {
               x: epochAxis,
@@ -129,13 +137,13 @@ export function trainingCurvesChart(history: readonly EpochRecord[]): ChartSpec 
               color: {
                 field: 'series',
                 type: 'nominal',
-                scale: { domain: ['trainLoss', 'valLoss'], range: [TRAIN_COLOUR, VAL_COLOUR] },
+                scale: { domain: [trainCost, 'valLoss'], range: [TRAIN_COLOUR, VAL_COLOUR] },
                 legend: {
                   title: null,
                   orient: 'top',
                   direction: 'horizontal',
                   offset: 4,
-                  labelExpr: "datum.value == 'trainLoss' ? 'train' : 'validation'",
+                  labelExpr: `datum.value == '${trainCost}' ? 'train' : 'validation'`,
                 },
               },
             },

@@ -75,6 +75,11 @@ export interface EpochRecord {
   epoch: number;
   lr: number;
   trainLoss: number;
+  /**
+   * With distillation, whose loss adds a T²-scaled term for the teacher's probabilities: the label term alone
+   * (cross-entropy against the labels, smoothing included), on validation's scale.
+   */
+  trainLabelLoss?: number;
   trainAccuracy: number;
   valLoss: number;
   valAccuracy: number;

@@ -64,6 +64,11 @@ export interface TrainStepOptions {
 export interface StepResult {
   /** Mean loss over the batch. */
   loss: number;
+  /**
+   * Its label term alone, CE(logits, labels) with the same smoothing and class weights: the loss itself without soft
+   * targets; beside distillation's T²-scaled term, the part on validation's scale.
+   */
+  labelLoss: number;
   /** How many argmax predictions equal `labels`. */
   correct: number;
 }

@@ -14,7 +14,9 @@ export function formatEpochLine(r: EpochRecord, epochs: number, isBest: boolean)
   const width = String(epochs).length;
   return (
     `epoch ${String(r.epoch).padStart(width)}/${epochs}  ` +
-    `loss ${r.trainLoss.toFixed(4)}  acc ${(100 * r.trainAccuracy).toFixed(2)}%  ` +
+    `loss ${r.trainLoss.toFixed(4)}  ` +
+    (r.trainLabelLoss === undefined ? '' : `(labels ${r.trainLabelLoss.toFixed(4)})  `) +
+    `acc ${(100 * r.trainAccuracy).toFixed(2)}%  ` +
     `val_loss ${r.valLoss.toFixed(4)}  val_acc ${(100 * r.valAccuracy).toFixed(2)}%  ` +
     (r.trainedValAccuracy === undefined ? '' : `(trained weights ${(100 * r.trainedValAccuracy).toFixed(2)}%)  `) +
     `lr ${r.lr.toExponential(1)}  ${Math.round(r.imagesPerSecond)} img/s  ${formatDuration(r.seconds)}` +

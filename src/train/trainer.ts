@@ -264,6 +264,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (group) network.manualSeed(dropoutSeed(config.seed, epoch, rank));
       const started = performance.now();
       let lossSum = 0;
+      let labelLossSum = 0;
+      // Whether some batch's loss mixed the labels' term with soft targets' (distillation).
+      let mixedLoss = false;
       let correct = 0;
       let seen = 0;
       for (let b = 0; b < batches; b++) {
@@ -286,15 +289,17 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         if (!Number.isFinite(result.loss)) throw diverged(`epoch ${epoch}, batch ${b + 1} of ${batches}`, result.loss);
         step++;
         lossSum += result.loss * size;
+        labelLossSum += result.labelLoss * size;
+        mixedLoss ||= batch.softTargets !== undefined && (batch.softWeight ?? 1) < 1;
         correct += result.correct;
         seen += size;
         await fire(callbacks, 'onBatchEnd', ctx, batch, result);
       }
       const trainSeconds = (performance.now() - started) / 1000;
       // Every rank reports the whole group's figures, so every rank's schedule and stopping decide alike.
-      const [groupLoss, groupCorrect, groupSeen] = group
-        ? await group.allReduceSum(Float64Array.of(lossSum, correct, seen))
-        : [lossSum, correct, seen];
+      const [groupLoss, groupLabelLoss, groupCorrect, groupSeen] = group
+        ? await group.allReduceSum(Float64Array.of(lossSum, labelLossSum, correct, seen))
+        : [lossSum, labelLossSum, correct, seen];
 
       // A callback that hooks validation swaps other weights in (the average): the trained ones are validated first.
       const trained = callbacks.some((cb) => cb.onValidationStart) ? await validate() : undefined;
@@ -309,6 +314,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         epoch,
         lr: state.lr,
         trainLoss: groupLoss! / groupSeen!,
+        ...(mixedLoss && { trainLabelLoss: groupLabelLoss! / groupSeen! }),
         trainAccuracy: groupCorrect! / groupSeen!,
         valLoss: v.loss,
         valAccuracy: v.accuracy,
