@@ -67,7 +67,10 @@ export interface Callback {
   onEpochStart?: Hook<[epoch: number]>;
   onBatchStart?: Hook<[batch: Batch]>;
   onBatchEnd?: Hook<[batch: Batch, result: StepResult]>;
-  /** Before validation: e.g. swap in averaged weights. */
+  /**
+   * Before validation: swap other weights in (the average). With such a hook present the trainer validates the trained
+   * weights first and records their figures beside the validated ones (`trainedValAccuracy`).
+   */
   onValidationStart?: Hook<[]>;
   /** After validation: undo what onValidationStart did. */
   onValidationEnd?: Hook<[]>;
