@@ -54,10 +54,10 @@ const noise = (sigma: number): Condition => ({
     return face.map((v) => Math.min(255, Math.max(0, Math.round(v + sigma * rng.normal()))));
   },
 });
-/** level → a · level + b, as an exposure (a, b = 0) or a contrast change about mid-gray. */
-const linear = (name: string, a: number, b: number, trained: boolean): Condition => ({
+/** level → a · level + b, as an exposure (a, b = 0) or a contrast change about mid-gray; trained within ±20 %. */
+const linear = (name: string, a: number, b: number): Condition => ({
   name,
-  trained,
+  trained: Math.abs(a - 1) <= 0.2,
   apply: (face) => gray(sharp(face, RAW).linear(a, b)),
 });
 /** level → 255 · (level / 255)^γ. */
@@ -76,9 +76,9 @@ const CONDITIONS: Condition[] = [
   blur(2),
   noise(6),
   noise(12),
-  linear('under-exposed ×0.5', 0.5, 0, false),
-  linear('over-exposed ×1.5', 1.5, 0, false),
-  linear('contrast ×0.5 about mid-gray', 0.5, 64, false),
+  linear('under-exposed ×0.5', 0.5, 0),
+  linear('over-exposed ×1.5', 1.5, 0),
+  linear('contrast ×0.5 about mid-gray', 0.5, 64),
   tone(0.6),
   tone(1.6),
 ];

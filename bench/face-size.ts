@@ -1,7 +1,8 @@
 /**
  * How well the expression model reads faces smaller than FER2013's 48 px, as a group photo's faces are: each val face
  * is shrunk to `side` px and scaled back up to 48 (both by mien's area-averaging resize, the one its data loader uses),
- * as the crop of a face that small is, then classified. With `--min-face` below 48, these are the faces the detector adds (README, "Face detection, measured").
+ * as the crop of a face that small is, then classified. With `--min-face` below 48, these are the faces the detector
+ * adds (README, "Face detection, measured").
  *
  *   npm run bench:face-size -- [--data ../shared/data/fer2013] [--model fast] [--sides 48,40,32,24,16]
  */
