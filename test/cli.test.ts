@@ -75,6 +75,8 @@ describe('mien CLI', () => {
       [['train', '--data', csv, '--arch', 'deep', '--augment', 'wobble=3'], /bad augmentation/],
       [['train', '--data', csv, '--arch', 'deep', '--val-fraction', '2'], /--val-fraction must be between 0 and 1/],
       [['train', '--data', csv, '--arch', 'deep', '--teacher', join(dir, 'nowhere')], /--teacher .*nowhere: no .*nowhere.*\.onnx file/],
+      [['train', '--data', csv, '--arch', 'deep', '--teacher-view', 'clean'], /--teacher-view need --teacher/],
+      [['train', '--data', csv, '--arch', 'deep', '--teacher', 'accurate', '--teacher-view', 'sharp'], /argument 'sharp' is invalid/],
       [['eval', '--data', csv, '--split', 'Nope'], /unknown split 'Nope'/],
       [['eval', '--data', csv, '--split', 'test'], /has no test split/],
       [['data', 'stats', csv, '--out', aFile], /--out .*a-file: is a file, not a folder/],
@@ -147,13 +149,15 @@ describe('mien CLI', () => {
           '1',
           '--teacher',
           exported,
+          '--teacher-view',
+          'clean',
           '--out',
           join(dir, 'student'),
         ],
         env(),
       );
       assert.equal(student.code, 0, student.stderr);
-      assert.match(student.stdout + student.stderr, /distilling from .*exported\.onnx \(T 4, weight/);
+      assert.match(student.stdout + student.stderr, /distilling from .*exported\.onnx \(T 4, weight 0\.7, teachers see the clean faces\)/);
       assert.match(student.stdout, /epoch 1\/1 .*val_acc/);
     });
 

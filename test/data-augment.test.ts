@@ -51,6 +51,31 @@ describe('augmentFace', () => {
     assert.deepEqual(augmented(NO_AUGMENT, new Rng(1)), out);
   });
 
+  test("a clean view: the same draws' geometry alone, and the augmented face unchanged by asking for it", () => {
+    const geometry: AugmentOptions = { ...NO_AUGMENT, shift: 3, flip: true, rotate: 15, scale: 0.2 };
+    const everything: AugmentOptions = { ...CAMERA_AUGMENT, ...geometry, brightness: 0.4, contrast: 0.4, erase: 1, blur: 2 };
+    for (const seed of [1, 2, 3, 4]) {
+      const clean = new Float32Array(3 * FACE_PIXELS).fill(-1);
+      const withClean = new Float32Array(FACE_PIXELS);
+      augmentFace(face, withClean, 0, everything, new Rng(seed), clean.subarray(FACE_PIXELS, 2 * FACE_PIXELS));
+      assert.deepEqual(withClean, augmented(everything, new Rng(seed)));
+      // Geometry is drawn first, so a run with it alone draws the same flip, turn, zoom and shift.
+      assert.deepEqual(clean.slice(FACE_PIXELS, 2 * FACE_PIXELS), augmented(geometry, new Rng(seed)));
+      assert.ok(clean.subarray(0, FACE_PIXELS).every((v) => v === -1) && clean.subarray(2 * FACE_PIXELS).every((v) => v === -1));
+    }
+    // Without geometry the clean view is the face itself.
+    const clean = new Float32Array(FACE_PIXELS);
+    augmentFace(
+      face,
+      new Float32Array(FACE_PIXELS),
+      0,
+      { ...CAMERA_AUGMENT, flip: false, shift: 0, rotate: 0, scale: 0 },
+      new Rng(5),
+      clean,
+    );
+    assert.deepEqual(clean, plain());
+  });
+
   test('output stays in [0, 1], and a seed reproduces it', () => {
     const strong: AugmentOptions = {
       ...NO_AUGMENT,

@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NO_AUGMENT } from '../src/data/index.js';
 import type { Batch, Callback } from '../src/train/callback.js';
-import { Distillation, EarlyStopping, LrSchedule, Mixing, ReduceLrOnPlateau, TeacherError } from '../src/train/callbacks/index.js';
+import {
+  Distillation,
+  EarlyStopping,
+  LrSchedule,
+  Mixing,
+  ReduceLrOnPlateau,
+  TeacherError,
+  type TeacherView,
+} from '../src/train/callbacks/index.js';
 import { formatEpochLine } from '../src/train/progress.js';
 import { validatedWeights } from '../src/train/callbacks/ema.js';
 import { decodeModelWeights, exportRun, readOnnxMetadata } from '../src/export/index.js';
@@ -256,13 +264,41 @@ describe('training loop', { skip }, () => {
     );
   });
 
+  test('teachers that see clean faces: the trainer hands them each face with its geometry alone', async () => {
+    const teacherDir = join(dir, 'teacher');
+    const camera = { ...NO_AUGMENT, flip: true, shift: 2, brightness: 0.3, blur: 1.2, jpeg: 0.5, noise: 6, erase: 0.5 };
+    /** One epoch distilled with the teachers seeing `view`, and the first batch's faces as the student and the teacher saw them. */
+    const run = async (name: string, view: TeacherView) => {
+      let first: Batch | undefined;
+      const recorder: Callback = { name: 'recorder', onBatchStart: (_ctx, batch) => void (first ??= { ...batch }) };
+      const result = await train({
+        spec: tinySpec(),
+        config: config({ epochs: 1, augment: camera, distillation: { teachers: [teacherDir], temperature: 4, weight: 0.7, view } }),
+        train: syntheticFaces(96, 3),
+        val: syntheticFaces(35, 2),
+        outDir: join(dir, name),
+        callbacks: [recorder],
+      });
+      return { result, first: first! };
+    };
+    const augmented = await run('kd-view-augmented', 'augmented');
+    const clean = await run('kd-view-clean', 'clean');
+    assert.equal(augmented.first.cleanImages, undefined);
+    // The clean views draw nothing: the student sees the same faces either way, and only the teacher's targets change.
+    assert.deepEqual(clean.first.images, augmented.first.images);
+    assert.notDeepEqual(clean.first.cleanImages, clean.first.images);
+    assert.notDeepEqual(clean.first.softTargets, augmented.first.softTargets);
+    assert.notEqual(clean.result.history[0]!.trainLoss, augmented.result.history[0]!.trainLoss);
+    assert.equal((await loadCheckpoint(join(dir, 'kd-view-clean', RUN_FILES.last))).config.distillation?.view, 'clean');
+  });
+
   test('an exported model teaches as its run does: the same soft targets from the .onnx file as from best.ckpt', async () => {
     const teacherDir = join(dir, 'teacher');
     const onnxFile = join(dir, 'teacher.onnx');
     await exportRun(teacherDir, onnxFile);
     const faces = syntheticFaces(12, 5);
     const softTargets = async (source: string) => {
-      const kd = await Distillation.load([source], 4, 0.7, { device: 'cpu', threads: 1 });
+      const kd = await Distillation.load([source], { temperature: 4, weight: 0.7 }, { device: 'cpu', threads: 1 });
       const images = Float32Array.from(faces.images, (v) => v / 255);
       const batch: Batch = { epoch: 1, index: 0, images, labels: Int32Array.from(faces.labels) };
       await kd.onBatchStart(fakeContext(), batch);
@@ -278,6 +314,19 @@ describe('training loop', { skip }, () => {
     );
     // Its rows are probability distributions at temperature 4, not one-hot labels.
     assert.ok(Math.abs(fromOnnx.slice(0, 7).reduce((a, b) => a + b) - 1) < 1e-5);
+    // Seeing clean faces, the teacher reads the batch's cleanImages, and fails plainly on a batch without them.
+    const kd = await Distillation.load([onnxFile], { temperature: 4, weight: 0.7, view: 'clean' }, { device: 'cpu', threads: 1 });
+    const batch: Batch = {
+      epoch: 1,
+      index: 0,
+      images: new Float32Array(12 * FACE_PIXELS).fill(0.5),
+      cleanImages: Float32Array.from(faces.images, (v) => v / 255),
+      labels: Int32Array.from(faces.labels),
+    };
+    await kd.onBatchStart(fakeContext(), batch);
+    assert.ok(batch.softTargets!.every((p, i) => Math.abs(p - fromOnnx[i]!) < 1e-6));
+    await assert.rejects(kd.onBatchStart(fakeContext(), { ...batch, cleanImages: undefined }), /clean faces, but the batch has none/);
+    await kd.dispose();
     await writeFile(join(dir, 'not-a-model.onnx'), 'text');
     await assert.rejects(softTargets(join(dir, 'not-a-model.onnx')), TeacherError);
   });

@@ -25,6 +25,7 @@ import { connectGroup, DEFAULT_GROUP_TIMEOUT_MS, type ProcessGroup } from '../tr
 import { ConsoleProgress, formatDuration } from '../train/progress.js';
 import { bestCheckpointOf, loadResumePoint, removeLeftoverTempFiles } from '../train/run-folder.js';
 import { acquireRunLock, type RunLock } from '../train/run-lock.js';
+import { TEACHER_VIEWS, type TeacherView } from '../train/callbacks/index.js';
 import { RUN_FILES, train, useBf16 } from '../train/trainer.js';
 import { loadTrainingData } from '../train/training-data.js';
 import { launchLocalGroup, rankPlace, type DistributedFlags, type RankPlace } from './distributed.js';
@@ -76,6 +77,7 @@ interface TrainFlags extends DistributedFlags {
   teacher?: string[];
   kdTemperature?: number;
   kdWeight?: number;
+  teacherView?: TeacherView;
   device?: TrainConfig['device'];
   bf16?: boolean;
   threads?: number;
@@ -151,6 +153,12 @@ export const trainCommand = new Command('train')
   )
   .option('--kd-temperature <x>', `distillation temperature (default ${KD_DEFAULTS.temperature})`, float)
   .option('--kd-weight <x>', `weight of the distillation term, the labels get 1 − x (default ${KD_DEFAULTS.weight})`, float)
+  .addOption(
+    new Option(
+      '--teacher-view <view>',
+      "what the teachers see: the student's augmented face, or the same face with its geometry alone (no brightness, contrast, camera effects or erasing) (default augmented)",
+    ).choices(TEACHER_VIEWS),
+  )
   .option('--early-stop <n>', `stop after n epochs without better val accuracy, 0 = never (default ${d.earlyStopPatience})`, int)
   .addOption(new Option('--device <device>', 'cpu or cuda (default cpu)').choices(['cpu', 'cuda']))
   .option(
@@ -273,7 +281,7 @@ async function runTraining(run: OpenedRun, flags: TrainFlags, distributed?: { gr
     config.mixing && `${config.mixing.mode} α ${config.mixing.alpha}`,
     config.classWeights && `class weights ${classWeightsLine(config.classWeights, data.train.labels)}`,
     config.distillation &&
-      `distilling from ${config.distillation.teachers.join(', ')} (T ${config.distillation.temperature}, weight ${config.distillation.weight})`,
+      `distilling from ${config.distillation.teachers.join(', ')} (T ${config.distillation.temperature}, weight ${config.distillation.weight}${config.distillation.view === 'clean' ? ', teachers see the clean faces' : ''})`,
   ].filter(Boolean);
   if (extras.length > 0) say(extras.join('  '));
   if (resume) say(`resuming ${outDir} after epoch ${resume.state.epoch}`);
@@ -416,6 +424,7 @@ async function planRun(flags: TrainFlags): Promise<RunPlan> {
         teachers: flags.teacher,
         temperature: flags.kdTemperature ?? KD_DEFAULTS.temperature,
         weight: flags.kdWeight ?? KD_DEFAULTS.weight,
+        view: flags.teacherView ?? 'augmented',
       },
     }),
     device: flags.device ?? d.device,
@@ -436,8 +445,8 @@ async function planRun(flags: TrainFlags): Promise<RunPlan> {
   if (config.mixing && !(config.mixing.alpha > 0)) throw new UsageError(`--${config.mixing.mode} must be a positive alpha, e.g. 0.2`);
   // Both replace the loss's soft targets: mixed labels, or the teacher's probabilities.
   if (config.mixing && flags.teacher) throw new UsageError(`--${config.mixing.mode} and --teacher cannot be combined yet`);
-  if ((flags.kdTemperature !== undefined || flags.kdWeight !== undefined) && !flags.teacher)
-    throw new UsageError('--kd-temperature and --kd-weight need --teacher <run>');
+  if ((flags.kdTemperature !== undefined || flags.kdWeight !== undefined || flags.teacherView !== undefined) && !flags.teacher)
+    throw new UsageError('--kd-temperature, --kd-weight and --teacher-view need --teacher <run>');
   if (config.distillation) {
     const { teachers, temperature, weight } = config.distillation;
     if (!(temperature > 0)) throw new UsageError('--kd-temperature must be positive');

@@ -167,17 +167,24 @@ export function faceToFloat(src: Uint8Array, out: Float32Array, offset: number):
  *
  * Each effect draws from `rng` only when it is on (in the order above, after the geometry and levels draws and
  * before erasing's), so runs without them see exactly the draws, and faces, they did before these effects existed.
+ *
+ * `clean`, when given, receives at the same offset the face with its geometry alone (the flip, rotation, zoom and
+ * shift drawn for `out`; no brightness, contrast, camera effect or erasing): what a distillation teacher sees when it
+ * is to judge the face before the camera degraded it. It draws nothing, so `out` is the same with or without it.
  */
-export function augmentFace(src: Uint8Array, out: Float32Array, offset: number, o: AugmentOptions, rng: Rng): void {
+export function augmentFace(src: Uint8Array, out: Float32Array, offset: number, o: AugmentOptions, rng: Rng, clean?: Float32Array): void {
   const flip = o.flip && rng.next() < 0.5;
   const angle = o.rotate > 0 ? (rng.uniform(-o.rotate, o.rotate) * Math.PI) / 180 : 0;
   const zoom = o.scale > 0 ? 1 + rng.uniform(-o.scale, o.scale) : 1;
   const dx = o.shift > 0 ? rng.int(2 * o.shift + 1) - o.shift : 0;
   const dy = o.shift > 0 ? rng.int(2 * o.shift + 1) - o.shift : 0;
   const { gain, bias } = o.brightness > 0 || o.contrast > 0 ? jitter(src, o, rng) : IDENTITY;
-  if (flip || angle !== 0 || zoom !== 1 || dx !== 0 || dy !== 0) warp(src, out, offset, flip, angle, zoom, dx, dy, gain, bias);
+  const warped = flip || angle !== 0 || zoom !== 1 || dx !== 0 || dy !== 0;
+  if (warped) warp(src, out, offset, flip, angle, zoom, dx, dy, gain, bias);
   else if (gain !== IDENTITY.gain) level(src, out, offset, gain, bias);
   else faceToFloat(src, out, offset);
+  if (clean && warped) warp(src, clean, offset, flip, angle, zoom, dx, dy, IDENTITY.gain, IDENTITY.bias);
+  else if (clean) faceToFloat(src, clean, offset);
   // `> 0` is false for a key that is missing (a checkpoint from before it existed): off, and no draw.
   if (o.blur > 0 && rng.next() < BLUR_PROBABILITY) gaussianBlur(out, offset, o.blur * (1 - rng.next()));
   if (o.gamma > 0) toneCurve(out, offset, Math.exp(rng.uniform(-o.gamma, o.gamma)));

@@ -36,6 +36,11 @@ export interface Batch {
   /** 0-based index within the epoch. */
   index: number;
   images: Float32Array;
+  /**
+   * The same faces with only their geometric augmentation (flip, rotation, zoom, shift): no brightness, contrast,
+   * camera effects or erasing. Present when the run's teachers judge the clean face (`distillation.view: 'clean'`).
+   */
+  cleanImages?: Float32Array;
   labels: Int32Array;
   /** n × classes targets, rows summing to 1, used by the loss in place of (or beside, see softWeight) the labels. */
   softTargets?: Float32Array;

@@ -1,6 +1,7 @@
 import { EXPRESSIONS } from '../core/labels.js';
 import type { AugmentOptions } from '../data/augment.js';
 import { DataError } from '../data/problems.js';
+import type { TeacherView } from './callbacks/distillation.js';
 import type { MixingMode } from './callbacks/mixing.js';
 import type { Device, OptimizerConfig } from './engine.js';
 
@@ -47,8 +48,13 @@ export interface TrainConfig {
    * came from.
    */
   init?: string;
-  /** Knowledge distillation from trained runs (their best.ckpt): soft targets at `temperature`, weighted by `weight`. */
-  distillation?: { teachers: string[]; temperature: number; weight: number };
+  /**
+   * Knowledge distillation from trained runs (their best.ckpt): soft targets at `temperature`, weighted by `weight`.
+   * `view`: what the teachers see — the student's augmented face, or the same face with its geometry alone (`clean`:
+   * soft targets for what the face shows, not for what a blurred or over-exposed copy of it still shows); absent
+   * (runs from before the option) = augmented.
+   */
+  distillation?: { teachers: string[]; temperature: number; weight: number; view?: TeacherView };
   /** Stop after this many epochs without a better validation accuracy; 0 disables early stopping. */
   earlyStopPatience: number;
   device: Device;

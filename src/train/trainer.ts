@@ -172,6 +172,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     );
   const batches = config.maxBatches > 0 ? Math.min(config.maxBatches, batchesInData) : batchesInData;
   const classWeights = classWeightsFor(config.classWeights, trainSet.labels, spec.classes);
+  // Teachers that judge the clean face read each face's geometric augmentation alone, drawn with the student's.
+  const cleanViews = config.distillation?.view === 'clean';
 
   // Run files come last, so the checkpoint holds every other callback's state as of the end of the epoch.
   const callbacks = [...(await policyCallbacks(config)), ...(options.callbacks ?? []), ...(rank === 0 ? runFileCallbacks() : [])];
@@ -273,9 +275,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const start = b * globalBatch + rank * config.batchSize;
         const size = Math.min(config.batchSize, n - start);
         const batch: Batch = { epoch, index: b, images: new Float32Array(size * FACE_PIXELS), labels: new Int32Array(size) };
+        if (cleanViews) batch.cleanImages = new Float32Array(size * FACE_PIXELS);
         for (let k = 0; k < size; k++) {
           const i = order[start + k]!;
-          augmentFace(faceAt(trainSet, i), batch.images, k * FACE_PIXELS, config.augment, Rng.forItem(augmentSeed, start + k));
+          const rngOfFace = Rng.forItem(augmentSeed, start + k);
+          augmentFace(faceAt(trainSet, i), batch.images, k * FACE_PIXELS, config.augment, rngOfFace, batch.cleanImages);
           batch.labels[k] = trainSet.labels[i]!;
         }
         await fire(callbacks, 'onBatchStart', ctx, batch);

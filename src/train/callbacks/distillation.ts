@@ -15,6 +15,14 @@ export class TeacherError extends MienError {
   override name = 'TeacherError';
 }
 
+/**
+ * What a teacher sees of each training face: the student's augmented face, or the same face with its geometry alone
+ * (flip, rotation, zoom, shift) — its soft targets then say what the face shows, not what survives of it after the
+ * camera effects the student is being taught to see through.
+ */
+export const TEACHER_VIEWS = ['augmented', 'clean'] as const;
+export type TeacherView = (typeof TEACHER_VIEWS)[number];
+
 /** What the student learns from: a trained network's logits (n × classes) for a batch of n × 1 × 48 × 48 faces. */
 interface Teacher {
   logits(images: Float32Array): Promise<Float32Array>;
@@ -63,9 +71,9 @@ async function onnxTeacher(file: string, threads: number): Promise<Teacher> {
 }
 
 /**
- * Knowledge distillation (Hinton et al. 2015): every batch, the teachers see the same augmented faces, their
- * probabilities at `temperature` are averaged (an ensemble teacher), and the loss becomes
- * (1 − weight) · CE(labels) + weight · T² · CE(student / T, teacher / T).
+ * Knowledge distillation (Hinton et al. 2015): every batch, the teachers see the same faces as the student (or their
+ * clean views, see TeacherView), their probabilities at `temperature` are averaged (an ensemble teacher), and the loss
+ * becomes (1 − weight) · CE(labels) + weight · T² · CE(student / T, teacher / T).
  */
 export class Distillation implements Callback {
   readonly name = 'distillation';
@@ -74,6 +82,7 @@ export class Distillation implements Callback {
     private readonly teachers: Teacher[],
     private readonly temperature: number,
     private readonly weight: number,
+    private readonly view: TeacherView,
   ) {}
 
   /**
@@ -82,8 +91,7 @@ export class Distillation implements Callback {
    */
   static async load(
     sources: readonly string[],
-    temperature: number,
-    weight: number,
+    { temperature, weight, view = 'augmented' }: { temperature: number; weight: number; view?: TeacherView },
     { device, threads }: { device: Device; threads: number },
   ): Promise<Distillation> {
     const teachers: Teacher[] = [];
@@ -95,13 +103,15 @@ export class Distillation implements Callback {
       await Promise.all(teachers.map((t) => t.dispose()));
       throw err;
     }
-    return new Distillation(teachers, temperature, weight);
+    return new Distillation(teachers, temperature, weight, view);
   }
 
   async onBatchStart(_ctx: unknown, batch: Batch): Promise<void> {
+    const images = this.view === 'clean' ? batch.cleanImages : batch.images;
+    if (!images) throw new Error('distillation: the teachers are to see clean faces, but the batch has none');
     let soft: Float32Array | undefined;
     for (const teacher of this.teachers) {
-      const logits = await teacher.logits(batch.images);
+      const logits = await teacher.logits(images);
       const probabilities = softmaxRows(logits, logits.length / batch.labels.length, this.temperature);
       soft ??= new Float32Array(probabilities.length);
       for (let i = 0; i < soft.length; i++) soft[i]! += probabilities[i]! / this.teachers.length;

@@ -7,7 +7,7 @@ import { Mixing } from './mixing.js';
 import { HistoryWriter, ModelCheckpoint } from './run-files.js';
 import { LrSchedule, ReduceLrOnPlateau } from './schedule.js';
 
-export { Distillation, TeacherError } from './distillation.js';
+export { Distillation, TEACHER_VIEWS, TeacherError, type TeacherView } from './distillation.js';
 export { EarlyStopping } from './early-stopping.js';
 export { WeightAverage } from './ema.js';
 export { Mixing, type MixingMode } from './mixing.js';
@@ -24,8 +24,7 @@ export async function policyCallbacks(config: TrainConfig): Promise<Callback[]> 
     callbacks.push(new ReduceLrOnPlateau(config.plateau.factor, config.plateau.patience, config.plateau.minLr));
   if (config.mixing) callbacks.push(new Mixing(config.mixing.mode, config.mixing.alpha, config.seed));
   if (config.distillation) {
-    const { teachers, temperature, weight } = config.distillation;
-    callbacks.push(await Distillation.load(teachers, temperature, weight, config));
+    callbacks.push(await Distillation.load(config.distillation.teachers, config.distillation, config));
   }
   if (config.ema > 0) callbacks.push(new WeightAverage(config.ema));
   if (config.earlyStopPatience > 0) callbacks.push(new EarlyStopping(config.earlyStopPatience));
