@@ -278,8 +278,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         if (cleanViews) batch.cleanImages = new Float32Array(size * FACE_PIXELS);
         for (let k = 0; k < size; k++) {
           const i = order[start + k]!;
-          const rngOfFace = Rng.forItem(augmentSeed, start + k);
-          augmentFace(faceAt(trainSet, i), batch.images, k * FACE_PIXELS, config.augment, rngOfFace, batch.cleanImages);
+          const faceRng = Rng.forItem(augmentSeed, start + k);
+          augmentFace(faceAt(trainSet, i), batch.images, k * FACE_PIXELS, config.augment, faceRng, batch.cleanImages);
           batch.labels[k] = trainSet.labels[i]!;
         }
         await fire(callbacks, 'onBatchStart', ctx, batch);
